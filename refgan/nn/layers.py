@@ -1,0 +1,265 @@
+"""Layers with PyTorch's names, arguments, parameter names and weight layouts."""
+from __future__ import annotations
+
+import numpy as np
+
+from refgan import backend, ops
+from refgan.nn import init
+from refgan.nn.module import Module, Parameter
+
+
+def _empty(shape, dtype=np.float32):
+    return Parameter(backend.get_backend().xp.zeros(shape, dtype=dtype))
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+class Linear(Module):
+    """y = x W^T + b; weight (out_features, in_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = _empty((out_features, in_features))
+        self.bias = _empty((out_features,)) if bias else None
+        init.default_(self.weight, self.bias)
+
+    def forward(self, x):
+        return ops.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
+
+
+class Conv2d(Module):
+    """2-D convolution; weight (out, in, kh, kw). ``padding`` may be 'same' (TF rule:
+    output ceil(H / stride), valid for any stride) or 'valid'."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, bias: bool = True):
+        super().__init__()
+        kh, kw = _pair(kernel_size)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
+        self.dilation = dilation
+        self.weight = _empty((out_channels, in_channels, kh, kw))
+        self.bias = _empty((out_channels,)) if bias else None
+        init.default_(self.weight, self.bias)
+
+    def forward(self, x):
+        return ops.conv2d(x, self.weight, self.bias, self.stride, self.padding,
+                          self.dilation)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding!r}")
+
+
+class ConvTranspose2d(Module):
+    """Transposed convolution; weight (in, out, kh, kw) as in PyTorch."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, dilation=1, bias: bool = True):
+        super().__init__()
+        kh, kw = _pair(kernel_size)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
+        self.output_padding, self.dilation = output_padding, dilation
+        self.weight = _empty((in_channels, out_channels, kh, kw))
+        self.bias = _empty((out_channels,)) if bias else None
+        init.default_(self.weight, self.bias)
+
+    def forward(self, x):
+        return ops.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                    self.output_padding, self.dilation)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class _BatchNorm(Module):
+    """Batch norm over axis 1 with running statistics (PyTorch's buffers and momentum:
+    running = (1 - momentum) * running + momentum * batch statistic)."""
+
+    expected_ndim: tuple = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        xp = backend.get_backend().xp
+        self.weight = Parameter(xp.ones(num_features, dtype=np.float32))
+        self.bias = Parameter(xp.zeros(num_features, dtype=np.float32))
+        self.register_buffer("running_mean", xp.zeros(num_features, dtype=np.float32))
+        self.register_buffer("running_var", xp.ones(num_features, dtype=np.float32))
+        self.register_buffer("num_batches_tracked", xp.zeros((), dtype=np.int64))
+
+    def forward(self, x):
+        if x.ndim not in self.expected_ndim:
+            raise ValueError(f"{type(self).__name__} expects {self.expected_ndim[0]}-D input, "
+                             f"got shape {x.shape}")
+        y, rm, rv = ops.batch_norm(x, self.running_mean, self.running_var, self.weight,
+                                   self.bias, self.training, self.momentum, self.eps)
+        if self.training:
+            self.running_mean, self.running_var = rm.astype(x.dtype), rv.astype(x.dtype)
+            self.num_batches_tracked = self.num_batches_tracked + 1
+        return y
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    expected_ndim = (2,)
+
+
+class BatchNorm2d(_BatchNorm):
+    expected_ndim = (4,)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return ops.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return ops.relu(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return ops.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return ops.sigmoid(x)
+
+
+class Softplus(Module):
+    def forward(self, x):
+        return ops.softplus(x)
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Dropout(Module):
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return ops.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Upsample(Module):
+    """Nearest-neighbour upsampling by an integer factor (Keras UpSampling2D)."""
+
+    def __init__(self, scale_factor: int = 2, mode: str = "nearest"):
+        super().__init__()
+        if mode != "nearest":
+            raise ValueError("only mode='nearest' is implemented")
+        self.scale_factor = int(scale_factor)
+
+    def forward(self, x):
+        return ops.upsample_nearest(x, self.scale_factor)
+
+    def extra_repr(self):
+        return f"scale_factor={self.scale_factor}"
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x):
+        return ops.max_pool2d(x, self.kernel_size, self.stride)
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        return ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class Flatten(Module):
+    def __init__(self, start_dim: int = 1):
+        super().__init__()
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        return ops.flatten(x, self.start_dim)
+
+
+class Unflatten(Module):
+    """Reshape axis 1 into ``shape`` (the generator's Dense -> (C, 4, 4) step)."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return ops.reshape(x, (x.shape[0],) + self.shape)
+
+    def extra_repr(self):
+        return f"{self.shape}"
+
+
+class Embedding(Module):
+    """Lookup table: integer indices (...) -> rows of weight (num_embeddings, dim)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = _empty((num_embeddings, embedding_dim))
+        init.normal_(self.weight, 0.0, 1.0)
+
+    def forward(self, indices):
+        idx = indices.data if hasattr(indices, "data") else indices
+        idx = backend.get_backend().asarray(idx).astype(np.int64)
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.num_embeddings):
+            raise IndexError(f"embedding index out of range [0, {self.num_embeddings})")
+        return ops.getitem(self.weight, idx)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Sequential(Module):
+    """Modules applied in order; children named '0', '1', ... as in PyTorch."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)

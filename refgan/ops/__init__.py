@@ -1,0 +1,64 @@
+"""Every differentiable op, as functions (PyTorch's ``torch`` / ``nn.functional`` names).
+
+==================  ======================================================
+module              ops
+==================  ======================================================
+``math``            + - * / neg pow exp log sqrt abs tanh sigmoid softplus
+                    relu leaky_relu astype where clip maximum minimum
+``shape``           reshape flatten transpose broadcast_to sum_to concat stack
+                    split getitem expand_dims squeeze
+``reduce``          sum mean max logsumexp log_softmax softmax matmul linear
+``conv``            conv2d conv_transpose2d unfold avg_pool2d max_pool2d
+                    upsample_nearest
+``norm``            batch_norm dropout
+``loss``            binary_cross_entropy_with_logits cross_entropy mse_loss
+                    hinge_loss gradient_penalty
+==================  ======================================================
+
+This module also gives :class:`~refgan.autograd.Tensor` its operators and methods.
+"""
+from refgan.autograd import Tensor
+from refgan.ops.conv import (avg_pool2d, conv2d, conv_transpose2d, max_pool2d, unfold,
+                             upsample_nearest)
+from refgan.ops.loss import (binary_cross_entropy_with_logits, cross_entropy,
+                             gradient_penalty, hinge_loss, mse_loss)
+from refgan.ops.math import (abs, add, astype, clip, div, exp, leaky_relu, log, maximum,
+                             minimum, mul, neg, pow, relu, sigmoid, softplus, sqrt, sub,
+                             tanh, where)
+from refgan.ops.norm import batch_norm, dropout
+from refgan.ops.reduce import (linear, log_softmax, logsumexp, matmul, max, mean, softmax,
+                               sum)
+from refgan.ops.shape import (broadcast_to, cat, concat, expand_dims, flatten, getitem,
+                              permute, reshape, split, squeeze, stack, sum_to, transpose)
+
+
+def _rsub(a, b):
+    return sub(b, a)
+
+
+def _rdiv(a, b):
+    return div(b, a)
+
+
+def _rpow(a, b):
+    from refgan.autograd import as_tensor
+
+    return pow(as_tensor(b, like=a), a)
+
+
+_OPERATORS = {
+    "__add__": add, "__radd__": add, "__sub__": sub, "__rsub__": _rsub,
+    "__mul__": mul, "__rmul__": mul, "__truediv__": div, "__rtruediv__": _rdiv,
+    "__neg__": neg, "__pow__": pow, "__rpow__": _rpow, "__matmul__": matmul,
+    "__getitem__": getitem,
+}
+_METHODS = {
+    "sum": sum, "mean": mean, "max": max, "reshape": reshape, "view": reshape,
+    "flatten": flatten, "transpose": transpose, "permute": permute, "exp": exp, "log": log,
+    "sqrt": sqrt, "abs": abs, "tanh": tanh, "sigmoid": sigmoid, "relu": relu,
+    "pow": pow, "matmul": matmul, "expand_dims": expand_dims, "squeeze": squeeze,
+    "broadcast_to": broadcast_to, "clip": clip,
+}
+for _name, _fn in {**_OPERATORS, **_METHODS}.items():
+    setattr(Tensor, _name, _fn)
+Tensor.T = property(lambda self: transpose(self))
