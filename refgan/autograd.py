@@ -35,6 +35,7 @@ from refgan import backend as _backend
 # ----------------------------------------------------------------------------- mode
 class _Mode:
     grad_enabled = True
+    interpreter = None  # when set, ops are evaluated by it instead of their forward
 
 
 @contextlib.contextmanager
@@ -59,6 +60,20 @@ def enable_grad():
 
 def is_grad_enabled() -> bool:
     return _Mode.grad_enabled
+
+
+@contextlib.contextmanager
+def interpret(interpreter):
+    """Evaluate every op with ``interpreter(function, inputs) -> outputs`` instead of
+    its own forward, recording no graph. This is how a refgan graph is re-played on
+    another engine (the JAX export): modules run unchanged while each op is mapped to
+    its twin."""
+    saved = _Mode.interpreter, _Mode.grad_enabled
+    _Mode.interpreter, _Mode.grad_enabled = interpreter, False
+    try:
+        yield
+    finally:
+        _Mode.interpreter, _Mode.grad_enabled = saved
 
 
 # --------------------------------------------------------------------------- tensor
@@ -202,6 +217,8 @@ class Function:
 
     def __call__(self, *inputs):
         inputs = tuple(as_tensor(x) for x in inputs)
+        if _Mode.interpreter is not None:
+            return _Mode.interpreter(self, inputs)
         outputs = self.forward(*(x.data for x in inputs))
         single = not isinstance(outputs, tuple)
         outputs = tuple(Tensor(y) for y in ((outputs,) if single else outputs))
