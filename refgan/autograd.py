@@ -216,9 +216,10 @@ class Function:
     generation: int = 0
 
     def __call__(self, *inputs):
+        if _Mode.interpreter is not None:  # foreign arrays (JAX tracers) stay as they are
+            return _Mode.interpreter(self, tuple(x if isinstance(x, Tensor) else Tensor(x)
+                                                 for x in inputs))
         inputs = tuple(as_tensor(x) for x in inputs)
-        if _Mode.interpreter is not None:
-            return _Mode.interpreter(self, inputs)
         outputs = self.forward(*(x.data for x in inputs))
         single = not isinstance(outputs, tuple)
         outputs = tuple(Tensor(y) for y in ((outputs,) if single else outputs))
