@@ -1,0 +1,271 @@
+"""Readable NumPy reference kernels (the twin every compiled kernel is tested against).
+
+Every function works on raw arrays (no autograd) and is written with
+``xp = get_array_module(x)`` so that the same code runs on NumPy and CuPy arrays.
+All functions are functional -- they allocate fresh outputs and never write into
+their inputs -- except the optimiser updates (``adam_update``, ``rmsprop_update``)
+whose contract is to update parameter and state in place.
+
+Layouts follow PyTorch: images NCHW, padding ``pads = (top, bottom, left, right)``
+(asymmetric allowed; TF 'same' padding puts the odd pixel bottom/right),
+``stride = (sh, sw)``, ``dilation = (dh, dw)``.
+
+``im2col`` produces PyTorch's ``F.unfold`` layout::
+
+    cols[n, c*kh*kw + i*kw + j, oh*OW + ow] = x[n, c, oh*sh - top + i*dh, ow*sw - left + j*dw]
+
+(zero where the index falls in the padding), so a convolution with weight
+``W (O, C, kh, kw)`` is ``W.reshape(O, -1) @ cols`` and ``col2im`` -- the adjoint,
+summing overlapping windows -- gives the input gradient and the transposed conv.
+"""
+import sys
+
+import numpy
+
+
+def get_array_module(*arrays):
+    """Return ``cupy`` if any argument is a CuPy array, else ``numpy``.
+
+    CuPy is looked up in ``sys.modules`` rather than imported: if nobody has
+    imported it, no argument can be a CuPy array, and importing it here would
+    make every NumPy call pay for CUDA initialisation.
+    """
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        return cupy.get_array_module(*arrays)
+    return numpy
+
+
+def conv_output_size(size, k, stride, pad_lo, pad_hi, dilation):
+    """Number of output positions along one spatial axis.
+
+    ``(size + pad_lo + pad_hi - dilation*(k - 1) - 1) // stride + 1``
+    """
+    return (size + pad_lo + pad_hi - dilation * (k - 1) - 1) // stride + 1
+
+
+def _check_geometry(kh, kw, stride, pads, dilation):
+    sh, sw = stride
+    top, bottom, left, right = pads
+    dh, dw = dilation
+    if min(kh, kw, sh, sw, dh, dw) < 1:
+        raise ValueError(f"kernel size, stride and dilation must be >= 1, got "
+                         f"k=({kh},{kw}) stride={stride} dilation={dilation}")
+    if min(top, bottom, left, right) < 0:
+        raise ValueError(f"pads must be >= 0, got {pads}")
+    return sh, sw, top, bottom, left, right, dh, dw
+
+
+def _output_hw(H, W, kh, kw, stride, pads, dilation):
+    sh, sw, top, bottom, left, right, dh, dw = _check_geometry(kh, kw, stride, pads, dilation)
+    OH = conv_output_size(H, kh, sh, top, bottom, dh)
+    OW = conv_output_size(W, kw, sw, left, right, dw)
+    if OH < 1 or OW < 1:
+        raise ValueError(f"empty convolution output: input {H}x{W}, kernel {kh}x{kw}, "
+                         f"stride {stride}, pads {pads}, dilation {dilation}")
+    return OH, OW
+
+
+def im2col(x, kh, kw, stride, pads, dilation):
+    """Unfold sliding windows into columns (PyTorch ``F.unfold`` layout).
+
+    Parameters
+    ----------
+    x : (N, C, H, W) array
+    kh, kw : kernel height and width
+    stride : (sh, sw);  pads : (top, bottom, left, right);  dilation : (dh, dw)
+
+    Returns
+    -------
+    cols : (N, C*kh*kw, OH*OW) array, same dtype as ``x``, with
+        ``cols[n, c*kh*kw + i*kw + j, oh*OW + ow] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]``
+        where ``xpad`` is ``x`` zero-padded by ``pads``.
+    """
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    sh, sw, top, bottom, left, right, dh, dw = _check_geometry(kh, kw, stride, pads, dilation)
+    OH, OW = _output_hw(H, W, kh, kw, stride, pads, dilation)
+    xpad = xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    cols = xp.empty((N, C, kh, kw, OH, OW), dtype=x.dtype)
+    # One strided slice per kernel offset: the (i, j) tap of every window at once.
+    for i in range(kh):
+        h0 = i * dh
+        for j in range(kw):
+            w0 = j * dw
+            cols[:, :, i, j] = xpad[:, :, h0:h0 + sh * (OH - 1) + 1:sh,
+                                    w0:w0 + sw * (OW - 1) + 1:sw]
+    return cols.reshape(N, C * kh * kw, OH * OW)
+
+
+def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
+    """Fold columns back into an image, summing overlaps: the adjoint of ``im2col``.
+
+    For every ``x`` and ``c`` of matching shapes
+    ``<im2col(x), c> == <x, col2im(c, x.shape, ...)>``, so ``col2im`` of the
+    column gradient is the input gradient of a convolution, and ``col2im`` of
+    ``W.T @ x`` is a transposed convolution.
+
+    Parameters
+    ----------
+    cols : (N, C*kh*kw, OH*OW) array
+    x_shape : (N, C, H, W) of the image to rebuild
+
+    Returns
+    -------
+    x : (N, C, H, W) array, same dtype as ``cols``:
+        ``x[n, c, h, w] = sum over (i, j, oh, ow) with oh*sh - top + i*dh == h and
+        ow*sw - left + j*dw == w of cols[n, c*kh*kw + i*kw + j, oh*OW + ow]``.
+    """
+    xp = get_array_module(cols)
+    N, C, H, W = x_shape
+    sh, sw, top, bottom, left, right, dh, dw = _check_geometry(kh, kw, stride, pads, dilation)
+    OH, OW = _output_hw(H, W, kh, kw, stride, pads, dilation)
+    if cols.shape != (N, C * kh * kw, OH * OW):
+        raise ValueError(f"cols shape {cols.shape} does not match x_shape {tuple(x_shape)}: "
+                         f"expected {(N, C * kh * kw, OH * OW)}")
+    cols6 = cols.reshape(N, C, kh, kw, OH, OW)
+    xpad = xp.zeros((N, C, H + top + bottom, W + left + right), dtype=cols.dtype)
+    # Within one (i, j) the windows hit distinct pixels, so the strided += is exact;
+    # overlaps between different (i, j) accumulate across loop iterations.
+    for i in range(kh):
+        h0 = i * dh
+        for j in range(kw):
+            w0 = j * dw
+            xpad[:, :, h0:h0 + sh * (OH - 1) + 1:sh,
+                 w0:w0 + sw * (OW - 1) + 1:sw] += cols6[:, :, i, j]
+    if top == bottom == left == right == 0:
+        return xpad
+    return xp.ascontiguousarray(xpad[:, :, top:top + H, left:left + W])
+
+
+def leaky_relu(x, slope):
+    """``y = x if x > 0 else slope * x`` elementwise."""
+    xp = get_array_module(x)
+    return xp.where(x > 0, x, x * x.dtype.type(slope))
+
+
+def leaky_relu_grad(x, gy, slope):
+    """Gradient of ``leaky_relu`` w.r.t. ``x``: ``gx = gy if x > 0 else slope * gy``."""
+    xp = get_array_module(x)
+    return xp.where(x > 0, gy, gy * gy.dtype.type(slope))
+
+
+def _channel_axes_and_shape(x):
+    """Reduction axes (all but 1) and the broadcast shape (1, C, 1, ...) for per-channel params."""
+    if x.ndim < 2:
+        raise ValueError(f"batch norm needs x of shape (N, C, ...), got {x.shape}")
+    axes = (0,) + tuple(range(2, x.ndim))
+    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    return axes, bshape
+
+
+def batch_norm_forward(x, gamma, beta, eps):
+    """Training-mode batch normalisation.
+
+    Parameters
+    ----------
+    x : (N, C) or (N, C, H, W) array;  gamma, beta : (C,) arrays;  eps : float
+
+    Returns
+    -------
+    y : same shape as x,  ``y = gamma * (x - mean) * invstd + beta``
+    mean : (C,) mean over every axis but 1
+    invstd : (C,) ``1 / sqrt(var + eps)`` with the biased variance ``mean((x - mean)**2)``
+    """
+    xp = get_array_module(x)
+    axes, bshape = _channel_axes_and_shape(x)
+    mean = x.mean(axis=axes)
+    xc = x - mean.reshape(bshape)
+    var = (xc * xc).mean(axis=axes)          # two-pass variance: no cancellation
+    invstd = 1 / xp.sqrt(var + x.dtype.type(eps))
+    y = xc * invstd.reshape(bshape) * gamma.reshape(bshape) + beta.reshape(bshape)
+    return y, mean, invstd
+
+
+def batch_norm_backward(x, gamma, gy, mean, invstd):
+    """Gradient of training-mode ``batch_norm_forward`` (batch statistics depend on x).
+
+    With ``xhat = (x - mean) * invstd`` and M the number of elements per channel::
+
+        gbeta  = sum gy
+        ggamma = sum gy * xhat
+        gx     = gamma * invstd / M * (M * gy - gbeta - xhat * ggamma)
+
+    Returns ``(gx, ggamma, gbeta)`` with shapes ``(x.shape, (C,), (C,))``.
+    """
+    axes, bshape = _channel_axes_and_shape(x)
+    M = x.size // x.shape[1]
+    xhat = (x - mean.reshape(bshape)) * invstd.reshape(bshape)
+    gbeta = gy.sum(axis=axes)
+    ggamma = (gy * xhat).sum(axis=axes)
+    scale = (gamma * invstd / M).reshape(bshape)
+    gx = scale * (M * gy - gbeta.reshape(bshape) - xhat * ggamma.reshape(bshape))
+    return gx, ggamma, gbeta
+
+
+def batch_norm_inference(x, gamma, beta, mean, var, eps):
+    """Inference-mode batch norm with running statistics.
+
+    ``y = (x - mean) * (gamma / sqrt(var + eps)) + beta``, per channel (axis 1).
+    """
+    xp = get_array_module(x)
+    _, bshape = _channel_axes_and_shape(x)
+    scale = gamma / xp.sqrt(var + x.dtype.type(eps))
+    return (x - mean.reshape(bshape)) * scale.reshape(bshape) + beta.reshape(bshape)
+
+
+def dropout(x, u, p):
+    """Inverted dropout with caller-drawn randomness.
+
+    ``y = x / (1 - p)`` where ``u >= p``, else exactly 0 (even for non-finite x).
+    ``u`` has x's shape, uniform on [0, 1); drawing it outside the kernel makes
+    every backend produce the same mask.  Requires ``0 <= p < 1``.
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    xp = get_array_module(x)
+    keep = u >= u.dtype.type(p)   # compare in u's dtype so all backends agree bit-for-bit
+    return xp.where(keep, x * x.dtype.type(1 / (1 - p)), x.dtype.type(0))
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay):
+    """One in-place Adam step with ``torch.optim.Adam`` semantics.
+
+    ``step`` is 1-based (the count after this update). With ``g = grad + wd * param``::
+
+        m     <- beta1 * m + (1 - beta1) * g
+        v     <- beta2 * v + (1 - beta2) * g**2
+        param <- param - lr / (1 - beta1**step) * m / (sqrt(v) / sqrt(1 - beta2**step) + eps)
+
+    which is ``param -= lr * mhat / (sqrt(vhat) + eps)`` arranged as PyTorch does.
+    ``param``, ``m``, ``v`` are updated in place; ``grad`` is not modified.
+    """
+    if step < 1:
+        raise ValueError(f"Adam step is 1-based, got {step}")
+    xp = get_array_module(param)
+    t = param.dtype.type
+    g = grad + t(weight_decay) * param if weight_decay else grad
+    m *= t(beta1)
+    m += t(1 - beta1) * g
+    v *= t(beta2)
+    v += t(1 - beta2) * (g * g)
+    step_size = lr / (1 - beta1 ** step)
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+    denom = xp.sqrt(v) / t(bias_correction2_sqrt) + t(eps)
+    param -= t(step_size) * m / denom
+
+
+def rmsprop_update(param, grad, sq, lr, alpha, eps, weight_decay):
+    """One in-place RMSprop step, ``torch.optim.RMSprop`` (non-centred, no momentum).
+
+    With ``g = grad + wd * param``::
+
+        sq    <- alpha * sq + (1 - alpha) * g**2
+        param <- param - lr * g / (sqrt(sq) + eps)
+    """
+    xp = get_array_module(param)
+    t = param.dtype.type
+    g = grad + t(weight_decay) * param if weight_decay else grad
+    sq *= t(alpha)
+    sq += t(1 - alpha) * (g * g)
+    param -= t(lr) * g / (xp.sqrt(sq) + t(eps))
