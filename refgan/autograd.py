@@ -250,6 +250,7 @@ class Function:
         """Drop references to inputs so their memory can be freed (after backward)."""
         self.inputs = ()
         self.outputs = ()
+        self.released = True
 
     @property
     def name(self) -> str:
@@ -299,9 +300,6 @@ def run_backward(outputs, grad_outputs, inputs, create_graph: bool, retain_graph
     with _grad_mode(create_graph):
         while heap:
             f = heapq.heappop(heap)[2]
-            if not f.outputs:
-                raise RuntimeError(f"{f.name}: trying to backward through the graph a second "
-                                   "time; pass retain_graph=True the first time")
             gys = []
             for ref, (shape, dtype) in zip(f.outputs, f.output_meta):
                 y = ref()
@@ -363,6 +361,9 @@ def _functions_leading_to(outputs, targets):
         f = stack.pop()
         if id(f) in visited:
             continue
+        if getattr(f, "released", False):
+            raise RuntimeError(f"{f.name}: trying to backward through the graph a second "
+                               "time; pass retain_graph=True the first time")
         visited.add(id(f))
         order.append(f)
         for x in f.inputs:
@@ -399,7 +400,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor):
+    elif not isinstance(grad_outputs, (list, tuple)):
         grad_outputs = [grad_outputs]
     seeds = []
     for y, gy in zip(outputs, grad_outputs):

@@ -178,11 +178,16 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                      dilation=1):
     """Transposed convolution (PyTorch semantics), weight (Cin, Cout, kh, kw).
 
-    OH = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1.
+    OH = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1,
+    with 0 <= output_padding < stride (it picks among the input sizes a stride-s conv
+    maps to the same output size).
     """
     stride, dilation = _geometry(stride, dilation)
     pads = resolve_padding(padding, (0, 0), weight.shape[2:], stride, dilation)
     op = _pair(output_padding)
+    if any(not 0 <= p < s for p, s in zip(op, stride)):
+        raise ValueError(f"output_padding {output_padding} must be >= 0 and smaller than "
+                         f"the stride {stride}")
     kh, kw = weight.shape[2:]
     out = tuple((n - 1) * s - lo - hi + d * (k - 1) + p + 1 for n, s, lo, hi, d, k, p in zip(
         x.shape[2:], stride, pads[0::2], pads[1::2], dilation, (kh, kw), op))

@@ -1,0 +1,38 @@
+# refgan: `make run` trains the main job, `make test` runs the suite (both set up
+# a virtualenv in .venv on first use; only Python >= 3.10 and make are needed).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST := $(BIN)/python -m pytest
+# pytest-xdist spreads tests over the cores; Numba's on-disk cache is shared.
+JOBS   ?= 2
+
+.PHONY: install run test test-slow test-gpu bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,jax]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python cli.py train --model wgan-gp
+
+test: install
+	$(PYTEST) -q -n $(JOBS) -m "not slow and not gpu" tests
+
+test-slow: install
+	$(PYTEST) -q -n $(JOBS) -m "slow" tests
+
+test-gpu: install
+	$(BIN)/python -m pip install -q -e '.[gpu]'
+	$(PYTEST) -q -m "gpu" tests
+
+bench: install
+	$(BIN)/python bench/bench_ops.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
