@@ -229,8 +229,10 @@ def test_dropout():
     x = rng.standard_normal((4, 3, 8, 8))
     u = rng.random(x.shape)
     p = 0.3
+    u[0, 0, 0, :4] = p                   # the boundary u == p keeps the unit
     y = ref.dropout(x, u, p)
     keep = u >= p
+    assert np.all(y[0, 0, 0, :4] == x[0, 0, 0, :4] / (1 - p))
     np.testing.assert_allclose(y[keep], x[keep] / (1 - p), rtol=1e-15)
     assert np.all(y[~keep] == 0)
     assert 0.6 < keep.mean() < 0.8
@@ -441,6 +443,7 @@ def test_compiled_elementwise(compiled, dtype):
     for udtype in (np.float64, np.float32):
         u = rng.random(x.shape).astype(udtype)
         for p in (0.0, 0.3, 0.5):
+            u[:, :, 0, 0] = udtype(p)       # boundary u == p: kept on every backend
             assert_close(host(K.dropout(dev(x), dev(u), p)), ref.dropout(x, u, p), dtype)
     with pytest.raises(ValueError):
         K.dropout(dev(x), dev(u), 1.0)
