@@ -86,10 +86,11 @@ def batch_norm(x, running_mean, running_var, weight, bias, training: bool = Fals
             running_mean = (1 - momentum) * running_mean + momentum * fn.mean
             running_var = (1 - momentum) * running_var + momentum * var_unbiased
         return y, running_mean, running_var
-    xp = backend.get_array_module(x.data)
     cshape = _channel_shape(x.ndim, x.shape[1])
-    inv = Tensor(xp.reshape(1.0 / xp.sqrt(running_var + eps), cshape).astype(x.dtype))
-    mu = Tensor(xp.reshape(running_mean, cshape).astype(x.dtype))
+    # array methods and operators only (no xp calls): the running statistics may be
+    # JAX arrays when the graph is replayed by refgan.export
+    inv = Tensor((1.0 / (running_var + eps) ** 0.5).reshape(cshape).astype(x.dtype))
+    mu = Tensor(running_mean.reshape(cshape).astype(x.dtype))
     y = (x - mu) * inv * reshape(weight, cshape) + reshape(bias, cshape)
     return y, running_mean, running_var
 
