@@ -1,0 +1,150 @@
+"""Intervals and paired tests: how sure can a 52-image test set make us?
+
+* :func:`wilson_interval` - score interval for a proportion (accuracy, sensitivity,
+  specificity, precision): good coverage even at 52 images and near 0 or 1, where the
+  textbook ``p +- 1.96 sqrt(p(1-p)/n)`` fails.
+* :func:`bootstrap_interval` - percentile bootstrap over test images for metrics
+  without a closed form (AUC, F1), optionally stratified (by class or fold).
+* :func:`t_interval`, :func:`corrected_t_interval` - over k repeats; the corrected
+  one (Nadeau & Bengio 2003) inflates the variance by ``1/k + n_test/n_train`` because
+  repeats share training images, which the plain t-interval ignores.
+* :func:`mcnemar` - exact McNemar test for two classifiers on the same images: only
+  the discordant images (one right, the other wrong) carry information.
+* :func:`paired_bootstrap` - interval and p-value of a metric difference between two
+  conditions, resampling the shared test images.
+* :func:`corrected_paired_ttest`, :func:`holm` - across repeats; multiple comparisons.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def wilson_interval(k, n, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for ``k`` successes in ``n`` trials.
+
+    ``(p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)``; ``(nan, nan)`` if n = 0.
+    """
+    if n == 0:
+        return float("nan"), float("nan")
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def bootstrap_interval(fn, *arrays, n_boot: int = 2000, confidence: float = 0.95, seed=0,
+                       strata=None) -> tuple[float, float, float]:
+    """Percentile bootstrap of ``fn(*arrays)`` over rows (test images).
+
+    ``strata`` (N,) resamples within each stratum (keeps class balance / fold sizes).
+    Resamples where ``fn`` is NaN (e.g. AUC with one class) are dropped.
+    Returns ``(estimate, low, high)``.
+    """
+    arrays = [np.asarray(a) for a in arrays]
+    n = len(arrays[0])
+    est = float(fn(*arrays))
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n)] if strata is None else [np.flatnonzero(strata == s)
+                                                    for s in np.unique(strata)]
+    vals = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+        vals[b] = fn(*[a[idx] for a in arrays])
+    vals = vals[np.isfinite(vals)]
+    if not len(vals):
+        return est, float("nan"), float("nan")
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(vals, [a, 1 - a])
+    return est, float(lo), float(hi)
+
+
+def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``values`` with the Student-t interval ``mean +- t_{k-1} s / sqrt(k)``."""
+    v = np.asarray(values, float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return m, m - float(half), m + float(half)
+
+
+def corrected_t_interval(values, n_train: int, n_test: int, confidence: float = 0.95):
+    """Nadeau & Bengio's corrected resampled t interval over k repeats whose training
+    sets overlap: variance ``s^2 (1/k + n_test/n_train)``. Returns (mean, low, high)."""
+    v = np.asarray(values, float)
+    m, k = float(v.mean()), len(v)
+    if k < 2:
+        return m, float("nan"), float("nan")
+    se = np.sqrt(v.var(ddof=1) * (1 / k + n_test / n_train))
+    half = stats.t.ppf(0.5 + confidence / 2, k - 1) * se
+    return m, m - float(half), m + float(half)
+
+
+def corrected_paired_ttest(diffs, n_train: int, n_test: int) -> dict:
+    """Two-sided corrected resampled t-test that the mean paired difference is 0."""
+    d = np.asarray(diffs, float)
+    k = len(d)
+    var = d.var(ddof=1) if k > 1 else 0.0
+    se = np.sqrt(var * (1 / k + n_test / n_train)) if k > 1 else 0.0
+    if se == 0:
+        p = 1.0 if np.allclose(d, 0) or k < 2 else 0.0
+        return dict(mean=float(d.mean()), t=float("nan"), p_value=p, k=k)
+    t = d.mean() / se
+    return dict(mean=float(d.mean()), t=float(t), p_value=float(2 * stats.t.sf(abs(t), k - 1)), k=k)
+
+
+def mcnemar(correct_a, correct_b) -> dict:
+    """Exact McNemar test: are A and B equally accurate on these (shared) images?
+
+    ``b`` = images A got right and B wrong, ``c`` = the reverse; under H0 each
+    discordant image is a fair coin, so ``p = P(Binom(b + c, 1/2) as extreme)``
+    (two-sided, capped at 1). Returns ``dict(b, c, n, p_value, diff)``, ``diff`` =
+    accuracy(A) - accuracy(B).
+    """
+    a, b_ = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    b, c = int((a & ~b_).sum()), int((~a & b_).sum())
+    p = 1.0 if b + c == 0 else float(min(1.0, 2 * stats.binom.cdf(min(b, c), b + c, 0.5)))
+    return dict(b=b, c=c, n=len(a), p_value=p, diff=(b - c) / len(a) if len(a) else 0.0)
+
+
+def paired_bootstrap(y_true, pred_a, pred_b, metric=None, n_boot: int = 2000, seed=0,
+                     confidence: float = 0.95, strata=None) -> dict:
+    """Difference ``metric(A) - metric(B)`` on the same images, with a percentile
+    bootstrap interval and the two-sided p-value ``2 min(P(d* <= 0), P(d* >= 0))``.
+
+    ``metric(y_true, pred) -> float`` defaults to accuracy; ``pred_*`` may be labels or
+    scores (for AUC).
+    """
+    if metric is None:
+        metric = lambda y, p: float((y == p).mean())  # noqa: E731
+    y, pa, pb = np.asarray(y_true), np.asarray(pred_a), np.asarray(pred_b)
+    est = metric(y, pa) - metric(y, pb)
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    groups = [np.arange(n)] if strata is None else [np.flatnonzero(strata == s)
+                                                    for s in np.unique(strata)]
+    d = np.empty(n_boot)
+    for i in range(n_boot):
+        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+        d[i] = metric(y[idx], pa[idx]) - metric(y[idx], pb[idx])
+    d = d[np.isfinite(d)]
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(d, [a, 1 - a])
+    p = float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean())))
+    return dict(diff=float(est), low=float(lo), high=float(hi), p_value=p)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error control), same order."""
+    p = np.asarray(p_values, float)
+    m = len(p)
+    order = np.argsort(p)
+    adj = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    return adj
