@@ -1,0 +1,171 @@
+"""ALI / BiGAN (Dumoulin et al. 2017; Donahue et al. 2017) and seed 004's ACGAN_ALI.
+
+ALI
+---
+An encoder E: x -> z and a generator G: z -> x are trained against one
+discriminator that sees (image, code) pairs: (x, E(x)) from the data side and
+(G(z), z) from the prior side. With BCE on D's logit:
+
+    L_D    = BCE(D(x, E(x)), 1) + BCE(D(G(z), z), 0)
+    L_{GE} = BCE(D(x, E(x)), 0) + BCE(D(G(z), z), 1)     (G and E together)
+
+D(x, z) = joint([trunk(x), mlp(z)]): a no-batch-norm conv trunk (dropout 0.2),
+a small MLP on z, and a joint MLP on both.
+
+ACGAN_ALI
+---------
+An AC-GAN whose generator is fed a mixture: half of each batch are codes E(x) of
+real images (with their true labels, E taken from a trained ALI and frozen), half
+random z (with random labels). The real/fake term is masked for the encoder
+codes, so those images only have to carry their class:
+
+    L_G = L_C - L_S * 1(S = fake)      (maximised; written below as losses)
+
+The same mask applies to D's real/fake term. G is trained from scratch or
+fine-tuned from the ALI generator (``--finetune``: the ALI G's weights, with
+zero-initialised weights for the new one-hot class inputs).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from refgan import nn, no_grad, ops
+from refgan.errors import UserError
+from refgan.gans.acgan import ACGAN
+from refgan.gans.architectures import Encoder, Generator, Trunk
+from refgan.gans.base import GAN, bce, mean_of
+
+
+class PairDiscriminator(nn.Module):
+    """D(x, z) -> logit (N, 1)."""
+
+    def __init__(self, size, width, latent_dim, hidden: int = 256):
+        super().__init__()
+        self.trunk = Trunk(size, width, style="wgan", dropout=0.2)
+        self.code = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2))
+        self.joint = nn.Sequential(nn.Linear(self.trunk.out_features + hidden, hidden),
+                                   nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, x, z):
+        return self.joint(ops.concat([self.trunk(x), self.code(z)], axis=1))
+
+
+class ALI(GAN):
+    name = "ali"
+    needs_real_in_g_step = True
+
+    def make(self, c):
+        G = Generator(c["latent_dim"], c["size"], c["width_g"], style="deconv")
+        E = Encoder(c["size"], c["width_d"], c["latent_dim"])
+        D = PairDiscriminator(c["size"], c["width_d"], c["latent_dim"])
+        for m in (G, E):
+            nn.init.dcgan_(m)
+        self.nets = {"G": G, "E": E, "D": D}
+        self.opts = {"GE": self._optimizer(G.parameters() + E.parameters(), c["lr_g"], c),
+                     "D": self._optimizer(D.parameters(), c["lr_d"], c)}
+
+    def encode(self, x):
+        return self.nets["E"](x)
+
+    def discriminator_step(self, batch):
+        G, E, D = self.nets["G"], self.nets["E"], self.nets["D"]
+        x, _ = batch
+        z = self.z(len(x))
+        with no_grad():
+            x_fake, z_real = G(z), E(x)
+        d_real, d_fake = D(x, z_real), D(x_fake, z)
+        d_loss = bce(d_real, 1.0) + bce(d_fake, 0.0)
+        self.update(self.opts["D"], d_loss, D)
+        return {"d_loss": mean_of(d_loss), "d_real": mean_of(d_real.sigmoid()),
+                "d_fake": mean_of(d_fake.sigmoid())}
+
+    def generator_step(self, batch=None):
+        G, E, D = self.nets["G"], self.nets["E"], self.nets["D"]
+        x, _ = batch
+        z = self.z(len(x))
+        with self.frozen(D):
+            ge_loss = bce(D(x, E(x)), 0.0) + bce(D(G(z), z), 1.0)
+            self.update(self.opts["GE"], ge_loss, G, E)
+        return {"g_loss": mean_of(ge_loss)}
+
+
+class ACGANALI(ACGAN):
+    """AC-GAN fed encoder codes of real images and random codes (see module doc)."""
+
+    name = "acgan-ali"
+    needs_real_in_g_step = True
+
+    def make(self, c):
+        super().make(c)
+        if not c.get("ali_state"):
+            raise UserError("acgan-ali needs a trained ALI encoder: first run "
+                            "'train --model ali --no-per-class', then pass --ali RUN_DIR")
+        ali = ALI(1)
+        ali.build(dict(c, **c["ali_config"]))
+        ali.load_state_dict(c["ali_state"])
+        self.nets["E"] = ali.nets["E"].requires_grad_(False)  # frozen: it only provides codes
+        if c["finetune"]:
+            self._init_from(ali.nets["G"])
+
+    def _init_from(self, g_ali):
+        """Copy the ALI generator; the class inputs start with zero weights."""
+        state = g_ali.state_dict()
+        w = state["project.0.weight"]                      # (F, latent)
+        extra = np.zeros((w.shape[0], self.n_classes), w.dtype)
+        state["project.0.weight"] = np.concatenate([w, extra], axis=1)
+        self.nets["G"].load_state_dict(state)
+
+    def mixed_codes(self, x, y):
+        """First half of the batch: E(x) with the true labels; second: random z, random
+        labels. Returns (z, labels, mask) with mask = 1(S = fake) = 1 for random z."""
+        h = len(x) // 2
+        with no_grad():
+            self.nets["E"].eval()
+            z_enc = self.nets["E"](x[:h])
+        z = ops.concat([z_enc, self.z(len(x) - h)], axis=0)
+        labels = np.r_[y[:h], self.random_labels(len(x) - h)]
+        mask = np.r_[np.zeros(h), np.ones(len(x) - h)].astype(np.float32).reshape(-1, 1)
+        return z, labels, mask
+
+    def discriminator_step(self, batch):
+        x, y = batch
+        z, labels, mask = self.mixed_codes(x, y)
+        with no_grad():
+            fake = self.nets["G"](self.generator_input(z, labels))
+        s_real, c_real = self.D(x)
+        s_fake, c_fake = self.D(fake)
+        d_loss = (bce(s_real, 1.0) + bce(s_fake, 0.0, weight=mask)
+                  + ops.cross_entropy(c_real, y) + ops.cross_entropy(c_fake, labels))
+        self.update(self.opts["D"], d_loss, self.nets["trunk"], self.nets["heads"])
+        return {"d_loss": mean_of(d_loss)}
+
+    def generator_step(self, batch=None):
+        x, y = batch
+        z, labels, mask = self.mixed_codes(x, y)
+        with self.frozen(self.nets["trunk"], self.nets["heads"]):
+            s, cls = self.D(self.nets["G"](self.generator_input(z, labels)))
+            g_loss = ops.cross_entropy(cls, labels) + bce(s, 1.0, weight=mask)
+            self.update(self.opts["G"], g_loss, self.nets["G"])
+        return {"g_loss": mean_of(g_loss)}
+
+
+def attach_ali(c: dict) -> None:
+    """Load the ALI run named by c['ali'] into c (runtime-only keys 'ali_state',
+    'ali_config'), and match this run's latent size and generator to it."""
+    from refgan.gans import checkpoint
+
+    if not c.get("ali"):
+        raise UserError("acgan-ali needs a trained ALI encoder: first run "
+                        "'train --model ali --no-per-class', then pass --ali RUN_DIR")
+    arrays, meta = checkpoint.load(f"{c['ali']}/checkpoints")
+    ac = meta["config"]
+    if ac["model"] != "ali" or ac["per_class"]:
+        raise UserError(f"{c['ali']} is not a single-model ALI run; train one with "
+                        "'train --model ali --no-per-class'")
+    if ac["size"] != c["size"]:
+        raise UserError(f"the ALI run has {ac['size']} px images, this run {c['size']} px; "
+                        f"pass --size {ac['size']}")
+    c["latent_dim"], c["width_g"] = ac["latent_dim"], ac["width_g"]
+    states = checkpoint.split_models(arrays)
+    c["ali_state"] = states["all"]
+    c["ali_config"] = {k: ac[k] for k in ("size", "width_g", "width_d", "latent_dim")}

@@ -1,0 +1,144 @@
+"""What every model of the zoo provides, and the helpers they share.
+
+A model owns its networks (``self.nets``: name -> Module) and optimisers
+(``self.opts``: name -> Optimizer). The shared trainer (:mod:`refgan.gans.trainer`)
+only ever calls
+
+* ``build(config)``: make networks and optimisers from the resolved config;
+* ``discriminator_step(batch) -> dict``: one update of D (critic, Q head, ...);
+* ``generator_step(batch) -> dict``: one update of G (and E for ALI); ``batch`` is
+  None unless ``needs_real_in_g_step`` (ALI's encoder loss reads real images);
+* ``sample(n, labels=None, z=None) -> ndarray (n, 3, S, S)`` in [-1, 1];
+* ``state_dict()`` / ``load_state_dict()``: flat dict of NumPy arrays.
+
+A batch is ``(x, y)``: images as a Tensor (N, 3, S, S) and integer labels (N,).
+Losses are written as quantities to *minimise*, with the paper's sign conventions
+noted where they maximise.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+import refgan
+from refgan import nn, ops, optim, random
+from refgan.errors import UserError
+
+bce = ops.binary_cross_entropy_with_logits
+
+
+class GAN:
+    """Base class: bookkeeping shared by all models (see module docstring)."""
+
+    name = "gan"
+    conditional = False          # True: one model sees labels; False: one model per class
+    needs_real_in_g_step = False
+
+    def __init__(self, n_classes: int = 1):
+        self.n_classes = n_classes
+        self.nets: dict[str, nn.Module] = {}
+        self.opts: dict[str, optim.Optimizer] = {}
+        self.epoch = 0           # set by the trainer (AC-GAN's real-fraction schedule)
+
+    # -- construction helpers -------------------------------------------------
+    def build(self, config: dict) -> "GAN":
+        """Networks and optimisers from the resolved config (see presets.py)."""
+        self.config = config
+        self.batch_size, self.latent_dim = config["batch"], config["latent_dim"]
+        self.make(config)
+        return self
+
+    def make(self, config: dict) -> None:
+        raise NotImplementedError
+
+    def _optimizer(self, params, lr, config):
+        """Adam(lr, betas) or RMSprop(lr), as config['optimizer'] says."""
+        if config["optimizer"] == "adam":
+            return optim.Adam(params, lr=lr, betas=(config["beta1"], config["beta2"]))
+        if config["optimizer"] == "rmsprop":
+            return optim.RMSprop(params, lr=lr)
+        raise UserError(f"unknown optimizer {config['optimizer']!r}; use adam or rmsprop")
+
+    def z(self, n: int):
+        """Latent draws z ~ N(0, I) from refgan's seeded stream."""
+        return refgan.tensor(random.normal((n, self.latent_dim)))
+
+    def random_labels(self, n: int) -> np.ndarray:
+        return (random.generator().integers(0, self.n_classes, n)).astype(np.int64)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def frozen(*modules):
+        """Modules whose weights get no gradient inside the block (D during a G step:
+        the loss still flows through D to G, D's weight gradients are not computed)."""
+        for m in modules:
+            m.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for m in modules:
+                m.requires_grad_(True)
+
+    @staticmethod
+    def update(opt, loss, *modules):
+        """Zero the modules' grads, backpropagate ``loss``, step ``opt``."""
+        for m in modules:
+            m.zero_grad()
+        loss.backward()
+        opt.step()
+
+    # -- sampling ---------------------------------------------------------------
+    def generator(self):
+        """The network to sample from (the EMA copy when the trainer keeps one)."""
+        return self.nets.get("G_ema", self.nets["G"])
+
+    def generator_input(self, z, labels):
+        """What G reads: z alone (unconditional models) or z with the label."""
+        return z
+
+    def sample(self, n: int, labels=None, z=None) -> np.ndarray:
+        """n images (n, 3, S, S) in [-1, 1]; G in eval mode (batch-norm running
+        statistics), so a fixed z always gives the same image."""
+        G = self.generator()
+        if z is None:
+            z = random.generator().standard_normal((n, self.latent_dim)).astype(np.float32)
+        z = refgan.backend.to_numpy(z)
+        labels = None if labels is None else np.asarray(labels, np.int64)
+        G.eval()
+        try:
+            with refgan.no_grad():
+                out = []
+                for i in range(0, n, 256):
+                    zi = refgan.tensor(z[i:i + 256])
+                    yi = None if labels is None else labels[i:i + 256]
+                    out.append(G(self.generator_input(zi, yi)).numpy())
+        finally:
+            G.train()
+        return np.concatenate(out)
+
+    # -- state --------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {}
+        for name, net in self.nets.items():
+            state.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
+        for name, opt in self.opts.items():
+            state.update({f"opt.{name}.{k}": np.asarray(v) for k, v in opt.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, net in self.nets.items():
+            p = f"net.{name}."
+            net.load_state_dict({k[len(p):]: v for k, v in state.items() if k.startswith(p)})
+        for name, opt in self.opts.items():
+            p = f"opt.{name}."
+            opt.load_state_dict({k[len(p):]: v for k, v in state.items() if k.startswith(p)})
+
+
+def one_hot(labels, k: int):
+    """(N,) ints -> (N, k) float32 Tensor."""
+    return refgan.tensor(np.eye(k, dtype=np.float32)[np.asarray(labels, np.int64)])
+
+
+def mean_of(t) -> float:
+    return float(t.numpy().mean())
