@@ -1,0 +1,12 @@
+"""Run refgan graphs with JAX/XLA (CPU, GPU, TPU, several devices); needs ``.[jax]``.
+
+* :mod:`refgan.export.jax_ops` -- the one table of JAX twins of refgan's ops;
+* :mod:`refgan.export.to_jax` -- ``to_jax(module) -> (apply, variables)``;
+* :mod:`refgan.export.train_step` -- a jitted WGAN-GP training step, one device or
+  data-parallel over a device mesh, and the ``--engine jax`` training loop.
+
+refgan itself never imports this package; importing it imports JAX.
+"""
+from refgan.export.to_jax import load_variables, to_jax, to_state_dict, to_variables
+
+__all__ = ["load_variables", "to_jax", "to_state_dict", "to_variables"]
