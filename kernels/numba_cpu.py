@@ -18,6 +18,9 @@ Design choices
   The im2col/col2im/elementwise/optimiser kernels therefore agree with the
   reference bit for bit; the batch-norm kernels accumulate per-channel sums in
   float64 and agree to rounding.
+* Hot-loop indices are cast to ``np.uintp`` (``_U``): with a signed index Numba emits
+  Python's negative-index wraparound check on every access, which blocks LLVM's
+  vectorisation; unsigned indices make im2col ~2-4x faster per thread.
 * ``col2im`` gives each (n, c) image plane to one thread and scatters into it in
   the reference's (i, j) order: no races, no atomics, deterministic and identical
   to the reference sum.
@@ -29,6 +32,7 @@ from kernels import reference as ref
 from kernels.reference import conv_output_size  # noqa: F401  (re-exported: part of the interface)
 
 _JIT = dict(parallel=True, cache=True, nogil=True)
+_U = np.uintp   # unsigned index: no wraparound check (see module docstring)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -69,15 +73,15 @@ def _im2col_kernel(x, cols, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
             base = oh * OW
             if h < 0 or h >= H:
                 for ow in range(OW):
-                    out[base + ow] = 0
+                    out[_U(base + ow)] = 0
             else:
                 src = x[n, c, h]
                 for ow in range(ow_lo):
-                    out[base + ow] = 0
+                    out[_U(base + ow)] = 0
                 for ow in range(ow_lo, ow_hi):
-                    out[base + ow] = src[ow * sw + woff]
+                    out[_U(base + ow)] = src[_U(ow * sw + woff)]
                 for ow in range(ow_hi, OW):
-                    out[base + ow] = 0
+                    out[_U(base + ow)] = 0
 
 
 @njit(**_JIT)
@@ -91,7 +95,7 @@ def _col2im_kernel(cols, x, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
         plane = x[n, c]
         for h in range(H):
             for w in range(W):
-                plane[h, w] = 0
+                plane[_U(h), _U(w)] = 0
         for i in range(kh):
             hoff = i * dh - top
             oh_lo, oh_hi = _valid_range(hoff, sh, H, OH)
@@ -103,7 +107,7 @@ def _col2im_kernel(cols, x, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
                     dst = plane[oh * sh + hoff]
                     base = oh * OW
                     for ow in range(ow_lo, ow_hi):
-                        dst[ow * sw + woff] += src[base + ow]
+                        dst[_U(ow * sw + woff)] += src[_U(base + ow)]
 
 
 def im2col(x, kh, kw, stride, pads, dilation):
@@ -138,21 +142,21 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
 @njit(**_JIT)
 def _leaky_relu_kernel(x, slope, y):
     for k in prange(x.size):
-        v = x[k]
-        y[k] = v if v > 0 else v * slope
+        v = x[_U(k)]
+        y[_U(k)] = v if v > 0 else v * slope
 
 
 @njit(**_JIT)
 def _leaky_relu_grad_kernel(x, gy, slope, gx):
     for k in prange(x.size):
-        g = gy[k]
-        gx[k] = g if x[k] > 0 else g * slope
+        g = gy[_U(k)]
+        gx[_U(k)] = g if x[_U(k)] > 0 else g * slope
 
 
 @njit(**_JIT)
 def _dropout_kernel(x, u, p, scale, y):
     for k in prange(x.size):
-        y[k] = x[k] * scale if u[k] >= p else 0
+        y[_U(k)] = x[_U(k)] * scale if u[_U(k)] >= p else 0
 
 
 def _flat(a):
@@ -191,7 +195,48 @@ def dropout(x, u, p):
 
 # ----------------------------------------------------------------------------- batch norm
 # Kernels see x as (N, C, L) with L = H*W (or 1 for (N, C) inputs) and parallelise
-# over channels; per-channel sums are accumulated in float64.
+# over channels.  Per-channel sums are accumulated in float64 with four independent
+# partial sums (a fixed order, so deterministic): a single running sum is one long
+# dependency chain of additions and runs several times slower.
+
+@njit(cache=True, inline="always")
+def _sum4(a, b, mu, istd, L, mode):
+    """Float64 sum over l < L of: a[l] (mode 0), (a[l]-mu)^2 (mode 1), b[l]*(a[l]-mu)*istd (mode 2)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    L4 = L - L % 4
+    for l in range(0, L4, 4):
+        if mode == 0:
+            s0 += a[_U(l)]
+            s1 += a[_U(l + 1)]
+            s2 += a[_U(l + 2)]
+            s3 += a[_U(l + 3)]
+        elif mode == 1:
+            d0 = a[_U(l)] - mu
+            d1 = a[_U(l + 1)] - mu
+            d2 = a[_U(l + 2)] - mu
+            d3 = a[_U(l + 3)] - mu
+            s0 += d0 * d0
+            s1 += d1 * d1
+            s2 += d2 * d2
+            s3 += d3 * d3
+        else:
+            s0 += b[_U(l)] * ((a[_U(l)] - mu) * istd)
+            s1 += b[_U(l + 1)] * ((a[_U(l + 1)] - mu) * istd)
+            s2 += b[_U(l + 2)] * ((a[_U(l + 2)] - mu) * istd)
+            s3 += b[_U(l + 3)] * ((a[_U(l + 3)] - mu) * istd)
+    for l in range(L4, L):
+        if mode == 0:
+            s0 += a[_U(l)]
+        elif mode == 1:
+            d = a[_U(l)] - mu
+            s0 += d * d
+        else:
+            s0 += b[_U(l)] * ((a[_U(l)] - mu) * istd)
+    return (s0 + s1) + (s2 + s3)
+
 
 @njit(**_JIT)
 def _bn_forward_kernel(x, gamma, beta, eps, y, mean, invstd):
@@ -200,14 +245,11 @@ def _bn_forward_kernel(x, gamma, beta, eps, y, mean, invstd):
     for c in prange(C):
         s = 0.0
         for n in range(N):
-            for l in range(L):
-                s += x[n, c, l]
+            s += _sum4(x[n, c], x[n, c], 0.0, 0.0, L, 0)
         mu = s / M
         ss = 0.0
         for n in range(N):
-            for l in range(L):
-                d = x[n, c, l] - mu
-                ss += d * d
+            ss += _sum4(x[n, c], x[n, c], mu, 0.0, L, 1)
         mean[c] = mu
         invstd[c] = 1.0 / np.sqrt(ss / M + eps)
         # Normalise with the stored (dtype-rounded) statistics, as the reference does.
@@ -216,8 +258,10 @@ def _bn_forward_kernel(x, gamma, beta, eps, y, mean, invstd):
         g_c = gamma[c]
         b_c = beta[c]
         for n in range(N):
+            xr = x[n, c]
+            yr = y[n, c]
             for l in range(L):
-                y[n, c, l] = (x[n, c, l] - m_c) * i_c * g_c + b_c
+                yr[_U(l)] = (xr[_U(l)] - m_c) * i_c * g_c + b_c
 
 
 @njit(**_JIT)
@@ -230,10 +274,8 @@ def _bn_backward_kernel(x, gamma, gy, mean, invstd, gx, ggamma, gbeta):
         sg = 0.0
         sgx = 0.0
         for n in range(N):
-            for l in range(L):
-                g = np.float64(gy[n, c, l])
-                sg += g
-                sgx += g * ((x[n, c, l] - mu) * istd)
+            sg += _sum4(gy[n, c], gy[n, c], 0.0, 0.0, L, 0)
+            sgx += _sum4(x[n, c], gy[n, c], mu, istd, L, 2)
         gbeta[c] = sg
         ggamma[c] = sgx
         # gx = gamma*invstd * (gy - mean(gy) - xhat * mean(gy*xhat)), in float64
@@ -241,9 +283,12 @@ def _bn_backward_kernel(x, gamma, gy, mean, invstd, gx, ggamma, gbeta):
         mg = sg / M
         mgx = sgx / M
         for n in range(N):
+            xr = x[n, c]
+            gr = gy[n, c]
+            out = gx[n, c]
             for l in range(L):
-                xhat = (x[n, c, l] - mu) * istd
-                gx[n, c, l] = scale * (gy[n, c, l] - mg - xhat * mgx)
+                xhat = (xr[_U(l)] - mu) * istd
+                out[_U(l)] = scale * (gr[_U(l)] - mg - xhat * mgx)
 
 
 @njit(**_JIT)
@@ -255,8 +300,10 @@ def _bn_inference_kernel(x, mean, scale, beta, y):
         m_c = mean[c]
         s_c = scale[c]
         b_c = beta[c]
+        xr = x[n, c]
+        yr = y[n, c]
         for l in range(L):
-            y[n, c, l] = (x[n, c, l] - m_c) * s_c + b_c
+            yr[_U(l)] = (xr[_U(l)] - m_c) * s_c + b_c
 
 
 def _as_ncl(x):
@@ -312,7 +359,8 @@ def batch_norm_inference(x, gamma, beta, mean, var, eps):
 @njit(**_JIT)
 def _adam_kernel(p, g, m, v, beta1, beta2, one_m_beta1, one_m_beta2, step_size,
                  bias_correction2_sqrt, eps, wd):
-    for k in prange(p.size):
+    for i in prange(p.size):
+        k = _U(i)
         gk = g[k] + wd * p[k] if wd != 0 else g[k]
         mk = beta1 * m[k] + one_m_beta1 * gk
         vk = beta2 * v[k] + one_m_beta2 * (gk * gk)
@@ -323,7 +371,8 @@ def _adam_kernel(p, g, m, v, beta1, beta2, one_m_beta1, one_m_beta2, step_size,
 
 @njit(**_JIT)
 def _rmsprop_kernel(p, g, sq, alpha, one_m_alpha, lr, eps, wd):
-    for k in prange(p.size):
+    for i in prange(p.size):
+        k = _U(i)
         gk = g[k] + wd * p[k] if wd != 0 else g[k]
         sk = alpha * sq[k] + one_m_alpha * (gk * gk)
         sq[k] = sk
