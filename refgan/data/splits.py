@@ -159,7 +159,8 @@ def _grouped(labels, groups, fracs, rng, n_classes, stratify):
 
 
 def split(dataset: Dataset, test: float = 0.2, val: float = 0.0, seed: int = 0, stratify: bool = True,
-          groups="auto", dedupe: bool = True, threshold: float = 0.98) -> tuple[Dataset, Dataset, Dataset]:
+          groups="auto", dedupe: bool = True, threshold: float = 0.98,
+          check_duplicates: bool = True) -> tuple[Dataset, Dataset, Dataset]:
     """Split into ``(train, val, test)`` without leaks.
 
     Parameters
@@ -171,6 +172,9 @@ def split(dataset: Dataset, test: float = 0.2, val: float = 0.0, seed: int = 0, 
     groups : ``'auto'`` (use ``dataset.groups`` when present), ``None`` (ignore
         them) or an ``(N,)`` array of group ids (e.g. patients)
     dedupe : put exact/near duplicates in one group first (see module doc)
+    threshold : near-duplicate correlation threshold (:func:`find_duplicates`)
+    check_duplicates : with ``dedupe=False``, still look for duplicates across
+        the finished splits and report (and warn about) them
 
     Returns
     -------
@@ -221,14 +225,23 @@ def split(dataset: Dataset, test: float = 0.2, val: float = 0.0, seed: int = 0, 
         sub.role = role
         parts.append(sub)
     train, valset, testset = parts
-    crossing = [p for p in pairs if assign[p[0]] != assign[p[1]]]
+    if dedupe:
+        crossing = [p for p in pairs if assign[p[0]] != assign[p[1]]]  # empty by construction
+    elif check_duplicates:
+        crossing = []
+        for (a, b) in ((0, 2), (0, 1), (1, 2)):
+            ia, ib = np.flatnonzero(assign == a), np.flatnonzero(assign == b)
+            crossing += [(int(ia[i]), int(ib[j]), kind, score)
+                         for i, j, kind, score in find_duplicates(parts[a], parts[b], threshold)]
+    else:
+        crossing = []
     report = dict(sizes=[len(p) for p in parts], grouped=g is not None, seed=seed,
-                  duplicates=len(pairs), crossing_duplicates=crossing)
+                  duplicates=len(pairs) if dedupe else None, crossing_duplicates=crossing)
     for p in parts:
         p.meta = dict(p.meta, split=report)
     if crossing:
         warnings.warn(f"{len(crossing)} duplicate image pair(s) cross the split (first: {crossing[:3]}); "
-                      "use dedupe=True to keep duplicates together", stacklevel=2)
+                      "indices are into the dataset given; use dedupe=True to keep duplicates together", stacklevel=2)
     if len(testset) and stratify:
         missing = [dataset.class_names[c] for c in np.unique(dataset.labels) if not (testset.labels == c).any()]
         if missing:

@@ -69,7 +69,7 @@ __all__ = ["make_blood_cells", "make_pbc_cells", "CLASS_IDS", "PBC_CLASSES", "DE
            "render_discs_numpy", "render_discs"]
 
 #: Default ``difficulty``; calibrated in docs/data.md.
-DEFAULT_DIFFICULTY = 0.55
+DEFAULT_DIFFICULTY = 0.60
 
 #: Stable ids used to seed each class (never reorder: it would change the data).
 CLASS_IDS = {"healthy": 0, "blast": 1, "neutrophil": 2, "eosinophil": 3, "basophil": 4,
