@@ -51,17 +51,17 @@ def to_variables(state_dict, module: Module) -> dict:
     return {"params": params, "state": state}
 
 
-def to_state_dict(variables) -> "OrderedDict[str, np.ndarray]":
-    """The NumPy state dict (``Module.load_state_dict``'s input) of ``variables``."""
-    out = OrderedDict()
-    for k, v in {**variables["params"], **variables["state"]}.items():
-        out[k] = np.asarray(v)
-    return out
+def to_state_dict(variables, like: Module | None = None) -> "OrderedDict[str, np.ndarray]":
+    """The NumPy state dict (``Module.load_state_dict``'s input) of ``variables``, in
+    ``like.state_dict()``'s key order if a module is given."""
+    merged = {**variables["params"], **variables["state"]}
+    keys = list(like.state_dict()) if like is not None else list(merged)
+    return OrderedDict((k, np.asarray(merged[k])) for k in keys)
 
 
 def load_variables(module: Module, variables) -> Module:
     """Copy JAX ``variables`` into a refgan module (dtypes follow the module)."""
-    module.load_state_dict(to_state_dict(variables))
+    module.load_state_dict(to_state_dict(variables, like=module))
     return module
 
 

@@ -1,0 +1,250 @@
+"""Whole models exported with to_jax against refgan: forward values and state in train
+and eval mode (batch-norm running statistics, dropout with refgan's own masks), the
+full WGAN-GP critic loss's gradients (penalty included) and the generator loss's, and
+a jitted JAX WGAN-GP training step following refgan's step for several iterations."""
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+import jax.numpy as jnp  # noqa: E402
+
+import refgan  # noqa: E402
+from refgan import nn, ops, optim  # noqa: E402
+from refgan import random as rrandom  # noqa: E402
+from refgan.export import load_variables, to_jax, to_state_dict  # noqa: E402
+from refgan.export.oracle import FAST_COMPILE, assert_close  # noqa: E402
+from refgan.export.train_step import (WganGpHyper, critic_loss, generator_loss,  # noqa
+                                      init_state, make_wgan_gp_step)
+
+Z, SIDE, B = 8, 8, 4  # latent size, image side, batch: tiny, compile time dominates
+
+
+# ------------------------------------------------------------------ the models
+def generator(style="upsample"):
+    """The GAN issue's generators at 8 x 8 (one channel): Linear -> BN1d -> act ->
+    Unflatten -> [up -> BN2d -> act] -> up -> Tanh."""
+    if style == "upsample":
+        act = lambda: nn.LeakyReLU(0.2)  # noqa: E731
+        ups = [nn.Upsample(2), nn.Conv2d(8, 4, 3, 1, "same", bias=False), nn.BatchNorm2d(4),
+               act(), nn.Upsample(2), nn.Conv2d(4, 1, 3, 1, "same")]
+    else:  # DCGAN's transposed convolutions
+        act = nn.ReLU
+        ups = [nn.ConvTranspose2d(8, 4, 4, 2, 1, bias=False), nn.BatchNorm2d(4), act(),
+               nn.ConvTranspose2d(4, 1, 4, 2, 1)]
+    return nn.Sequential(nn.Linear(Z, 8 * 2 * 2, bias=False), nn.BatchNorm1d(32), act(),
+                         nn.Unflatten((8, 2, 2)), *ups, nn.Tanh())
+
+
+def critic():
+    """WGAN-GP critic: [Conv 5x5 s2 'same' -> LeakyReLU(0.2) -> Dropout(0.3)] x 2 -> Linear."""
+    return nn.Sequential(nn.Conv2d(1, 4, 5, 2, "same"), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                         nn.Conv2d(4, 8, 5, 2, "same"), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                         nn.Flatten(), nn.Linear(8 * 2 * 2, 1))
+
+
+def dcgan_discriminator():
+    return nn.Sequential(nn.Conv2d(1, 4, 4, 2, 1), nn.LeakyReLU(0.2),
+                         nn.Conv2d(4, 8, 4, 2, 1, bias=False), nn.BatchNorm2d(8),
+                         nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(32, 1), nn.Sigmoid())
+
+
+def cnn_classifier(n_classes=3):
+    """Seed 004's CNN shape: [Conv 3x3 'same' -> ReLU -> MaxPool 2 -> Dropout] x 2 ->
+    Dense -> ReLU -> Dropout -> Dense."""
+    return nn.Sequential(nn.Conv2d(1, 4, 3, 1, "same"), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Dropout(0.25), nn.Conv2d(4, 8, 3, 1, "same"), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(32, 16),
+                         nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, n_classes))
+
+
+MODELS = {
+    "generator_upsample": (lambda: generator("upsample"), (B, Z)),
+    "generator_deconv": (lambda: generator("deconv"), (B, Z)),
+    "critic_wgan": (critic, (B, 1, SIDE, SIDE)),
+    "discriminator_dcgan": (dcgan_discriminator, (B, 1, SIDE, SIDE)),
+    "cnn_classifier": (cnn_classifier, (B, 1, SIDE, SIDE)),
+}
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+@pytest.fixture
+def record_noise(monkeypatch):
+    """Every array refgan.random.uniform returns (dropout's u), in draw order."""
+    drawn = []
+    original = rrandom.uniform
+
+    def uniform(shape, dtype=np.float32):
+        u = original(shape, dtype)
+        drawn.append(np.array(u))
+        return u
+
+    monkeypatch.setattr(rrandom, "uniform", uniform)
+    return drawn
+
+
+def _build(name, dtype, seed=0):
+    refgan.manual_seed(seed)
+    make, shape = MODELS[name]
+    model = make()
+    if dtype == np.float64:
+        model.astype(np.float64)
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return model, x
+
+
+# ------------------------------------------------------------------ forward
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_forward_and_state_match_refgan(name, train, dtype, record_noise):
+    model, x = _build(name, dtype)
+    model.train(True)
+    model(refgan.tensor(x * 0.5 + 0.3))  # move the running statistics off their init
+    record_noise.clear()
+    with jax.enable_x64(dtype == np.float64):
+        apply, variables = to_jax(model)
+        model.train(train)
+        expected = model(refgan.tensor(x)).numpy()
+        y, state = jax.jit(lambda v, x, u: apply(v, x, train=train, rng=u))(
+            variables, x, list(record_noise))
+    assert y.dtype == expected.dtype
+    what = f"{name} {'train' if train else 'eval'} {dtype.__name__}"
+    assert_close(y, expected, RTOL[dtype], f"forward {what}")
+    after = model.state_dict()
+    assert set(state) == {k for k in after if "running" in k or "num_batches" in k}
+    for key, value in state.items():  # running statistics and batch counters
+        assert_close(value, after[key], RTOL[dtype], f"state {key} {what}")
+
+
+def test_variables_round_trip_through_state_dict():
+    model, _ = _build("generator_upsample", np.float32)
+    apply, variables = to_jax(model)
+    assert list(to_state_dict(variables, like=model)) == list(model.state_dict())
+    assert set(variables["params"]) == {k for k, _ in model.named_parameters()}
+    bumped = jax.tree_util.tree_map(lambda a: a + 1 if a.dtype.kind == "f" else a, variables)
+    fresh, _ = _build("generator_upsample", np.float32, seed=1)
+    load_variables(fresh, bumped)
+    for k, v in fresh.state_dict().items():
+        np.testing.assert_array_equal(v, np.asarray(to_state_dict(bumped)[k]), err_msg=k)
+        assert v.dtype == model.state_dict()[k].dtype
+
+
+def test_apply_leaves_the_refgan_module_untouched():
+    model, x = _build("generator_upsample", np.float32)
+    before = model.state_dict()
+    apply, variables = to_jax(model)
+    jax.jit(lambda v, x: apply(v, x, train=True))(variables, x)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_train_mode_dropout_needs_rng():
+    model, x = _build("critic_wgan", np.float32)
+    apply, variables = to_jax(model)
+    run = jax.jit(lambda v, x, key: apply(v, x, train=True, rng=key),
+                  compiler_options=FAST_COMPILE)
+    with pytest.raises(ValueError, match="needs rng"):
+        run(variables, x, None)
+    y1, _ = run(variables, x, jax.random.key(0))
+    y2, _ = run(variables, x, jax.random.key(1))
+    assert not np.allclose(y1, y2)  # a key draws fresh masks
+
+
+# ----------------------------------------------------------- gradient oracle
+def _refgan_critic_loss(D, real, fake, eps, gp_weight=10.0):
+    d_real, d_fake = D(real), D(fake)
+    gp, _ = ops.gradient_penalty(D, real, fake, eps)
+    return d_fake.mean() - d_real.mean() + gp_weight * gp
+
+
+def _split_noise(drawn, per_call, sites):
+    """Recorded refgan draws -> {site: [u per dropout layer]} in call order."""
+    assert len(drawn) == per_call * len(sites)
+    return {s: drawn[i * per_call:(i + 1) * per_call] for i, s in enumerate(sites)}
+
+
+def test_wgan_gp_losses_gradients_match_jax_autodiff(record_noise):
+    """The full critic loss (penalty included: a second derivative of D) and the
+    generator loss (through train-mode batch norm), float64, w.r.t. every parameter."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(3)
+        refgan.manual_seed(3)
+        G, D = generator().astype(np.float64), critic().astype(np.float64)
+        real = rng.uniform(-1, 1, (B, 1, SIDE, SIDE))
+        z, eps = rng.standard_normal((B, Z)), rng.uniform(size=(B, 1, 1, 1))
+        gapply, gvars = to_jax(G)
+        capply, cvars = to_jax(D)
+        fake = G(refgan.tensor(z)).detach()  # train mode, as in the critic step
+
+        record_noise.clear()
+        D.zero_grad()
+        loss = _refgan_critic_loss(D, refgan.tensor(real), fake, eps)
+        loss.backward()
+        noise = _split_noise(record_noise, 2, ["real", "fake", "gp"])
+        jloss_grad = jax.jit(jax.value_and_grad(
+            lambda p: critic_loss(capply, p, cvars, real, fake.numpy(), eps, noise, 10.0)[0]),
+            compiler_options=FAST_COMPILE)
+        jloss, jgrads = jloss_grad(cvars["params"])
+        assert_close(jloss, loss.numpy(), 1e-12, "critic loss value")
+        for name, p in D.named_parameters():
+            assert_close(jgrads[name], p.grad.numpy(), 1e-11, f"critic loss grad {name}")
+
+        record_noise.clear()
+        G.zero_grad()
+        zg = rng.standard_normal((B, Z))
+        loss_g = -D(G(refgan.tensor(zg))).mean()
+        loss_g.backward()
+        jl, jg = jax.jit(jax.value_and_grad(
+            lambda p: generator_loss(gapply, capply, p, gvars, cvars, zg,
+                                     list(record_noise))[0]),
+            compiler_options=FAST_COMPILE)(gvars["params"])
+        assert_close(jl, loss_g.numpy(), 1e-12, "generator loss value")
+        for name, p in G.named_parameters():
+            assert_close(jg[name], p.grad.numpy(), 1e-11, f"generator loss grad {name}")
+
+
+# ------------------------------------------------------------ training step
+def refgan_wgan_gp_step(G, D, opt_g, opt_d, reals, zs, epss, z_gen, gp_weight=10.0):
+    """refgan's WGAN-GP iteration (Algorithm 1): n_critic critic updates, one G update."""
+    for real, z, eps in zip(reals, zs, epss):
+        with refgan.no_grad():
+            fake = G(refgan.tensor(z))  # train mode: batch-norm statistics update
+        opt_d.zero_grad()
+        _refgan_critic_loss(D, refgan.tensor(real), fake, eps, gp_weight).backward()
+        opt_d.step()
+    opt_g.zero_grad()
+    (-D(G(refgan.tensor(z_gen))).mean()).backward()
+    opt_g.step()
+
+
+def test_jitted_training_step_follows_refgan(record_noise):
+    n_critic, n_steps = 2, 3
+    hyper = WganGpHyper(n_critic=n_critic, lr_d=1e-3, lr_g=1e-3)  # big steps: a stern test
+    refgan.manual_seed(4)
+    G, D = generator(), critic()
+    gapply, gvars = to_jax(G)
+    capply, cvars = to_jax(D)
+    state = init_state(gvars, cvars)
+    step = jax.jit(make_wgan_gp_step(gapply, capply, hyper), compiler_options=FAST_COMPILE)
+    opt_g = optim.Adam(G.parameters(), hyper.lr_g, hyper.betas)
+    opt_d = optim.Adam(D.parameters(), hyper.lr_d, hyper.betas)
+    rng = np.random.default_rng(4)
+    for it in range(n_steps):
+        f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+        batch = {"real": np.tanh(f32(n_critic, B, 1, SIDE, SIDE)), "z_critic": f32(n_critic, B, Z),
+                 "eps": rng.uniform(size=(n_critic, B, 1, 1, 1)).astype(np.float32),
+                 "z_gen": f32(B, Z)}
+        record_noise.clear()
+        refgan_wgan_gp_step(G, D, opt_g, opt_d, batch["real"], batch["z_critic"],
+                            batch["eps"], batch["z_gen"])
+        per_step = [_split_noise(record_noise[k * 6:(k + 1) * 6], 2, ["real", "fake", "gp"])
+                    for k in range(n_critic)]
+        batch["noise"] = {"critic": {s: [np.stack([p[s][i] for p in per_step])
+                                         for i in range(2)] for s in ("real", "fake", "gp")},
+                          "gen": record_noise[6 * n_critic:]}
+        state, metrics = step(state, batch)
+        assert np.all(np.isfinite(metrics["loss_d"]))
+        for which, model in (("gen", G), ("critic", D)):
+            got = to_state_dict(state[which])
+            for key, value in model.state_dict().items():
+                assert_close(got[key], value, 2e-5, f"train step {it + 1} {which} {key}")
