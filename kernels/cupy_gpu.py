@@ -47,24 +47,25 @@ def _on_gpu(*arrays):
 _IM2COL_SRC = r"""
 extern "C" __global__ void refgan_im2col_{T}(
         const {T}* __restrict__ x, {T}* __restrict__ cols, const long long total,
-        const int C, const int H, const int W, const int kh, const int kw,
+        const int N, const int C, const int H, const int W, const int kh, const int kw,
         const int sh, const int sw, const int top, const int left,
         const int dh, const int dw, const int OH, const int OW)
 {{
-    // One thread per element of cols (N, C*kh*kw, OH*OW), viewed as (N, C, kh, kw, OH, OW).
+    // One thread per element of cols (C*kh*kw, N*OH*OW), viewed as (C, kh, kw, N, OH, OW).
     for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
          idx += (long long)blockDim.x * gridDim.x) {{
         long long t = idx;
         const int ow = (int)(t % OW); t /= OW;
         const int oh = (int)(t % OH); t /= OH;
+        const int n = (int)(t % N); t /= N;
         const int j = (int)(t % kw); t /= kw;
         const int i = (int)(t % kh); t /= kh;
-        const long long nc = t;                      // n*C + c
+        const long long c = t;
         const int h = oh * sh - top + i * dh;
         const int w = ow * sw - left + j * dw;
         {T} v = 0;
         if (h >= 0 && h < H && w >= 0 && w < W) {{
-            v = x[(nc * H + h) * W + w];
+            v = x[(((long long)n * C + c) * H + h) * W + w];
         }}
         cols[idx] = v;
     }}
@@ -74,7 +75,7 @@ extern "C" __global__ void refgan_im2col_{T}(
 _COL2IM_SRC = r"""
 extern "C" __global__ void refgan_col2im_{T}(
         const {T}* __restrict__ cols, {T}* __restrict__ x, const long long total,
-        const int C, const int H, const int W, const int kh, const int kw,
+        const int N, const int C, const int H, const int W, const int kh, const int kw,
         const int sh, const int sw, const int top, const int left,
         const int dh, const int dw, const int OH, const int OW)
 {{
@@ -84,7 +85,9 @@ extern "C" __global__ void refgan_col2im_{T}(
         long long t = idx;
         const int w = (int)(t % W); t /= W;
         const int h = (int)(t % H); t /= H;
-        const long long nc = t;                      // n*C + c
+        const int c = (int)(t % C); t /= C;
+        const long long n = t;
+        const long long L = (long long)OH * OW;
         {T} acc = 0;
         for (int i = 0; i < kh; ++i) {{
             const int hs = h + top - i * dh;         // = oh * sh
@@ -96,7 +99,8 @@ extern "C" __global__ void refgan_col2im_{T}(
                 if (ws < 0 || ws % sw != 0) continue;
                 const int ow = ws / sw;
                 if (ow >= OW) continue;
-                acc += cols[((nc * kh + i) * kw + j) * ((long long)OH * OW) + (long long)oh * OW + ow];
+                acc += cols[(((long long)c * kh + i) * kw + j) * (N * L) + n * L
+                            + (long long)oh * OW + ow];
             }}
         }}
         x[idx] = acc;
@@ -118,8 +122,8 @@ def _launch(kernel, total, *args):
     kernel((max(blocks, 1),), (_BLOCK,), args)
 
 
-def _geometry_args(C, H, W, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
-    return tuple(np.int32(v) for v in (C, H, W, kh, kw, sh, sw, top, left, dh, dw, OH, OW))
+def _geometry_args(N, C, H, W, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
+    return tuple(np.int32(v) for v in (N, C, H, W, kh, kw, sh, sw, top, left, dh, dw, OH, OW))
 
 
 def im2col(x, kh, kw, stride, pads, dilation):
@@ -129,10 +133,10 @@ def im2col(x, kh, kw, stride, pads, dilation):
     N, C, H, W = x.shape
     sh, sw, top, bottom, left, right, dh, dw = ref._check_geometry(kh, kw, stride, pads, dilation)
     OH, OW = ref._output_hw(H, W, kh, kw, stride, pads, dilation)
-    cols = cupy.empty((N, C * kh * kw, OH * OW), dtype=x.dtype)
+    cols = cupy.empty((C * kh * kw, N * OH * OW), dtype=x.dtype)
     total = cols.size
     _launch(_raw_kernel("im2col", x.dtype), total, cupy.ascontiguousarray(x), cols,
-            np.int64(total), *_geometry_args(C, H, W, kh, kw, sh, sw, top, left, dh, dw, OH, OW))
+            np.int64(total), *_geometry_args(N, C, H, W, kh, kw, sh, sw, top, left, dh, dw, OH, OW))
     return cols
 
 
@@ -143,13 +147,13 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     N, C, H, W = x_shape
     sh, sw, top, bottom, left, right, dh, dw = ref._check_geometry(kh, kw, stride, pads, dilation)
     OH, OW = ref._output_hw(H, W, kh, kw, stride, pads, dilation)
-    if cols.shape != (N, C * kh * kw, OH * OW):
+    if cols.shape != (C * kh * kw, N * OH * OW):
         raise ValueError(f"cols shape {cols.shape} does not match x_shape {tuple(x_shape)}: "
-                         f"expected {(N, C * kh * kw, OH * OW)}")
+                         f"expected {(C * kh * kw, N * OH * OW)}")
     x = cupy.empty((N, C, H, W), dtype=cols.dtype)
     total = x.size
     _launch(_raw_kernel("col2im", cols.dtype), total, cupy.ascontiguousarray(cols), x,
-            np.int64(total), *_geometry_args(C, H, W, kh, kw, sh, sw, top, left, dh, dw, OH, OW))
+            np.int64(total), *_geometry_args(N, C, H, W, kh, kw, sh, sw, top, left, dh, dw, OH, OW))
     return x
 
 

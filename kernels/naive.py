@@ -10,14 +10,14 @@ import numpy as np
 
 
 def im2col_naive(x, kh, kw, stride, pads, dilation):
-    """Loop definition of ``im2col``: (N, C, H, W) -> (N, C*kh*kw, OH*OW)."""
+    """Loop definition of ``im2col``: (N, C, H, W) -> (C*kh*kw, N*OH*OW)."""
     N, C, H, W = x.shape
     sh, sw = stride
     top, bottom, left, right = pads
     dh, dw = dilation
     OH = (H + top + bottom - dh * (kh - 1) - 1) // sh + 1
     OW = (W + left + right - dw * (kw - 1) - 1) // sw + 1
-    cols = np.zeros((N, C * kh * kw, OH * OW), dtype=x.dtype)
+    cols = np.zeros((C * kh * kw, N * OH * OW), dtype=x.dtype)
     for n in range(N):
         for c in range(C):
             for i in range(kh):
@@ -27,7 +27,7 @@ def im2col_naive(x, kh, kw, stride, pads, dilation):
                             h = oh * sh - top + i * dh
                             w = ow * sw - left + j * dw
                             if 0 <= h < H and 0 <= w < W:
-                                cols[n, c * kh * kw + i * kw + j, oh * OW + ow] = x[n, c, h, w]
+                                cols[c * kh * kw + i * kw + j, (n * OH + oh) * OW + ow] = x[n, c, h, w]
     return cols
 
 

@@ -57,17 +57,18 @@ def _im2col_kernel(x, cols, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
     N, C, H, W = x.shape
     K = kh * kw
     CK = C * K
-    # One work item per row of cols (n, c, i, j): each writes a contiguous OH*OW block.
+    L = OH * OW
+    # One work item per (row (c, i, j), image n): each writes a contiguous OH*OW block.
     for r in prange(N * CK):
-        n = r // CK
-        row = r - n * CK
+        row = r // N
+        n = r - row * N
         c = row // K
         i = (row - c * K) // kw
         j = row - c * K - i * kw
         hoff = i * dh - top
         woff = j * dw - left
         ow_lo, ow_hi = _valid_range(woff, sw, W, OW)
-        out = cols[n, row]
+        out = cols[row, n * L:(n + 1) * L]
         for oh in range(OH):
             h = oh * sh + hoff
             base = oh * OW
@@ -88,6 +89,7 @@ def _im2col_kernel(x, cols, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
 def _col2im_kernel(cols, x, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
     N, C, H, W = x.shape
     K = kh * kw
+    L = OH * OW
     # One work item per (n, c) image plane: the thread owns every pixel it writes.
     for p in prange(N * C):
         n = p // C
@@ -102,7 +104,7 @@ def _col2im_kernel(cols, x, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
             for j in range(kw):
                 woff = j * dw - left
                 ow_lo, ow_hi = _valid_range(woff, sw, W, OW)
-                src = cols[n, c * K + i * kw + j]
+                src = cols[c * K + i * kw + j, n * L:(n + 1) * L]
                 for oh in range(oh_lo, oh_hi):
                     dst = plane[oh * sh + hoff]
                     base = oh * OW
@@ -117,7 +119,7 @@ def im2col(x, kh, kw, stride, pads, dilation):
     N, C, H, W = x.shape
     sh, sw, top, bottom, left, right, dh, dw = ref._check_geometry(kh, kw, stride, pads, dilation)
     OH, OW = ref._output_hw(H, W, kh, kw, stride, pads, dilation)
-    cols = np.empty((N, C * kh * kw, OH * OW), dtype=x.dtype)
+    cols = np.empty((C * kh * kw, N * OH * OW), dtype=x.dtype)
     _im2col_kernel(np.ascontiguousarray(x), cols, kh, kw, sh, sw, top, left, dh, dw, OH, OW)
     return cols
 
@@ -129,9 +131,9 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     N, C, H, W = x_shape
     sh, sw, top, bottom, left, right, dh, dw = ref._check_geometry(kh, kw, stride, pads, dilation)
     OH, OW = ref._output_hw(H, W, kh, kw, stride, pads, dilation)
-    if cols.shape != (N, C * kh * kw, OH * OW):
+    if cols.shape != (C * kh * kw, N * OH * OW):
         raise ValueError(f"cols shape {cols.shape} does not match x_shape {tuple(x_shape)}: "
-                         f"expected {(N, C * kh * kw, OH * OW)}")
+                         f"expected {(C * kh * kw, N * OH * OW)}")
     x = np.empty((N, C, H, W), dtype=cols.dtype)
     _col2im_kernel(np.ascontiguousarray(cols), x, kh, kw, sh, sw, top, left, dh, dw, OH, OW)
     return x

@@ -103,7 +103,8 @@ def test_conv_as_im2col_gemm_matches_naive(geom, O, bias, seed):
     b = rng.standard_normal(O) if bias else None
     OH = ref.conv_output_size(H, kh, stride[0], pads[0], pads[1], dil[0])
     OW = ref.conv_output_size(W, kw, stride[1], pads[2], pads[3], dil[1])
-    y = (Wt.reshape(O, -1) @ ref.im2col(x, kh, kw, stride, pads, dil)).reshape(N, O, OH, OW)
+    y = (Wt.reshape(O, -1) @ ref.im2col(x, kh, kw, stride, pads, dil))
+    y = y.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)
     if b is not None:
         y = y + b.reshape(1, O, 1, 1)
     np.testing.assert_allclose(y, naive.conv2d_naive(x, Wt, b, stride, pads, dil),
@@ -129,7 +130,7 @@ def test_conv_transpose_as_gemm_col2im_matches_naive(geom, Cout, data, seed):
     x = rng.standard_normal((N, Cin, H, W))
     Wt = rng.standard_normal((Cin, Cout, kh, kw))
     b = rng.standard_normal(Cout)
-    cols = Wt.reshape(Cin, -1).T @ x.reshape(N, Cin, H * W)
+    cols = Wt.reshape(Cin, -1).T @ x.transpose(1, 0, 2, 3).reshape(Cin, N * H * W)
     y = ref.col2im(cols, (N, Cout, OH, OW), kh, kw, stride, pads, dil) + b.reshape(1, Cout, 1, 1)
     expected = naive.conv_transpose2d_naive(x, Wt, b, stride, pads, dil, (OH, OW))
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
@@ -144,7 +145,7 @@ def test_im2col_geometry_errors():
     with pytest.raises(ValueError, match="stride"):
         ref.im2col(x, 1, 1, (0, 1), (0, 0, 0, 0), (1, 1))
     with pytest.raises(ValueError, match="cols shape"):
-        ref.col2im(np.zeros((1, 9, 4)), (1, 1, 3, 3), 3, 3, (1, 1), (0, 0, 0, 0), (1, 1))
+        ref.col2im(np.zeros((9, 4, 1)), (1, 1, 3, 3), 3, 3, (1, 1), (0, 0, 0, 0), (1, 1))
 
 
 BN_SHAPES = [(6, 4), (4, 3, 5, 5), (2, 5, 3, 1)]
@@ -499,7 +500,7 @@ def test_compiled_kernels_do_not_write_inputs(compiled):
     x = rng.standard_normal((2, 3, 6, 6))
     gy, u = rng.standard_normal(x.shape), rng.random(x.shape)
     g, b = rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)
-    cols = rng.standard_normal((2, 27, 36))
+    cols = rng.standard_normal((27, 2 * 36))
     inputs = [dev(a.copy()) for a in (x, gy, u, g, b, cols)]
     xd, gyd, ud, gd, bd, cd = inputs
     K.im2col(xd, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1))

@@ -1,9 +1,9 @@
 """Convolution, transposed convolution, unfold, pooling and upsampling.
 
-Convolutions run as GEMMs over im2col columns (the kernels' ``im2col`` / ``col2im``)::
+Convolutions run as one GEMM over im2col columns (the kernels' ``im2col`` / ``col2im``)::
 
-    cols = im2col(x)                    (N, C*kh*kw, OH*OW)
-    y    = W.reshape(O, C*kh*kw) @ cols (N, O, OH*OW)
+    cols = im2col(x)                    (C*kh*kw, N*OH*OW)   batch folded into columns
+    y    = W.reshape(O, C*kh*kw) @ cols (O, N*OH*OW)  -> transposed to (N, O, OH, OW)
 
 The three functions below close the graph under differentiation (as in Chainer):
 
@@ -66,6 +66,19 @@ def conv_out_hw(in_hw, k_hw, stride, pads, dilation):
             K.conv_output_size(in_hw[1], k_hw[1], stride[1], pads[2], pads[3], dilation[1]))
 
 
+def _channels_last(a):
+    """(N, C, H, W) -> (C, N*H*W), the GEMM operand layout of the columns."""
+    N, C, H, W = a.shape
+    return a.transpose(1, 0, 2, 3).reshape(C, N * H * W)
+
+
+def _channels_first(a, N, H, W):
+    """(C, N*H*W) GEMM result -> contiguous (N, C, H, W)."""
+    C = a.shape[0]
+    return backend.get_array_module(a).ascontiguousarray(
+        a.reshape(C, N, H, W).transpose(1, 0, 2, 3))
+
+
 class _ConvBase(Function):
     def __init__(self, stride, pads, dilation):
         self.stride, self.pads, self.dilation = stride, pads, dilation
@@ -86,7 +99,7 @@ class Conv2d(_ConvBase):
         if OH <= 0 or OW <= 0:
             raise ValueError(f"conv2d: input {x.shape[2:]} too small for kernel {(kh, kw)}")
         cols = backend.kernels().im2col(x, **self._geom(kh, kw))
-        y = (W.reshape(O, -1) @ cols).reshape(N, O, OH, OW)
+        y = _channels_first(W.reshape(O, -1) @ cols, N, OH, OW)
         return y if b is None else y + b.reshape(1, O, 1, 1)
 
     def backward(self, gy):
@@ -120,7 +133,7 @@ class ConvTranspose2d(_ConvBase):
         if grid != (H, Wd):
             raise ValueError(f"conv_transpose2d: input grid {(H, Wd)} does not match output "
                              f"size {self.out_size} (conv of it gives {grid})")
-        cols = W.reshape(Cin, -1).T @ x.reshape(N, Cin, H * Wd)  # (N, Cout*kh*kw, H*W)
+        cols = W.reshape(Cin, -1).T @ _channels_last(x)  # (Cout*kh*kw, N*H*W)
         y = backend.kernels().col2im(cols, (N, Cout) + self.out_size, **self._geom(kh, kw))
         return y if b is None else y + b.reshape(1, Cout, 1, 1)
 
@@ -145,12 +158,8 @@ class Conv2dGradW(_ConvBase):
 
     def forward(self, x, gy):
         O, C, kh, kw = self.w_shape
-        cols = backend.kernels().im2col(x, **self._geom(kh, kw))  # (N, C*kh*kw, L)
-        N, L = gy.shape[0], gy.shape[2] * gy.shape[3]
-        # one GEMM over the batch: (O, N*L) @ (N*L, K)
-        g2 = gy.reshape(N, O, L).transpose(1, 0, 2).reshape(O, N * L)
-        c2 = cols.transpose(0, 2, 1).reshape(N * L, -1)
-        return (g2 @ c2).reshape(self.w_shape)
+        cols = backend.kernels().im2col(x, **self._geom(kh, kw))  # (C*kh*kw, N*L)
+        return (_channels_last(gy) @ cols.T).reshape(self.w_shape)  # (O, N*L) @ (N*L, K)
 
     def backward(self, ggW):
         x, gy = self.inputs
@@ -206,7 +215,9 @@ class Unfold(_ConvBase):
 
     def forward(self, x):
         self.in_shape = x.shape
-        return backend.kernels().im2col(x, **self._geom(*self.k_hw))
+        cols = backend.kernels().im2col(x, **self._geom(*self.k_hw))  # (K, N*L)
+        N = x.shape[0]
+        return cols.reshape(cols.shape[0], N, -1).transpose(1, 0, 2).copy()
 
     def backward(self, gcols):
         return Fold(self.in_shape, self.k_hw, self.stride, self.pads, self.dilation)(gcols)
@@ -217,8 +228,10 @@ class Fold(_ConvBase):
         super().__init__(stride, pads, dilation)
         self.x_shape, self.k_hw = tuple(x_shape), k_hw
 
-    def forward(self, cols):
-        return backend.kernels().col2im(cols, self.x_shape, **self._geom(*self.k_hw))
+    def forward(self, cols):  # (N, K, L) -> kernel layout (K, N*L)
+        N, K, L = cols.shape
+        cols2 = cols.transpose(1, 0, 2).reshape(K, N * L)
+        return backend.kernels().col2im(cols2, self.x_shape, **self._geom(*self.k_hw))
 
     def backward(self, gx):
         return Unfold(self.k_hw, self.stride, self.pads, self.dilation)(gx)
