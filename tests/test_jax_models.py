@@ -243,7 +243,7 @@ def test_jitted_training_step_follows_refgan(record_noise):
                                          for i in range(2)] for s in ("real", "fake", "gp")},
                           "gen": record_noise[6 * n_critic:]}
         state, metrics = step(state, batch)
-        assert np.all(np.isfinite(metrics["loss_d"]))
+        assert np.all(np.isfinite(metrics["d_loss"]))
         for which, model in (("gen", G), ("critic", D)):
             got = to_state_dict(state[which])
             for key, value in model.state_dict().items():

@@ -59,7 +59,7 @@ SCRIPT = textwrap.dedent("""
             scale = max(float(np.abs(e[k]).max()), 1e-30)
             err = max(err, float(np.abs(a[k].astype(np.float64) - e[k]).max()) / scale)
     print(json.dumps({
-        "err": err, "loss_g": [float(m1["loss_g"]), float(m4["loss_g"])],
+        "err": err, "g_loss": [float(m1["g_loss"]), float(m4["g_loss"])],
         "real_devices": len(b4["real"].sharding.device_set),
         "param_devices": len(s4["gen"]["params"]["0.weight"].sharding.device_set),
         "all_reduce": "all-reduce" in hlo, "seconds": time.time() - t0}))
@@ -79,4 +79,4 @@ def test_data_parallel_step_equals_one_device():
     assert out["param_devices"] == 4  # parameters replicated on every device
     assert out["all_reduce"]  # gradients (batch means) are summed across devices
     assert out["err"] < 1e-5, out  # same parameters after two steps
-    assert abs(out["loss_g"][0] - out["loss_g"][1]) <= 1e-5 * abs(out["loss_g"][0]), out
+    assert abs(out["g_loss"][0] - out["g_loss"][1]) <= 1e-5 * abs(out["g_loss"][0]), out

@@ -97,9 +97,9 @@ def critic_loss(critic, cparams, cvars, real, fake, eps, noise, gp_weight):
     d_fake, state = critic(_with(cvars, state=state), fake, train=True, rng=noise["fake"])
     x_hat = eps * real + (1.0 - eps) * fake
     gp, norms = gradient_penalty(critic, _with(cvars, state=state), x_hat, noise["gp"])
-    wdist = jnp.mean(d_real) - jnp.mean(d_fake)
+    wasserstein = jnp.mean(d_real) - jnp.mean(d_fake)
     loss = jnp.mean(d_fake) - jnp.mean(d_real) + gp_weight * gp
-    return loss, ({"loss_d": loss, "gp": gp, "wdist": wdist,
+    return loss, ({"d_loss": loss, "wasserstein": wasserstein, "gp": gp,
                    "grad_norm": jnp.mean(norms)}, state)
 
 
@@ -133,8 +133,10 @@ def make_wgan_gp_step(gen, critic, hyper: WganGpHyper = WganGpHyper()):
     batch = {"real": (n_critic, B, C, H, W), "z_critic": (n_critic, B, Z),
              "eps": (n_critic, B, 1, 1, 1), "z_gen": (B, Z), "noise": see
              :func:`noise_from_key` (a key per site, or lists of uniform arrays with the
-             same leading axes)}
-    metrics: loss_d, gp, wdist, grad_norm per critic step (n_critic,), and loss_g.
+             same leading axes), optional "lr_d", "lr_g": this step's learning rates
+             (schedules; default ``hyper``'s)}
+    metrics (the names refgan.gans.wgan_gp logs): d_loss, wasserstein, gp, grad_norm
+    per critic step (n_critic,), and g_loss.
     """
     critic_grad = jax.value_and_grad(critic_loss, argnums=1, has_aux=True)
     gen_grad = jax.value_and_grad(generator_loss, argnums=2, has_aux=True)
@@ -146,22 +148,23 @@ def make_wgan_gp_step(gen, critic, hyper: WganGpHyper = WganGpHyper()):
         (_, (metrics, cstate)), grads = critic_grad(critic, cvars["params"], cvars,
                                                     xs["real"], fake, xs["eps"],
                                                     xs["noise"], hyper.gp_weight)
-        params, opt_d = adam_update(cvars["params"], grads, opt_d, hyper.lr_d,
+        params, opt_d = adam_update(cvars["params"], grads, opt_d, xs["lr_d"],
                                     hyper.betas, hyper.adam_eps)
         return (_with(gvars, state=gstate), _with(cvars, params, cstate), opt_d), metrics
 
     def step(state, batch):
+        lr_d = jnp.broadcast_to(batch.get("lr_d", hyper.lr_d), (hyper.n_critic,))
         xs = {"real": batch["real"], "z_critic": batch["z_critic"], "eps": batch["eps"],
-              "noise": batch["noise"]["critic"]}
+              "noise": batch["noise"]["critic"], "lr_d": lr_d}
         (gvars, cvars, opt_d), metrics = jax.lax.scan(
             critic_step, (state["gen"], state["critic"], state["opt_d"]), xs)
         (loss_g, gstate), grads = gen_grad(gen, critic, gvars["params"], gvars, cvars,
                                            batch["z_gen"], batch["noise"]["gen"])
-        params, opt_g = adam_update(gvars["params"], grads, state["opt_g"], hyper.lr_g,
-                                    hyper.betas, hyper.adam_eps)
+        params, opt_g = adam_update(gvars["params"], grads, state["opt_g"],
+                                    batch.get("lr_g", hyper.lr_g), hyper.betas, hyper.adam_eps)
         new = {"gen": _with(gvars, params, gstate), "critic": cvars, "opt_g": opt_g,
                "opt_d": opt_d}
-        return new, {**metrics, "loss_g": loss_g}
+        return new, {**metrics, "g_loss": loss_g}
 
     return step
 
@@ -180,9 +183,9 @@ def _is_key(x) -> bool:
 
 def batch_shardings(batch, mesh: Mesh):
     """Shardings that split each batch array along its sample axis (axis 1 under the
-    critic steps' leading axis, else 0); PRNG keys are replicated."""
+    critic steps' leading axis, else 0); PRNG keys and scalars are replicated."""
     def spec(path, x):
-        if _is_key(x):
+        if _is_key(x) or jnp.ndim(x) == 0:  # keys, learning rates
             return NamedSharding(mesh, P())
         stacked = path[0].key in ("real", "z_critic", "eps") or (
             path[0].key == "noise" and path[1].key == "critic")

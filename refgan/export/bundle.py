@@ -1,0 +1,112 @@
+"""``python cli.py export RUN_DIR --to jax --out DIR``: a run's networks for JAX.
+
+DIR receives, for every model of the run (one per class, or ``all``) and each of its
+networks (``G``, ``D``, ``G_ema`` ...)::
+
+    <model>.<net>.npz        the state dict (PyTorch names and layouts): refgan's
+                             ``load_state_dict`` and ``to_variables`` read it
+    <model>.<net>.stablehlo  the network in eval mode, serialised with jax.export
+                             (StableHLO, for CPU / CUDA / TPU), batch fixed; written
+                             when jax.export's serialiser (flatbuffers) is installed
+    manifest.json            names, shapes, the batch size, the run's config
+    loader.py                ``load(name) -> f(images_or_z)``: needs jax and numpy
+                             only (no refgan) where the StableHLO files exist, else
+                             it rebuilds the network with refgan (loader_template.py)
+
+The StableHLO files run without refgan's Python code: the refgan forward was traced
+once, here, through the JAX twins.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from refgan.errors import UserError
+
+PLATFORMS = ("cpu", "cuda", "tpu")
+
+
+def _models_of_run(run_dir: Path):
+    """{model key: GAN} rebuilt from the latest checkpoint of a run folder."""
+    from refgan.gans import MODEL_CLASSES, checkpoint
+
+    arrays, meta = checkpoint.load(run_dir / "checkpoints")
+    config = meta["config"]
+    states = checkpoint.split_models(arrays)
+    n_classes = 1 if config["per_class"] else len(config["classes"])
+    models = {}
+    for key, state in states.items():
+        m = MODEL_CLASSES[config["model"]](n_classes).build(config)
+        if any(k.startswith("net.G_ema.") for k in state):
+            import copy
+
+            m.nets["G_ema"] = copy.deepcopy(m.nets["G"])
+        m.load_state_dict(state)
+        models[key] = m
+    return models, meta
+
+
+def _input_spec(name, module, config, batch):
+    """The input one network of the zoo reads: z for generators, images otherwise."""
+    if name.startswith("G"):
+        return (batch, config["latent_dim"])
+    return (batch, 3, config["size"], config["size"])
+
+
+def _serialise(module, variables, shape, dtype):
+    import jax
+    from jax import export
+
+    from refgan.export import to_jax
+
+    apply, _ = to_jax(module)
+    f = jax.jit(lambda v, x: apply(v, x, train=False)[0])
+    args = (jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), variables),
+            jax.ShapeDtypeStruct(shape, dtype))
+    try:
+        exp = export.export(f, platforms=PLATFORMS)(*args)
+    except Exception:  # a platform this jaxlib cannot lower for: the host's own
+        exp = export.export(f)(*args)
+    return exp.serialize(), list(exp.platforms)
+
+
+def export_run(run_dir, out, batch: int = 64) -> Path:
+    """Write the export of ``run_dir`` into ``out`` (see the module docstring)."""
+    from refgan.export import to_variables
+
+    run_dir, out = Path(run_dir), Path(out)
+    if not (run_dir / "checkpoints").is_dir():
+        raise UserError(f"{run_dir} is not a run folder with checkpoints")
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not empty; choose a new --out folder")
+    models, meta = _models_of_run(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"run_dir": str(run_dir), "step": meta["step"], "batch": batch,
+                "config": meta["config"], "models": {}}
+    for key, m in models.items():
+        for net_name, module in m.nets.items():
+            name = f"{key}.{net_name}"
+            state = module.state_dict()
+            np.savez(out / f"{name}.npz", **state)
+            variables = to_variables(state, module)
+            shape = _input_spec(net_name, module, meta["config"], batch)
+            try:
+                blob, platforms = _serialise(module, variables, shape, np.float32)
+                (out / f"{name}.stablehlo").write_bytes(blob)
+            except ImportError as err:  # jax.export's serialiser needs flatbuffers
+                platforms, notes = [], manifest.setdefault("notes", [])
+                if not notes:
+                    notes.append(f"no StableHLO written ({err}); loader.py then rebuilds "
+                                 "the networks with refgan")
+            manifest["models"][name] = {
+                "params": list(variables["params"]), "state": list(variables["state"]),
+                "dtypes": {k: str(v.dtype) for group in variables.values()
+                           for k, v in group.items()},
+                "input_shape": list(shape), "platforms": platforms,
+                "kind": "generator" if net_name.startswith("G") else "discriminator"}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    shutil.copyfile(Path(__file__).with_name("loader_template.py"), out / "loader.py")
+    return out

@@ -1,0 +1,171 @@
+"""``--engine jax``: refgan's WGAN-GP training loop with the step run by JAX/XLA.
+
+Everything but the step is refgan's own trainer (:class:`refgan.gans.trainer.Trainer`):
+the data, the per-class models and their initial weights (same seed, same weights),
+batches, latents, schedules, sample grids, health checks, metrics.jsonl, checkpoints,
+resume and the quality figures. Only ``train_step`` differs: each class's models live
+as JAX state and one jitted :func:`~refgan.export.train_step.make_wgan_gp_step` (one
+compile shared by all classes) updates them, data-parallel over every local device
+when there are several. Whenever refgan reads the models (sampling, checkpoints,
+EMA) the JAX state is copied back into them, so a checkpoint of a JAX run *is* a
+refgan checkpoint (``net.G.*``, ``opt.G.<i>.exp_avg`` ...): ``python cli.py train
+--resume`` continues it on either engine and ``generate`` reads it.
+
+Randomness: batches, z and eps come from the trainer's streams as in a refgan run;
+dropout masks come from a JAX key derived from (seed, class, step), so a JAX run is
+not bit-identical to a refgan run with the same seed (the step itself is: see
+tests/test_jax_models.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from refgan import random
+from refgan.errors import UserError
+from refgan.gans.trainer import Trainer
+
+
+class JaxWganGpTrainer(Trainer):
+    """:class:`Trainer` whose ``train_step`` runs on JAX (WGAN-GP, Adam)."""
+
+    compiler_options = None  # tests pass oracle.FAST_COMPILE
+
+    def setup(self):
+        import jax
+
+        from refgan.export import to_jax
+        from refgan.export.train_step import WganGpHyper, data_parallel, make_wgan_gp_step
+
+        c = self.c
+        if c["model"] != "wgan-gp":
+            raise UserError(f"--engine jax trains wgan-gp only, not {c['model']}")
+        if c["optimizer"] != "adam":
+            raise UserError("--engine jax implements Adam only; drop --optimizer "
+                            f"{c['optimizer']}")
+        super().setup()
+        m0 = self.models[self.keys[0]]
+        gapply, _ = to_jax(m0.nets["G"])
+        capply, _ = to_jax(m0.nets["D"])
+        hyper = WganGpHyper(gp_weight=c["gp_lambda"], n_critic=c["n_disc"],
+                            lr_d=c["lr_d"], lr_g=c["lr_g"], betas=(c["beta1"], c["beta2"]))
+        step = make_wgan_gp_step(gapply, capply, hyper)
+        n_dev = jax.local_device_count()
+        if n_dev > 1 and c["batch"] % n_dev == 0:
+            self._step, self._place = data_parallel(step, compiler_options=self.compiler_options)
+        else:
+            self._step = jax.jit(step, compiler_options=self.compiler_options)
+            self._place = lambda state, batch: (state, batch)
+        self.devices = n_dev if n_dev > 1 and c["batch"] % n_dev == 0 else 1
+        self._key = jax.random.key(c["seed"])
+        self.jax_states: dict = {}  # built lazily: resume loads the models after setup
+        return self
+
+    # -- refgan models <-> JAX state ------------------------------------------------
+    def _to_jax_state(self, m):
+        import jax.numpy as jnp
+
+        from refgan.export import to_variables
+
+        state = {}
+        for net, opt_name in (("G", "opt_g"), ("D", "opt_d")):
+            module, opt = m.nets[net], m.opts[net]
+            variables = to_variables(module.state_dict(), module)
+            names = [n for n, _ in module.named_parameters()]
+            moments = {k: {n: jnp.asarray(s[key]) if key in s
+                           else jnp.zeros_like(variables["params"][n])
+                           for n, s in zip(names, opt.state)}
+                       for k, key in (("m", "exp_avg"), ("v", "exp_avg_sq"))}
+            state["gen" if net == "G" else "critic"] = variables
+            state[opt_name] = {**moments, "t": jnp.asarray(opt.step_count, jnp.int32)}
+        return state
+
+    def _to_refgan(self, key):
+        from refgan.export import load_variables
+
+        state, m = self.jax_states.get(key), self.models[key]
+        if state is None:
+            return
+        for net, which, opt_name in (("G", "gen", "opt_g"), ("D", "critic", "opt_d")):
+            module, opt = m.nets[net], m.opts[net]
+            load_variables(module, state[which])
+            names = [n for n, _ in module.named_parameters()]
+            ost = state[opt_name]
+            flat = {"step_count": np.asarray(int(ost["t"])), "lr": np.asarray(opt.lr)}
+            if int(ost["t"]) > 0:
+                for i, n in enumerate(names):
+                    flat[f"{i}.exp_avg"] = np.asarray(ost["m"][n])
+                    flat[f"{i}.exp_avg_sq"] = np.asarray(ost["v"][n])
+            opt.load_state_dict(flat)
+
+    def sync(self):
+        """Copy every class's JAX state into its refgan models and optimisers."""
+        for key in self.jax_states:
+            self._to_refgan(key)
+
+    # -- the step ---------------------------------------------------------------------
+    def _batch(self, key, index, m):
+        import jax
+
+        from refgan.export.train_step import noise_from_key
+
+        c = self.c
+        B, n = c["batch"], c["n_disc"]
+        real = np.stack([self.batch(key)[0].numpy() for _ in range(n)])
+        z_critic = np.stack([random.normal((B, c["latent_dim"])) for _ in range(n)])
+        eps = np.stack([random.uniform((B, 1, 1, 1)) for _ in range(n)])
+        z_gen = random.normal((B, c["latent_dim"]))
+        k = jax.random.fold_in(jax.random.fold_in(self._key, index), self.step)
+        return {"real": real, "z_critic": np.asarray(z_critic), "eps": np.asarray(eps),
+                "z_gen": np.asarray(z_gen), "noise": noise_from_key(k, n),
+                "lr_d": np.float32(m.opts["D"].lr), "lr_g": np.float32(m.opts["G"].lr)}
+
+    def train_step(self) -> dict:
+        metrics = {}
+        for index, (key, m) in enumerate(self.models.items()):
+            if key not in self.jax_states:
+                self.jax_states[key] = self._to_jax_state(m)
+            state, batch = self._place(self.jax_states[key], self._batch(key, index, m))
+            state, logs = self._step(state, batch)
+            self.jax_states[key] = state
+            logs = {name: float(np.mean(np.asarray(v))) for name, v in logs.items()}
+            if self.c["ema"] > 0:
+                self._to_refgan(key)
+                self._ema(m)
+            for s in self.schedules[key].values():
+                s.step()
+            metrics.update({f"{key}/{k}": v for k, v in logs.items()})
+        self.step += 1
+        return metrics
+
+    # -- every place refgan reads the models: sync first -----------------------------
+    def state(self):
+        self.sync()
+        arrays, meta = super().state()
+        meta["backend"] = meta["engine"] = "jax"
+        return arrays, meta
+
+    def samples_grid(self):
+        self.sync()
+        return super().samples_grid()
+
+    def finish(self):
+        self.sync()
+        return super().finish()
+
+    def sample_class(self, name, n, seed):
+        self.sync()
+        return super().sample_class(name, n, seed)
+
+
+def train_wgan_gp_jax(config: dict, run_dir, max_steps: int | None = None,
+                      compiler_options=None) -> JaxWganGpTrainer:
+    """Train ``config`` (``refgan.gans.presets.resolve('wgan-gp', ...)``) with JAX into
+    ``run_dir`` (refgan's run-folder format); returns the finished trainer."""
+    config = dict(config, engine="jax", backend="jax")
+    trainer = JaxWganGpTrainer(config, run_dir)
+    trainer.compiler_options = compiler_options
+    trainer.setup()
+    code = trainer.run(max_steps=max_steps)
+    if code not in (0, 130):
+        raise UserError(f"JAX training stopped with code {code}")
+    return trainer
