@@ -5,8 +5,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
-# pytest-xdist spreads tests over the cores; Numba's on-disk cache is shared.
+# pytest-xdist spreads tests over the cores (one process per core, each kept to one
+# BLAS/Numba thread so they do not fight over the cores); Numba's disk cache is shared.
 JOBS   ?= 2
+ONE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 
 .PHONY: install run test test-slow test-gpu bench clean
 
@@ -22,10 +24,10 @@ run: install
 	$(BIN)/python cli.py train --model wgan-gp
 
 test: install
-	$(PYTEST) -q -n $(JOBS) -m "not slow and not gpu" tests
+	$(ONE_THREAD) $(PYTEST) -q -n $(JOBS) -m "not slow and not gpu" tests
 
 test-slow: install
-	$(PYTEST) -q -n $(JOBS) -m "slow" tests
+	$(ONE_THREAD) $(PYTEST) -q -n $(JOBS) -m "slow" tests
 
 test-gpu: install
 	$(BIN)/python -m pip install -q -e '.[gpu]'
