@@ -1,0 +1,162 @@
+"""The GAN step of the study, as a plain function the protocol calls once per fold.
+
+A *GAN step* is any callable ::
+
+    step(train: Dataset, n_per_class: dict[str, int], seed: int, workdir: Path) -> GanOutput
+
+that trains on ``train`` (the real training split of one fold, never test images)
+and returns ``n_per_class[c]`` generated images of each class ``c``. Two are built in:
+
+* :func:`refgan_gan_step` - trains a model of :mod:`refgan.gans` (any of the zoo, one
+  generator per class for unconditional models) with :class:`refgan.gans.trainer.Trainer`;
+* :func:`run_folder_step` - samples an already-trained run folder (``cli.py train``);
+  the study then cannot retrain per fold, so it checks that the run never saw the
+  fold's test images and refuses otherwise.
+
+Tests swap in a stub, so the protocol is tested without training GANs.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from refgan.data import Dataset
+from refgan.errors import UserError
+
+
+@dataclass
+class GanOutput:
+    """What one GAN step returns.
+
+    generated : Dataset made with ``Dataset.generated`` (origin -1, lineage = the real
+        training images the model saw).
+    losses : ``{model_key: {loss_name: [value per step]}}`` for the loss-curve figure.
+    info : free-form description (model, steps, run folder, seconds).
+    """
+
+    generated: Dataset
+    losses: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+
+def _grow(train: Dataset, how: str) -> Dataset:
+    from refgan import augment
+
+    if how == "dihedral":
+        return augment.dihedral(train)
+    if how == "rot45flip":
+        return augment.expand(augment.rotations45(train), [augment.HorizontalFlip(p=1.0)])
+    return train
+
+
+@contextlib.contextmanager
+def _trainer_data(train: Dataset, grow: str):
+    """Make the Trainer build its data from ``train`` instead of its own config.
+
+    The Trainer reads its data through ``refgan.gans.trainer.prepare_data(config)``;
+    until it accepts a Dataset directly, that one function is swapped for the fold's
+    split for the duration of ``setup()`` only.
+    """
+    from refgan.gans import trainer as T
+
+    saved = T.prepare_data
+    T.prepare_data = lambda c: (train, train.subset(np.zeros(0, np.int64)), _grow(train, grow))
+    try:
+        yield
+    finally:
+        T.prepare_data = saved
+
+
+def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
+    """A GAN step training ``model`` of the refgan zoo under ``preset`` (see
+    :mod:`refgan.gans.presets`) with ``overrides`` (e.g. ``steps=100``)."""
+    def step(train: Dataset, n_per_class: dict, seed: int, workdir: Path) -> GanOutput:
+        import time
+
+        from refgan.gans.presets import resolve
+        from refgan.gans.trainer import Trainer
+
+        size = train.image_size[0]
+        cfg = resolve(model, preset, **{**overrides, "size": size, "seed": seed,
+                                        "classes": list(train.class_names), "quality": False,
+                                        "progress": False})
+        t0 = time.perf_counter()
+        tr = Trainer(cfg, run_dir=Path(workdir), log=lambda msg: None)
+        with _trainer_data(train, cfg["grow"]):
+            tr.setup()
+        code = tr.run()
+        if code != 0:
+            raise UserError(f"GAN training stopped early (code {code}); see {workdir}")
+        imgs, labels = [], []
+        for i, name in enumerate(train.class_names):
+            n = int(n_per_class.get(name, 0))
+            if n:
+                imgs.append(np.asarray(tr.sample_class(name, n, seed=seed * 1000 + i), np.float32))
+                labels.append(np.full(n, i, np.int64))
+        gen = Dataset.generated(np.concatenate(imgs), np.concatenate(labels), train.class_names,
+                                trained_on=train, name=f"{model} samples")
+        losses = {k: _columns(h) for k, h in tr.history.items()}
+        return GanOutput(gen, losses, dict(model=model, preset=preset, steps=cfg["steps"],
+                                           run_dir=str(workdir),
+                                           seconds=round(time.perf_counter() - t0, 1)))
+
+    step.description = f"{model} ({preset} preset{', ' if overrides else ''}" + \
+        ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")"
+    return step
+
+
+def _columns(history: list[dict]) -> dict:
+    cols: dict[str, list] = {}
+    for rec in history:
+        for k, v in rec.items():
+            if isinstance(v, (int, float)):
+                cols.setdefault(k, []).append(float(v))
+    return cols
+
+
+def run_folder_step(run_dir):
+    """A GAN step that samples an existing run folder instead of training.
+
+    The run's training images must not overlap the fold's test split: the run's
+    config (data, seed, test fraction) is compared with the study's data by the
+    caller through the generated set's lineage, so a leak raises ``LeakError``.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir} is not a run folder (no config.json); train one with "
+                        "`python cli.py train` or pass a model name to --gan")
+
+    def step(train: Dataset, n_per_class: dict, seed: int, workdir: Path) -> GanOutput:
+        from refgan.gans.trainer import Trainer
+
+        cfg = json.loads((run_dir / "config.json").read_text())
+        tr = Trainer.resume(run_dir, log=lambda msg: None)
+        if list(tr.train_set.class_names) != list(train.class_names):
+            raise UserError(f"run {run_dir} has classes {tr.train_set.class_names}, the study "
+                            f"{train.class_names}")
+        imgs, labels = [], []
+        for i, name in enumerate(train.class_names):
+            n = int(n_per_class.get(name, 0))
+            if n:
+                imgs.append(np.asarray(tr.sample_class(name, n, seed=seed * 1000 + i), np.float32))
+                labels.append(np.full(n, i, np.int64))
+        gen = Dataset.generated(np.concatenate(imgs), np.concatenate(labels), train.class_names,
+                                trained_on=tr.train_set, name=f"{cfg['model']} run samples")
+        losses = {}
+        log = run_dir / "metrics.jsonl"
+        if log.exists():
+            for line in log.read_text().splitlines():
+                rec = json.loads(line)
+                for k, v in rec.items():
+                    if "/" in k and isinstance(v, (int, float)):
+                        key, name = k.split("/", 1)
+                        losses.setdefault(key, {}).setdefault(name, []).append(float(v))
+        return GanOutput(gen, losses, dict(model=cfg["model"], run_dir=str(run_dir),
+                                           steps=cfg.get("steps")))
+
+    step.description = f"existing run {run_dir}"
+    return step
