@@ -292,7 +292,7 @@ def run_backward(outputs, grad_outputs, inputs, create_graph: bool, retain_graph
     def push(f):
         if f is not None and id(f) not in seen and id(f) in relevant:
             seen.add(id(f))
-            heapq.heappush(heap, (-f.generation, id(f), f))
+            heapq.heappush(heap, (-f.generation, len(seen), f))  # push order: deterministic ties
 
     for y in outputs:
         push(y.creator)
