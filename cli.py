@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import refgan
 
-    if args.backend:
-        refgan.set_backend(args.backend)
     try:
+        if args.backend:
+            refgan.set_backend(args.backend)
         return int(args.run(args) or 0)
     except refgan.UserError as err:  # bad input: one clear line, no traceback
         print(f"error: {err}", file=sys.stderr)
