@@ -46,6 +46,7 @@ OPTIONS = {
     "real_fraction": (str, "AC-GAN real share of D's batch: v1, v2, v3 or a number"),
     "ali": (str, "ACGAN-ALI: the ALI run folder providing the encoder"),
     "quality_n": (int, "generated images per class for the quality figures"),
+    "threads": (int, "BLAS/Numba threads (default 1: fastest on a shared machine)"),
     "collapse_threshold": (float, "flag mode collapse below this diversity ratio"),
     "explode_threshold": (float, "stop when a loss exceeds this magnitude"),
 }
@@ -71,7 +72,9 @@ def add_parser(sub):
                    help="one model for all classes (conditional models always)")
     p.add_argument("--finetune", action="store_true", default=None,
                    help="ACGAN-ALI: start G from the ALI generator")
-    p.add_argument("--no-quality", dest="quality", action="store_false", default=None,
+    p.add_argument("--quality", dest="quality", action="store_true", default=None,
+                   help="compute the closing quality figures (default except --preset smoke)")
+    p.add_argument("--no-quality", dest="quality", action="store_false",
                    help="skip the closing quality figures")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                    help="no progress bar")

@@ -89,8 +89,12 @@ def load(folder) -> tuple[dict, dict]:
     if sha256_file(npz) != meta["sha256"]:
         raise UserError(f"{npz} does not match the hash in {LATEST}; the checkpoint is "
                         "damaged")
-    with np.load(npz, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
+    try:
+        with np.load(npz, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except ValueError as err:  # object arrays: a checkpoint never holds pickled code
+        raise UserError(f"{npz} holds data that would need pickle ({err}); refusing to "
+                        "load it") from None
     return arrays, meta
 
 

@@ -1,0 +1,122 @@
+"""The GAN zoo: every model trains a few steps on every CPU backend, and each
+player's loss moves the right way on a tiny problem (refgan/gans)."""
+import functools
+
+import numpy as np
+import pytest
+
+import refgan
+from refgan.gans import MODEL_CLASSES, presets, trainer as trainer_mod
+from refgan.gans.acgan import real_fraction
+from refgan.gans.trainer import Trainer
+
+UNCONDITIONAL = ["wgan-gp", "dcgan", "infogan", "ali"]
+CONDITIONAL = ["cgan", "acgan"]
+
+
+_DATA_KEYS = ("data", "n_per_class", "classes", "size", "data_seed", "test_frac", "grow")
+_prepare = functools.lru_cache(maxsize=8)(
+    lambda key, orig=trainer_mod.prepare_data: orig(dict(key)))
+
+
+def cached_prepare(c):
+    return _prepare(tuple((k, tuple(c[k]) if isinstance(c[k], list) else c[k])
+                          for k in _DATA_KEYS))
+
+
+@pytest.fixture(autouse=True)
+def cached_data(monkeypatch):
+    """Render the tiny synthetic set once per configuration, not once per test."""
+    monkeypatch.setattr(trainer_mod, "prepare_data", cached_prepare)
+
+
+def smoke_config(model, **kw):
+    kw.setdefault("steps", 2)
+    kw.setdefault("n_disc", 1)
+    return presets.resolve(model, "smoke", **kw)
+
+
+@pytest.mark.parametrize("model", UNCONDITIONAL + CONDITIONAL)
+def test_model_trains_a_few_steps(model, cpu_backend, tmp_path):
+    t = Trainer(smoke_config(model), tmp_path / "run", log=lambda m: None).setup()
+    assert t.run() == 0
+    assert t.step == 2
+    assert len(t.models) == (1 if model in CONDITIONAL else 2)
+    x = t.sample_class("blast", 3, seed=0)
+    assert x.shape == (3, 3, 16, 16) and np.isfinite(x).all() and np.abs(x).max() <= 1
+    for name in ("config.json", "metrics.jsonl", "samples.png", "progress.gif",
+                 "checkpoints/latest.json"):
+        assert (tmp_path / "run" / name).exists(), name
+
+
+def test_acgan_ali_from_an_ali_run(tmp_path):
+    with refgan.using_backend("numpy"):
+        ali = Trainer(smoke_config("ali", per_class=False), tmp_path / "ali",
+                      log=lambda m: None).setup()
+        ali.run()
+        c = smoke_config("acgan-ali", ali=str(tmp_path / "ali"), finetune=True)
+        t = Trainer(c, tmp_path / "aa", log=lambda m: None).setup()
+        g_ali = ali.models["all"].nets["G"].state_dict()["blocks.0.weight"]
+        assert np.array_equal(t.models["all"].nets["G"].state_dict()["blocks.0.weight"], g_ali)
+        assert t.run() == 0
+        assert "ali_state" not in (tmp_path / "aa" / "config.json").read_text()
+
+
+def test_acgan_ali_needs_an_ali_run(tmp_path):
+    with pytest.raises(refgan.UserError, match="--ali"):
+        Trainer(smoke_config("acgan-ali"), tmp_path / "aa").setup()
+
+
+def test_real_fraction_schedules():
+    assert real_fraction("v1", 0) == 0.25
+    assert real_fraction("v2", 5) == 0.75
+    assert [real_fraction("v3", e) for e in range(6)] == [0.75, 0.75, 0.5, 0.75, 0.75, 0.5]
+    assert real_fraction("0.4", 0) == 0.4
+    with pytest.raises(refgan.UserError):
+        real_fraction("v9", 0)
+
+
+def test_sizes_scale(numpy_backend):
+    from refgan.gans.architectures import Generator, Trunk
+
+    for size in (8, 16, 32, 64, 128):
+        G = Generator(4, size, 2)
+        with refgan.no_grad():
+            x = G(refgan.tensor(np.zeros((2, 4), np.float32)))
+        assert x.shape == (2, 3, size, size)
+        assert Trunk(size, 2)(x).shape[0] == 2
+
+
+# ------------------------------------------------------------ loss moves right way
+def _tiny_problem(model, seed=0):
+    """A model on 8x8 images, and a fixed batch of two kinds of 'cells'."""
+    refgan.manual_seed(seed)
+    c = presets.resolve(model, "smoke", size=8, width_g=4, width_d=4, latent_dim=4,
+                        batch=8, lr_g=2e-3, lr_d=2e-3, dropout=0.0, n_cat=2, n_cont=1)
+    m = MODEL_CLASSES[model](2 if MODEL_CLASSES[model].conditional else 1).build(c)
+    yy, xx = np.mgrid[-1:1:8j, -1:1:8j]
+    blob = np.exp(-(xx ** 2 + yy ** 2) * 3)
+    imgs = np.stack([np.stack([blob, -blob, blob * 0.5])] * 8).astype(np.float32) * 0.8
+    labels = np.arange(8) % 2
+    imgs[labels == 1] *= -1
+    return m, (refgan.tensor(imgs), labels)
+
+
+def _trend(values):
+    return np.mean(values[-3:]) - np.mean(values[:3])
+
+
+@pytest.mark.parametrize("model", UNCONDITIONAL + CONDITIONAL)
+def test_each_player_lowers_its_loss(model, numpy_backend):
+    """D alone (G fixed) lowers D's loss; G alone (D fixed) lowers G's loss."""
+    m, batch = _tiny_problem(model)
+    d = [m.discriminator_step(batch)["d_loss"] for _ in range(12)]
+    assert _trend(d) < 0, d
+    g = [m.generator_step(batch)["g_loss"] for _ in range(12)]
+    assert _trend(g) < 0, g
+
+
+def test_wgan_critic_estimate_grows_when_critic_trains(numpy_backend):
+    m, batch = _tiny_problem("wgan-gp")
+    w = [m.discriminator_step(batch)["wasserstein"] for _ in range(12)]
+    assert _trend(w) > 0, w
