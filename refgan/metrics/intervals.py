@@ -32,7 +32,8 @@ def wilson_interval(k, n, confidence: float = 0.95) -> tuple[float, float]:
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    lo, hi = max(0.0, centre - half), min(1.0, centre + half)
+    return float(min(lo, p)), float(max(hi, p))  # exact ends at k = 0 and k = n
 
 
 def bootstrap_interval(fn, *arrays, n_boot: int = 2000, confidence: float = 0.95, seed=0,
@@ -41,7 +42,7 @@ def bootstrap_interval(fn, *arrays, n_boot: int = 2000, confidence: float = 0.95
 
     ``strata`` (N,) resamples within each stratum (keeps class balance / fold sizes).
     Resamples where ``fn`` is NaN (e.g. AUC with one class) are dropped.
-    Returns ``(estimate, low, high)``.
+    Returns ``(estimate, low, high)``, widened if needed so ``low <= estimate <= high``.
     """
     arrays = [np.asarray(a) for a in arrays]
     n = len(arrays[0])
@@ -58,7 +59,8 @@ def bootstrap_interval(fn, *arrays, n_boot: int = 2000, confidence: float = 0.95
         return est, float("nan"), float("nan")
     a = (1 - confidence) / 2
     lo, hi = np.quantile(vals, [a, 1 - a])
-    return est, float(lo), float(hi)
+    # a percentile interval can miss the estimate by rounding (or skew): widen to hold it
+    return est, float(min(lo, est)), float(max(hi, est))
 
 
 def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:

@@ -71,7 +71,7 @@ def quick_config(**overrides) -> StudyConfig:
                                  n_disc=2, log_every=2, sample_every=10, ckpt_every=20,
                                  n_fixed=4, grow="none"),
                 classifiers=("lr", "svm", "cnn"), ratios=(0.5, 1.0), balance=True,
-                cnn=dict(channels=(4, 8, 8), dense=16, max_epochs=4, patience=2, image_size=16),
+                cnn=dict(channels=(4, 8, 8), dense=16, lr=3e-3, max_epochs=6, patience=2, image_size=16),
                 n_boot=200, quick=True)
     base.update(overrides)
     return StudyConfig(**base)

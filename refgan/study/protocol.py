@@ -183,6 +183,25 @@ def run_fold(cfg: StudyConfig, fold: int, train: Dataset, test: Dataset, gan_ste
 
 
 # -------------------------------------------------------------------- summaries
+def _f1(y, p, pos) -> float:
+    """F1 of class ``pos`` (2TP / (2TP + FP + FN)); plain NumPy for the bootstrap loops."""
+    tp = np.sum((y == pos) & (p == pos))
+    den = 2 * tp + np.sum((y != pos) & (p == pos)) + np.sum((y == pos) & (p != pos))
+    return float(2 * tp / den) if den else 0.0
+
+
+def _auc(y, s, pos) -> float:
+    """ROC AUC as the Mann-Whitney statistic (ties count 1/2); NaN with one class."""
+    from scipy.stats import rankdata
+
+    t = y == pos
+    n1, n0 = t.sum(), (~t).sum()
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(s)
+    return float((r[t].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
 def _counts(y, p, pos):
     t, q = y == pos, p == pos
     return dict(tp=int((t & q).sum()), tn=int((~t & ~q).sum()), fp=int((~t & q).sum()),
@@ -227,11 +246,11 @@ def summarise(folds_out: list[dict], class_names, n_boot: int = 1000, seed: int 
                                                              else (0.0, 0.0))
             elif m == "f1":
                 est, lo2, hi2 = M.bootstrap_interval(
-                    lambda a, b: M.binary_metrics(a, b, pos)["f1"], y, p, n_boot=n_boot,
+                    lambda a, b: _f1(a, b, pos), y, p, n_boot=n_boot,
                     seed=seed, strata=fold_id)
                 entry.update(pooled=est, pooled_low=lo2, pooled_high=hi2)
             else:
-                est, lo2, hi2 = M.bootstrap_interval(lambda a, b: M.roc_auc(a, b, pos), y, s,
+                est, lo2, hi2 = M.bootstrap_interval(lambda a, b: _auc(a, b, pos), y, s,
                                                      n_boot=n_boot, seed=seed, strata=fold_id)
                 entry.update(pooled=est, pooled_low=lo2, pooled_high=hi2)
             if not np.isfinite(entry["low"]):  # one fold: the pooled interval stands in

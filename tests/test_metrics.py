@@ -1,0 +1,97 @@
+"""refgan.metrics against scikit-learn and hand-computed cases."""
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn import metrics as skm
+
+from refgan import metrics as M
+
+
+def test_binary_metrics_hand_case():
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 1])
+    p = np.array([1, 0, 1, 0, 1, 0, 0, 1])
+    m = M.binary_metrics(y, p, positive=1)
+    assert (m["tp"], m["fn"], m["tn"], m["fp"]) == (3, 1, 3, 1)
+    assert m["accuracy"] == 0.75 and m["precision"] == 0.75 and m["recall"] == 0.75
+    assert m["specificity"] == 0.75 and m["f1"] == pytest.approx(0.75)
+    assert M.specificity(y, p) == 0.75
+
+
+def test_metrics_match_sklearn_random():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = y + rng.standard_normal(200)
+    p = (s > 0.5).astype(int)
+    m = M.binary_metrics(y, p)
+    assert m["precision"] == pytest.approx(skm.precision_score(y, p))
+    assert m["recall"] == pytest.approx(skm.recall_score(y, p))
+    assert m["f1"] == pytest.approx(skm.f1_score(y, p))
+    tn, fp, fn, tp = skm.confusion_matrix(y, p).ravel()
+    assert m["specificity"] == pytest.approx(tn / (tn + fp))
+    assert M.roc_auc(y, s) == pytest.approx(skm.roc_auc_score(y, s))
+    fpr, tpr, _ = M.roc_curve(y, s)
+    assert skm.auc(fpr, tpr) == pytest.approx(M.roc_auc(y, s))
+    np.testing.assert_array_equal(M.confusion_matrix(y, p), skm.confusion_matrix(y, p))
+    assert M.roc_auc(np.ones(5), np.arange(5)) != M.roc_auc(np.ones(5), np.arange(5))  # NaN
+
+
+def test_zero_division_gives_zero_not_nan():
+    m = M.binary_metrics([0, 0, 1], [0, 0, 0])
+    assert m["precision"] == 0.0 and m["f1"] == 0.0 and m["recall"] == 0.0
+
+
+def test_threshold_sweep_and_top_k():
+    th, acc = M.threshold_sweep([0, 1, 1], [0.2, 0.6, 0.9], thresholds=[0.0, 0.5, 0.7, 1.0])
+    np.testing.assert_allclose(acc, [2 / 3, 1.0, 2 / 3, 1 / 3])
+    scores = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.3, 0.4, 0.3]])
+    y = np.array([1, 0, 2])
+    assert M.top_k_accuracy(y, scores, k=2) == pytest.approx(skm.top_k_accuracy_score(y, scores, k=2))
+    assert M.top_k_accuracy(y, scores, k=1) == pytest.approx(0.0)
+
+
+def test_wilson_interval_known_values():
+    # Newcombe (1998), Table I: 81/263 -> 0.2553 .. 0.3662
+    lo, hi = M.wilson_interval(81, 263)
+    assert lo == pytest.approx(0.2553, abs=5e-4) and hi == pytest.approx(0.3662, abs=5e-4)
+    lo, hi = M.wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=5e-4)
+    assert M.wilson_interval(52, 52)[1] == 1.0
+
+
+def test_bootstrap_interval_covers_and_orders():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(300)
+    est, lo, hi = M.bootstrap_interval(np.mean, x, n_boot=500)
+    assert lo < est < hi and hi - lo == pytest.approx(2 * 1.96 / np.sqrt(300), rel=0.25)
+
+
+def test_t_intervals():
+    v = [0.7, 0.8, 0.75, 0.85, 0.8]
+    m, lo, hi = M.t_interval(v)
+    half = stats.t.ppf(0.975, 4) * np.std(v, ddof=1) / np.sqrt(5)
+    assert (lo, hi) == pytest.approx((m - half, m + half))
+    m2, lo2, hi2 = M.corrected_t_interval(v, n_train=208, n_test=52)
+    assert m2 == m and (hi2 - lo2) / (hi - lo) == pytest.approx(np.sqrt(5 * (1 / 5 + 52 / 208)))
+
+
+def test_mcnemar_exact_hand_case():
+    a = np.array([1] * 10 + [1] * 6 + [0] * 1 + [0] * 3, bool)
+    b = np.array([1] * 10 + [0] * 6 + [1] * 1 + [0] * 3, bool)
+    r = M.mcnemar(a, b)
+    assert (r["b"], r["c"]) == (6, 1)
+    assert r["p_value"] == pytest.approx(2 * (1 + 7) / 2 ** 7)  # 2 * P(X <= 1), X ~ Bin(7, .5)
+    assert M.mcnemar(a, a)["p_value"] == 1.0
+
+
+def test_paired_bootstrap_and_holm():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 400)
+    good = np.where(rng.random(400) < 0.9, y, 1 - y)
+    bad = np.where(rng.random(400) < 0.6, y, 1 - y)
+    r = M.paired_bootstrap(y, good, bad, n_boot=500)
+    assert r["low"] < r["diff"] < r["high"] and r["low"] > 0 and r["p_value"] < 0.01
+    same = M.paired_bootstrap(y, good, good, n_boot=100)
+    assert same["diff"] == 0 and same["p_value"] == 1.0
+    np.testing.assert_allclose(M.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    t = M.corrected_paired_ttest([0.02, 0.01, 0.03, 0.0, 0.02], 208, 52)
+    assert 0 < t["p_value"] < 1
