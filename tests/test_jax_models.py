@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
-import jax.numpy as jnp  # noqa: E402
 
 import refgan  # noqa: E402
-from refgan import nn, ops, optim  # noqa: E402
+from refgan import nn, ops  # noqa: E402
 from refgan import random as rrandom  # noqa: E402
 from refgan.export import load_variables, to_jax, to_state_dict  # noqa: E402
 from refgan.export.oracle import FAST_COMPILE, assert_close  # noqa: E402
@@ -204,47 +203,80 @@ def test_wgan_gp_losses_gradients_match_jax_autodiff(record_noise):
 
 
 # ------------------------------------------------------------ training step
-def refgan_wgan_gp_step(G, D, opt_g, opt_d, reals, zs, epss, z_gen, gp_weight=10.0):
-    """refgan's WGAN-GP iteration (Algorithm 1): n_critic critic updates, one G update."""
-    for real, z, eps in zip(reals, zs, epss):
-        with refgan.no_grad():
-            fake = G(refgan.tensor(z))  # train mode: batch-norm statistics update
-        opt_d.zero_grad()
-        _refgan_critic_loss(D, refgan.tensor(real), fake, eps, gp_weight).backward()
-        opt_d.step()
-    opt_g.zero_grad()
-    (-D(G(refgan.tensor(z_gen))).mean()).backward()
-    opt_g.step()
+@pytest.fixture
+def record_draws(monkeypatch):
+    """Every (kind, array) refgan.random hands out (z: normal; dropout u, eps: uniform)."""
+    drawn = []
+    for kind in ("uniform", "normal"):
+        original = getattr(rrandom, kind)
+
+        def draw(shape, dtype=np.float32, *args, _original=original, _kind=kind, **kw):
+            a = _original(shape, dtype, *args, **kw)
+            drawn.append((_kind, np.array(a)))
+            return a
+
+        monkeypatch.setattr(rrandom, kind, draw)
+    return drawn
 
 
-def test_jitted_training_step_follows_refgan(record_noise):
-    n_critic, n_steps = 2, 3
-    hyper = WganGpHyper(n_critic=n_critic, lr_d=1e-3, lr_g=1e-3)  # big steps: a stern test
+def _step_inputs(draws, n_critic, n_drop):
+    """refgan.gans.wgan_gp's draws, in its order, as the JAX step's batch: per critic
+    step z, u for D(real), u for D(fake), eps, u for D(x^); then z and u for G's step."""
+    it = iter(draws)
+
+    def take(kind):
+        got, a = next(it)
+        assert got == kind, f"refgan drew {got} where the WGAN-GP step order has {kind}"
+        return a
+
+    sites = {"real": [], "fake": [], "gp": []}
+    z_critic, eps = [], []
+    for _ in range(n_critic):
+        z_critic.append(take("normal"))
+        for site in ("real", "fake"):
+            sites[site].append([take("uniform") for _ in range(n_drop)])
+        eps.append(take("uniform"))
+        sites["gp"].append([take("uniform") for _ in range(n_drop)])
+    z_gen = take("normal")
+    gen_noise = [take("uniform") for _ in range(n_drop)]
+    assert next(it, None) is None
+    critic_noise = {s: [np.stack([u[i] for u in per]) for i in range(n_drop)]
+                    for s, per in sites.items()}
+    return {"z_critic": np.stack(z_critic), "eps": np.stack(eps), "z_gen": z_gen,
+            "noise": {"critic": critic_noise, "gen": gen_noise}}
+
+
+def test_jitted_training_step_follows_refgan_wgan_gp(record_draws):
+    """The JAX step against refgan.gans.wgan_gp's own discriminator/generator steps
+    (the smoke preset's networks), same weights, data, z, eps and dropout masks."""
+    from refgan.gans import presets
+    from refgan.gans.wgan_gp import WGANGP
+
+    c = presets.resolve("wgan-gp", "smoke", lr_d=1e-3, lr_g=1e-3)  # big steps: stern
     refgan.manual_seed(4)
-    G, D = generator(), critic()
+    model = WGANGP(1).build(c)
+    G, D = model.nets["G"], model.nets["D"]
+    n_drop = sum(isinstance(m, nn.Dropout) for m in D.modules())
     gapply, gvars = to_jax(G)
     capply, cvars = to_jax(D)
-    state = init_state(gvars, cvars)
+    hyper = WganGpHyper(gp_weight=c["gp_lambda"], n_critic=c["n_disc"], lr_d=c["lr_d"],
+                        lr_g=c["lr_g"], betas=(c["beta1"], c["beta2"]))
     step = jax.jit(make_wgan_gp_step(gapply, capply, hyper), compiler_options=FAST_COMPILE)
-    opt_g = optim.Adam(G.parameters(), hyper.lr_g, hyper.betas)
-    opt_d = optim.Adam(D.parameters(), hyper.lr_d, hyper.betas)
+    state = init_state(gvars, cvars)
     rng = np.random.default_rng(4)
-    for it in range(n_steps):
-        f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
-        batch = {"real": np.tanh(f32(n_critic, B, 1, SIDE, SIDE)), "z_critic": f32(n_critic, B, Z),
-                 "eps": rng.uniform(size=(n_critic, B, 1, 1, 1)).astype(np.float32),
-                 "z_gen": f32(B, Z)}
-        record_noise.clear()
-        refgan_wgan_gp_step(G, D, opt_g, opt_d, batch["real"], batch["z_critic"],
-                            batch["eps"], batch["z_gen"])
-        per_step = [_split_noise(record_noise[k * 6:(k + 1) * 6], 2, ["real", "fake", "gp"])
-                    for k in range(n_critic)]
-        batch["noise"] = {"critic": {s: [np.stack([p[s][i] for p in per_step])
-                                         for i in range(2)] for s in ("real", "fake", "gp")},
-                          "gen": record_noise[6 * n_critic:]}
+    for it in range(3):
+        reals = np.tanh(rng.standard_normal((c["n_disc"], c["batch"], 3, c["size"],
+                                             c["size"]))).astype(np.float32)
+        record_draws.clear()
+        logs = [model.discriminator_step((refgan.tensor(r), None)) for r in reals]
+        logs.append(model.generator_step())
+        batch = dict(_step_inputs(record_draws, c["n_disc"], n_drop), real=reals)
         state, metrics = step(state, batch)
-        assert np.all(np.isfinite(metrics["d_loss"]))
-        for which, model in (("gen", G), ("critic", D)):
+        for name in ("d_loss", "wasserstein", "gp"):
+            assert_close(metrics[name], [log[name] for log in logs[:-1]], 1e-5,
+                         f"train step {it + 1} {name}")
+        assert_close(metrics["g_loss"], logs[-1]["g_loss"], 1e-5, f"train step {it + 1} g_loss")
+        for which, net in (("gen", G), ("critic", D)):
             got = to_state_dict(state[which])
-            for key, value in model.state_dict().items():
+            for key, value in net.state_dict().items():
                 assert_close(got[key], value, 2e-5, f"train step {it + 1} {which} {key}")

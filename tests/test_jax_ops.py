@@ -210,3 +210,24 @@ def test_gradients_match_jax_autodiff(case_id, order, x64):
     actual = jax_grads(f, arrays, gys, order, vs, rng=_noise(case_id, arrays))
     for i, (a, e) in enumerate(zip(actual, expected)):
         assert_close(a, e, GRAD_RTOL[order], f"order-{order} grad {case_id} input {i}")
+
+
+@pytest.mark.parametrize("geometry", [dict(stride=2, padding="same"),
+                                      dict(stride=(1, 2), padding=(0, 1, 2, 1), dilation=2)])
+def test_conv_implementations_agree(geometry, x64, monkeypatch):
+    """Conv2d's two JAX forms (XLA's convolution for GPU/TPU, im2col + GEMM for CPU)
+    give the same values and first and second derivatives."""
+    from refgan.export import jax_ops
+
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 3))
+    f = lambda x, w: ops.conv2d(x, w, **geometry)  # noqa: E731
+    gy = [rng.standard_normal(f(Tensor(x), Tensor(w)).shape)]
+    vs = [rng.standard_normal(x.shape), rng.standard_normal(w.shape)]
+    results = {}
+    for impl in ("xla", "gemm"):
+        monkeypatch.setattr(jax_ops, "CONV_IMPL", impl)
+        results[impl] = ([jax.jit(jax_function(f))(x, w)] + jax_grads(f, [x, w], gy, 1)
+                         + jax_grads(f, [x, w], gy, 2, vs))
+    for a, e in zip(results["gemm"], results["xla"]):
+        assert_close(a, e, 1e-12, f"conv gemm vs xla {geometry}")

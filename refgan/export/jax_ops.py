@@ -286,8 +286,25 @@ def _matmul(fn, a, b):
 _NCHW = ("NCHW", "OIHW", "NCHW")
 
 
+# How Conv2d's twin convolves: "xla" (lax.conv_general_dilated: cuDNN on GPU, the MXU
+# on TPU), "gemm" (im2col + one matmul, as refgan does), or "auto": gemm on CPU, xla
+# elsewhere. On CPU, XLA runs the dilated convolutions that autodiff makes of a
+# strided conv (and the penalty's second order makes more) on a slow generic path;
+# the GEMM form differentiates into pads and matmuls: a WGAN-GP step at the cpu
+# preset took 0.67 s instead of 4 s. Both are tested against each other.
+CONV_IMPL = "auto"
+
+
 def _conv(x, W, stride, pads, dilation):
     """refgan's Conv2d (no bias): x (N,C,H,W), W (O,C,kh,kw), pads (top,bottom,left,right)."""
+    impl = CONV_IMPL
+    if impl == "auto":
+        impl = "gemm" if jax.default_backend() == "cpu" else "xla"
+    if impl == "gemm":
+        N, O = x.shape[0], W.shape[0]
+        cols, (OH, OW) = _im2col(x, W.shape[2:], stride, pads, dilation)
+        y = jnp.matmul(jnp.reshape(W, (O, -1)), cols, precision=PRECISION)
+        return jnp.reshape(y, (N, O, OH, OW))
     return lax.conv_general_dilated(
         x, W, window_strides=stride, padding=((pads[0], pads[1]), (pads[2], pads[3])),
         rhs_dilation=dilation, dimension_numbers=_NCHW, precision=PRECISION)
@@ -354,16 +371,21 @@ def _taps(H, W, k_hw, stride, pads, dilation):
     return OH, OW, taps
 
 
-@twin(conv.Unfold)
-def _unfold(fn, x):
-    """im2col: cols[n, c*kh*kw + i*kw + j, oh*OW + ow] = xpad[n, c, oh*sh+i*dh, ow*sw+j*dw]."""
-    fn.in_shape = x.shape
+def _im2col(x, k_hw, stride, pads, dilation):
+    """cols[n, c*kh*kw + i*kw + j, oh*OW + ow] = xpad[n, c, oh*sh+i*dh, ow*sw+j*dw]:
+    one strided slice per kernel tap. Returns (cols, (OH, OW))."""
     N, C, H, W = x.shape
-    top, bottom, left, right = fn.pads
-    OH, OW, taps = _taps(H, W, fn.k_hw, fn.stride, fn.pads, fn.dilation)
+    top, bottom, left, right = pads
+    OH, OW, taps = _taps(H, W, tuple(k_hw), stride, pads, dilation)
     xpad = jnp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     cols = jnp.stack([xpad[sl] for _, _, sl in taps], axis=2)  # (N, C, kh*kw, OH, OW)
-    return jnp.reshape(cols, (N, C * len(taps), OH * OW))
+    return jnp.reshape(cols, (N, C * len(taps), OH * OW)), (OH, OW)
+
+
+@twin(conv.Unfold)
+def _unfold(fn, x):
+    fn.in_shape = x.shape
+    return _im2col(x, fn.k_hw, fn.stride, fn.pads, fn.dilation)[0]
 
 
 @twin(conv.Fold)
