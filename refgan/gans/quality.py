@@ -17,8 +17,10 @@ far are they from held-out real images?
    activations (no pretrained network is available offline): per image an 8 x 8
    area-resized thumbnail (192 values, colour layout), 8-bin histograms of each
    channel (24 values, stain colours), and the mean gradient magnitude per channel
-   (3 values, texture/sharpness), each feature standardised with the real training
-   images' statistics. ``kid[c]`` compares class-c samples with the held-out real
+   (3 values, texture/sharpness). Features are centred on the real training
+   images' mean and each of the three blocks is divided by its root-mean-square
+   standard deviation over the real training images (one scale per block, not per
+   feature: a histogram bin that real images never fill must not blow up). ``kid[c]`` compares class-c samples with the held-out real
    class-c images; ``kid_real[c]`` compares the real *training* images of class c
    with the same test images: the value a perfect generator would reach with this
    many images (the floor), since both are real. Lower is better; the figure
@@ -37,6 +39,9 @@ def lr_features(images: np.ndarray) -> np.ndarray:
     from refgan.data.imops import resize
 
     return ((resize(images, PIXELS) + 1) / 2).reshape(len(images), -1)
+
+
+BLOCKS = (192, 24, 3)  # thumbnail, histograms, sharpness
 
 
 def simple_features(images: np.ndarray) -> np.ndarray:
@@ -77,8 +82,11 @@ def evaluate(train, test, generated: dict) -> dict:
         clf = LogisticRegression(C=1.0, max_iter=5000).fit(lr_features(train.images),
                                                            train.labels)
     f_train = simple_features(train.images)
-    mu, sd = f_train.mean(0), f_train.std(0) + 1e-6
-    norm = lambda f: (f - mu) / sd  # noqa: E731
+    mu = f_train.mean(0)
+    edges = np.cumsum((0,) + BLOCKS)
+    scale = np.concatenate([np.full(n, np.sqrt(f_train[:, a:b].var(0).mean()) + 1e-8)
+                            for n, a, b in zip(BLOCKS, edges[:-1], edges[1:])])
+    norm = lambda f: (f - mu) / scale  # noqa: E731
     pred_test = clf.predict(lr_features(test.images))
     out = dict(classes=[], gen_acc={}, real_acc={}, kid={}, kid_real={},
                real_test_acc=float(np.mean(pred_test == test.labels)),
