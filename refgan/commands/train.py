@@ -7,7 +7,6 @@ the run folder and the quality figures (refgan/gans/quality.py).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 

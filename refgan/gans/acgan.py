@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import refgan
 from refgan import nn, no_grad, ops
 from refgan.errors import UserError
 from refgan.gans.architectures import Generator, Trunk

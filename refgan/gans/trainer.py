@@ -44,7 +44,6 @@ import copy
 import hashlib
 import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -256,6 +255,8 @@ class Trainer:
         random.set_state(meta["refgan_rng"])
         t.batch_rng.bit_generator.state = meta["batch_rng"]
         t.step = t.last_ckpt_step = int(meta["step"])
+        if t.step > config["steps"]:
+            raise UserError(f"the run is already at step {t.step}; --steps must be at least that")
         t.flagged = {tuple(f) for f in meta.get("flagged", [])}
         return t
 
