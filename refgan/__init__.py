@@ -6,7 +6,7 @@ Tour: ``autograd`` (Tensor, Function, backward/grad), ``ops`` (every differentia
 of first and second derivatives).
 """
 from refgan.errors import UserError
-from refgan.backend import get_backend, set_backend, using_backend
+from refgan.backend import get_backend, set_backend, set_num_threads, using_backend
 from refgan.autograd import (Function, Tensor, enable_grad, grad, is_grad_enabled,
                              no_grad, tensor)
 from refgan.random import manual_seed
@@ -17,5 +17,5 @@ from refgan import nn, optim
 __version__ = "0.1.0"
 
 __all__ = ["Function", "Tensor", "UserError", "enable_grad", "functional", "get_backend",
-           "grad", "is_grad_enabled", "manual_seed", "no_grad", "ops", "set_backend",
+           "grad", "is_grad_enabled", "manual_seed", "no_grad", "ops", "set_backend", "set_num_threads",
            "tensor", "using_backend"]

@@ -93,3 +93,22 @@ def test_export_refuses_a_folder_without_checkpoints(tmp_path, capsys):
 
     assert cli.main(["export", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_train_command_dispatches_engine_jax(tmp_path, monkeypatch):
+    """``cli.py train --engine jax`` hands the resolved config to the JAX trainer."""
+    import cli
+    import refgan.export.engine as engine
+
+    seen = {}
+
+    class Probe:
+        def __init__(self, config, run_dir):
+            seen.update(config=config, run_dir=run_dir)
+            raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(engine, "JaxWganGpTrainer", Probe)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["train", "--preset", "smoke", "--engine", "jax",
+                  "--run-dir", str(tmp_path / "run")])
+    assert seen["config"]["engine"] == "jax" and seen["config"]["backend"] == "jax"

@@ -105,15 +105,12 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    import os
-
     import refgan
     from refgan.study import run_study
 
-    if not getattr(args, "backend", None) and not os.environ.get("REFGAN_BACKEND"):
-        # The study's networks are small: per-op overhead dominates, and the plain NumPy
-        # backend measured 5-10x faster than numba on 2 shared cores. --backend overrides.
-        refgan.set_backend("numpy")
+    # The study's networks are small: one BLAS/Numba thread is fastest (see
+    # refgan.backend.set_num_threads); the backend is the global default or --backend.
+    refgan.backend.set_num_threads(1)
 
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else Path("runs") / (time.strftime("%Y%m%d-%H%M%S") + "-study")

@@ -60,6 +60,10 @@ def add_parser(sub):
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="cpu (default: the 10-minute CPU job), paper (seed 000's full "
                         "configuration, for a GPU), smoke (tests)")
+    p.add_argument("--engine", choices=["refgan", "jax"], default="refgan",
+                   help="refgan (default) or jax: the WGAN-GP step jitted by JAX/XLA, "
+                        "data-parallel over all local devices (pip install '.[jax]'); "
+                        "either engine can resume the other's run")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
     p.add_argument("--run-dir", help="run folder (default runs/<time>-<model>; must not exist)")
     p.add_argument("--out", default="runs", help="parent of new run folders (default runs)")
@@ -96,6 +100,11 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     given = _given(args)
+    if args.engine == "jax":
+        try:
+            from refgan.export.engine import JaxWganGpTrainer as Trainer  # noqa: F811
+        except ModuleNotFoundError as err:
+            raise UserError(f"--engine jax needs {err.name}: pip install '.[jax]'") from None
     if args.resume:
         extra = set(given) - {"steps", "progress", "quality"}
         if extra or args.model or args.preset or args.run_dir:
@@ -109,7 +118,8 @@ def run(args) -> int:
               file=sys.stderr)
     else:
         c = presets.resolve(args.model or "wgan-gp", args.preset or "cpu", **given)
-        c["backend"] = backend.get_backend().name
+        c["backend"] = "jax" if args.engine == "jax" else backend.get_backend().name
+        c["engine"] = args.engine
         if args.run_dir:
             run_dir = Path(args.run_dir)
             if run_dir.exists() and any(run_dir.iterdir()):

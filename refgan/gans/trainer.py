@@ -59,25 +59,6 @@ from refgan.errors import UserError
 from refgan.gans import MODEL_CLASSES, checkpoint
 
 
-def limit_threads(n: int) -> None:
-    """Run BLAS and Numba kernels on ``n`` threads. One is the default: on a shared
-    machine, multi-threaded BLAS and Numba pools spin-wait for cores that other
-    processes hold, and a step becomes up to 10x slower (measured: WGAN-GP critic
-    step 0.2 s on one thread, 3 s on two, with four other busy processes on
-    2 cores). On an idle machine ``--threads 2`` helps; results can differ in
-    the last bits between thread counts."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(n)
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        pass
-    if backend.get_backend().name == "numba":
-        import numba
-
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-
-
 # ------------------------------------------------------------------------- data
 def prepare_data(c: dict):
     """(train, test, gan_set): the real split and the grown GAN training set."""
@@ -172,7 +153,7 @@ class Trainer:
     # -- construction ------------------------------------------------------------
     def setup(self):
         c = self.c
-        limit_threads(int(c["threads"]))
+        backend.set_num_threads(int(c["threads"]))
         self.train_set, self.test_set, self.gan_set = prepare_data(c)
         self.data_hash = data_hash(self.gan_set)
         names = list(self.gan_set.class_names)
