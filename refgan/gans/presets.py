@@ -60,7 +60,7 @@ MODEL_DEFAULTS = {
 }
 
 PRESETS = {
-    "cpu": dict(size=32, width_g=16, width_d=16, batch=32, steps=450, n_disc=2,
+    "cpu": dict(size=32, width_g=16, width_d=16, batch=32, steps=800, n_disc=2,
                 lr_g=5e-4, lr_d=5e-4, ema=0.0),
     "paper": dict(size=64, width_g=64, width_d=64, latent_dim=128, batch=64, steps=5000,
                   n_disc=5, lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.9, ema=0.0,
