@@ -45,22 +45,25 @@ def _walk_numbers(o, path=""):
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    refgan.set_backend("numpy")
     out = tmp_path_factory.mktemp("study")
     cfg = quick_config(n_per_class=24, folds=2, n_generated=12, n_boot=50, ratios=(1.0,),
                        classifiers=("lr", "cnn"),
                        cnn=dict(channels=(4, 4, 8), dense=8, max_epochs=2, patience=1, image_size=16))
-    res = run_study(cfg, out, gan_step=stub_gan, log=lambda m: None)
+    with refgan.using_backend("numpy"):
+        res = run_study(cfg, out, gan_step=stub_gan, log=lambda m: None)
     return cfg, out, res
 
 
-def test_results_json_complete_and_ordered(study):
-    cfg, out, _ = study
+BALANCE_CONDITIONS = {"imbalanced", "class-weights", "oversample", "undersample", "gan-balance"}
+
+
+def check_results_json(out, cfg):
+    """Every condition present, every number finite, every interval ordered."""
     res = json.loads((out / "results.json").read_text())
     for clf in cfg.classifiers:
         rows = res["table"][clf]
-        expected = set(cfg.conditions) | {f"real+gen x{r:g}" for r in cfg.ratios} | set(C.balance_sets.__doc__ and
-            ["imbalanced", "class-weights", "oversample", "undersample", "gan-balance"])
+        expected = (set(cfg.conditions) | {f"real+gen x{r:g}" for r in cfg.ratios}
+                    | BALANCE_CONDITIONS)
         assert set(rows) == expected
         for cond, row in rows.items():
             for m in ("accuracy", "precision", "recall", "specificity", "f1", "auc"):
@@ -78,8 +81,14 @@ def test_results_json_complete_and_ordered(study):
     q = res["folds"][0]["gan"]["quality"]
     for key in ("trts", "tstr", "kid", "prdc", "diversity", "memorisation"):
         assert key in q
+    return res
+
+
+def test_results_json_complete_and_ordered(study):
+    cfg, out, _ = study
+    res = check_results_json(out, cfg)
     # the stub copies training images: the memorisation check must see it
-    assert q["memorisation"]["copy_rate"]["value"] > 0.5
+    assert res["folds"][0]["gan"]["quality"]["memorisation"]["copy_rate"]["value"] > 0.5
 
 
 def test_every_test_image_once_and_no_leak(study):
@@ -92,6 +101,10 @@ def test_every_test_image_once_and_no_leak(study):
 
 def test_report_has_every_section(study):
     _, out, _ = study
+    check_report(out)
+
+
+def check_report(out):
     html = (out / "report.html").read_text()
     for section in ("Verdict", "Setup", "Results", "Paired comparisons", "How much generated data",
                     "Real and generated images", "GAN training", "Generator quality",
@@ -151,3 +164,14 @@ def test_cli_rejects_bad_options(capsys):
     assert cli.main(["study", "--classifiers", "lr,resnet", "--quick"]) == 2
     assert "unknown classifier" in capsys.readouterr().err
     assert cli.main(["study", "--folds", "1", "--quick"]) == 2
+
+
+def test_study_quick_end_to_end_from_the_cli(tmp_path):
+    """``python cli.py study --quick``: real GANs from the zoo, every classifier, the
+    report and the JSON (what a first-time user runs)."""
+    import cli
+
+    out = tmp_path / "study"
+    assert cli.main(["study", "--quick", "--out", str(out)]) == 0
+    check_results_json(out, quick_config())
+    check_report(out)
