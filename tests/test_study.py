@@ -175,3 +175,21 @@ def test_study_quick_end_to_end_from_the_cli(tmp_path):
     assert cli.main(["study", "--quick", "--out", str(out)]) == 0
     check_results_json(out, quick_config())
     check_report(out)
+
+
+def test_study_on_an_existing_run_folder_uses_the_runs_own_split(tmp_path):
+    """A trained run saw its training split; the study must test on that run's held-out
+    images only (one split), never on k folds the generator trained on."""
+    import cli
+
+    run = tmp_path / "run"
+    assert cli.main(["train", "--preset", "smoke", "--n-per-class", "30", "--size", "32",
+                     "--steps", "3", "--run-dir", str(run)]) == 0
+    out = tmp_path / "study"
+    assert cli.main(["study", "--quick", "--gan", str(run), "--classifiers", "lr",
+                     "--out", str(out)]) == 0
+    res = check_results_json(out, quick_config(classifiers=("lr",)))
+    assert len(res["folds"]) == 1
+    tested = res["folds"][0]["records"][0]["origin"]
+    assert len(tested) == 12  # 20% of 60 images: the run's own test split
+    assert "held-out split of the trained run" in (out / "report.html").read_text()

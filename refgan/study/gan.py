@@ -118,6 +118,21 @@ def _columns(history: list[dict]) -> dict:
     return cols
 
 
+def run_folder_split(run_dir):
+    """The (train, test) split an existing run folder was trained on, rebuilt from its
+    recorded config (data, seed, test fraction); the trainer checks the data hash."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir} is not a run folder (no config.json); train one with "
+                        "`python cli.py train` or pass a model name to --gan")
+    from refgan.gans.trainer import Trainer
+
+    tr = Trainer.resume(run_dir, log=lambda msg: None)
+    train, test = tr.train_set, tr.test_set
+    train.role, test.role = "train", "test"
+    return train, test
+
+
 def run_folder_step(run_dir):
     """A GAN step that samples an existing run folder instead of training.
 

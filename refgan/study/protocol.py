@@ -323,16 +323,24 @@ def run_study(cfg: StudyConfig, out_dir, gan_step=None, dataset: Dataset | None 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    ds = dataset if dataset is not None else load_data(cfg)
-    if gan_step is None:
-        if Path(cfg.gan).exists():
-            gan_step = G.run_folder_step(cfg.gan)
-        else:
+    from_run = gan_step is None and Path(cfg.gan).exists()
+    if from_run:
+        # A trained run saw its own training split: the study must use that split
+        # (one train/test split, the run's), not k folds whose test images it trained on.
+        train, test = G.run_folder_split(cfg.gan)
+        ds = Dataset.concat([train, test]) if dataset is None else dataset
+        splits = [(train, test)]
+        gan_step = G.run_folder_step(cfg.gan)
+    else:
+        ds = dataset if dataset is not None else load_data(cfg)
+        splits = folds(ds, cfg.folds, cfg.seed)
+        if gan_step is None:
             gan_step = G.refgan_gan_step(cfg.gan, cfg.gan_preset, **cfg.gan_options)
-    log(f"study: {len(ds)} images {ds.class_counts()}, {cfg.folds} folds, GAN "
+    log(f"study: {len(ds)} images {ds.class_counts()}, "
+        f"{'the run' + chr(39) + 's own split' if from_run else f'{cfg.folds} folds'}, GAN "
         f"{getattr(gan_step, 'description', cfg.gan)}, classifiers {', '.join(cfg.classifiers)}")
     folds_out = []
-    for k, (train, test) in enumerate(folds(ds, cfg.folds, cfg.seed)):
+    for k, (train, test) in enumerate(splits):
         folds_out.append(run_fold(cfg, k, train, test, gan_step, out_dir, log))
     summary = summarise(folds_out, ds.class_names, n_boot=cfg.n_boot, seed=cfg.seed)
     results = dict(config=cfg.to_dict(), dataset=dict(name=ds.name, n=len(ds),

@@ -71,8 +71,13 @@ def verdict(results: dict) -> list[str]:
             if any_sig_gain else
             "No classifier was significantly more accurate with GAN-generated images: the "
             "differences seen are within what chance produces on this many test images.")
-    head += (f" Every one of the {n_img} real images was tested exactly once ({k}-fold "
-             "cross-validation); the GANs never saw the images they were tested on.")
+    if len(results["folds"]) == 1:  # an existing run folder: its own single split
+        n_test = len(results["folds"][0]["records"][0]["origin"])
+        head += (f" The {n_test} real test images are the held-out split of the trained run; "
+                 "its GAN never saw them.")
+    else:
+        head += (f" Every one of the {n_img} real images was tested exactly once ({k}-fold "
+                 "cross-validation); the GANs never saw the images they were tested on.")
     return [head] + out
 
 
@@ -319,10 +324,14 @@ def render(results: dict) -> str:
         f"<li>Data: {html.escape(results['dataset']['name'])}, {results['dataset']['n']} images "
         f"({', '.join(f'{k}: {v}' for k, v in results['dataset']['class_counts'].items())}), "
         f"{results['dataset']['image_size'][0]}x{results['dataset']['image_size'][1]} pixels.</li>"
-        f"<li>Protocol (seed 000, Table 2): {cfg['folds']}-fold stratified cross-validation; in each "
-        "fold the GAN is trained on the training images only, then every classifier is trained "
-        "on each training set below with the same settings and tested on the fold's real test "
-        "images.</li>"
+        + (f"<li>Protocol (seed 000, Table 2): {cfg['folds']}-fold stratified cross-validation; in "
+           "each fold the GAN is trained on the training images only, then every classifier is "
+           "trained on each training set below with the same settings and tested on the fold's "
+           "real test images.</li>" if len(results["folds"]) > 1 else
+           "<li>Protocol (seed 000, Table 2): the train/test split of the existing GAN run "
+           "(its generator saw only the training images); every classifier is trained on each "
+           "training set below with the same settings and tested on the real test images.</li>")
+        +
         f"<li>GAN: {html.escape(results['gan_description'])}; {cfg['n_generated']} generated images "
         f"per class{', each with its seven 45-degree rotations' if cfg['rotate_generated'] else ''}.</li>"
         f"<li>Classifiers: {', '.join(NAMES.get(c, c) for c in cfg['classifiers'])}; linear models "
@@ -335,10 +344,13 @@ def render(results: dict) -> str:
         + f"<li>Run time: {t / 60:.1f} min in total, of which GAN training {gan_s / 60:.1f} min"
         f"{' (quick mode: numbers are for checking the pipeline, not for conclusions)' if cfg['quick'] else ''}.</li></ul>")
     parts.append(
-        "<h2>Results</h2><p class=note>Each cell: mean over the folds, in %, with the 95% "
-        "confidence interval in brackets (corrected resampled t interval, Nadeau &amp; Bengio "
-        "2003: it allows for the folds sharing training images). results.json also holds, "
-        "for every number, the pooled out-of-fold value with a Wilson or bootstrap interval.</p>")
+        "<h2>Results</h2><p class=note>" + (
+            "Each cell: mean over the folds, in %, with the 95% confidence interval in brackets "
+            "(corrected resampled t interval, Nadeau &amp; Bengio 2003: it allows for the folds "
+            "sharing training images). results.json also holds, for every number, the pooled "
+            "out-of-fold value with a Wilson or bootstrap interval." if len(results["folds"]) > 1
+            else "Each cell: the value on the test split, in %, with its 95% interval in "
+            "brackets (Wilson for proportions, bootstrap for F1 and AUC).") + "</p>")
     for clf in results["table"]:
         t2 = [c for c in TABLE2 if c in results["table"][clf]]
         ratio = [c for c in results["table"][clf] if " x" in c]
