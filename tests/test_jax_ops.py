@@ -62,6 +62,7 @@ def _fold_case(x_shape, k, stride, pads):
 
 
 LEAKY_X = np.random.default_rng(5).standard_normal((3, 4)) + 0.3  # LeakyReLUGrad's x
+DROP_U = np.random.default_rng(6).random((4, 5))  # DropoutGrad's uniform noise
 
 # id -> (op class, refgan callable on Tensors, input specs)
 CASES = {
@@ -137,6 +138,9 @@ CASES = {
                             lambda x, g, b: ops.batch_norm(x, None, None, g, b, True)[0] ** 2,
                             [normal(5, 3), positive(3), normal(3)]),
     "dropout": (norm.Dropout, lambda x: _dropout(x * x), [normal(4, 5)]),
+    "dropout_grad": (norm.DropoutGrad,
+                     lambda g: norm.DropoutGrad(DROP_U.astype(g.dtype), 0.3)(g * g),
+                     [normal(4, 5)]),
 }
 
 

@@ -415,6 +415,12 @@ def _batch_norm_train(fn, x, gamma, beta):
         beta, cshape)
 
 
+@twin(norm.DropoutGrad)
+def _dropout_grad(fn, gy):
+    keep = jnp.asarray(fn.u) >= jnp.asarray(fn.p, jnp.asarray(fn.u).dtype)
+    return jnp.where(keep, gy * jnp.asarray(1 / (1 - fn.p), gy.dtype), jnp.zeros((), gy.dtype))
+
+
 @twin(norm.Dropout)
 def _dropout(fn, x):
     fn.u = _noise().uniform(x.shape, x.dtype)

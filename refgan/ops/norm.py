@@ -96,7 +96,7 @@ def batch_norm(x, running_mean, running_var, weight, bias, training: bool = Fals
 
 
 class Dropout(Function):
-    """y = x * mask / (1 - p), mask ~ Bernoulli(1 - p) drawn from refgan.random."""
+    """y = x * mask / (1 - p), mask = (u >= p) with u ~ U[0, 1) from refgan.random."""
 
     def __init__(self, p):
         self.p = p
@@ -106,8 +106,21 @@ class Dropout(Function):
         return backend.kernels().dropout(x, self.u, self.p)
 
     def backward(self, gy):
-        scale = ((self.u >= self.p) / (1.0 - self.p)).astype(gy.dtype)
-        return gy * Tensor(scale)
+        return DropoutGrad(self.u, self.p)(gy)
+
+
+class DropoutGrad(Function):
+    """gx = gy * mask / (1 - p) with the forward's mask: linear in gy, so its backward
+    is itself (the same fused kernel as the forward)."""
+
+    def __init__(self, u, p):
+        self.u, self.p = u, p
+
+    def forward(self, gy):
+        return backend.kernels().dropout(gy, self.u, self.p)
+
+    def backward(self, ggx):
+        return DropoutGrad(self.u, self.p)(ggx)
 
 
 def dropout(x, p: float = 0.5, training: bool = True):
