@@ -91,14 +91,8 @@ def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
         code = tr.run()
         if code != 0:
             raise UserError(f"GAN training stopped early (code {code}); see {workdir}")
-        imgs, labels = [], []
-        for i, name in enumerate(train.class_names):
-            n = int(n_per_class.get(name, 0))
-            if n:
-                imgs.append(np.asarray(tr.sample_class(name, n, seed=seed * 1000 + i), np.float32))
-                labels.append(np.full(n, i, np.int64))
-        gen = Dataset.generated(np.concatenate(imgs), np.concatenate(labels), train.class_names,
-                                trained_on=train, name=f"{model} samples")
+        gen = _sample(tr, train.class_names, n_per_class, seed, trained_on=train,
+                      name=f"{model} samples")
         losses = {k: _columns(h) for k, h in tr.history.items()}
         return GanOutput(gen, losses, dict(model=model, preset=preset, steps=cfg["steps"],
                                            run_dir=str(workdir),
@@ -116,6 +110,20 @@ def _columns(history: list[dict]) -> dict:
             if isinstance(v, (int, float)):
                 cols.setdefault(k, []).append(float(v))
     return cols
+
+
+def _sample(trainer, class_names, n_per_class: dict, seed: int, trained_on: Dataset,
+            name: str) -> Dataset:
+    """``n_per_class[c]`` images of each class c from a trained run, as a generated
+    Dataset whose lineage is the real images the GAN saw."""
+    imgs, labels = [], []
+    for i, cls in enumerate(class_names):
+        n = int(n_per_class.get(cls, 0))
+        if n:
+            imgs.append(np.asarray(trainer.sample_class(cls, n, seed=seed * 1000 + i), np.float32))
+            labels.append(np.full(n, i, np.int64))
+    return Dataset.generated(np.concatenate(imgs), np.concatenate(labels), class_names,
+                             trained_on=trained_on, name=name)
 
 
 def run_folder_split(run_dir):
@@ -153,14 +161,8 @@ def run_folder_step(run_dir):
         if list(tr.train_set.class_names) != list(train.class_names):
             raise UserError(f"run {run_dir} has classes {tr.train_set.class_names}, the study "
                             f"{train.class_names}")
-        imgs, labels = [], []
-        for i, name in enumerate(train.class_names):
-            n = int(n_per_class.get(name, 0))
-            if n:
-                imgs.append(np.asarray(tr.sample_class(name, n, seed=seed * 1000 + i), np.float32))
-                labels.append(np.full(n, i, np.int64))
-        gen = Dataset.generated(np.concatenate(imgs), np.concatenate(labels), train.class_names,
-                                trained_on=tr.train_set, name=f"{cfg['model']} run samples")
+        gen = _sample(tr, train.class_names, n_per_class, seed, trained_on=tr.train_set,
+                      name=f"{cfg['model']} run samples")
         losses = {}
         log = run_dir / "metrics.jsonl"
         if log.exists():
