@@ -131,9 +131,7 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     N, C, H, W = x_shape
     sh, sw, top, bottom, left, right, dh, dw = ref._check_geometry(kh, kw, stride, pads, dilation)
     OH, OW = ref._output_hw(H, W, kh, kw, stride, pads, dilation)
-    if cols.shape != (C * kh * kw, N * OH * OW):
-        raise ValueError(f"cols shape {cols.shape} does not match x_shape {tuple(x_shape)}: "
-                         f"expected {(C * kh * kw, N * OH * OW)}")
+    ref.check_cols_shape(cols, x_shape, kh, kw, OH, OW)
     x = np.empty((N, C, H, W), dtype=cols.dtype)
     _col2im_kernel(np.ascontiguousarray(cols), x, kh, kw, sh, sw, top, left, dh, dw, OH, OW)
     return x

@@ -103,6 +103,14 @@ def im2col(x, kh, kw, stride, pads, dilation):
     return cols.reshape(C * kh * kw, N * OH * OW)
 
 
+def check_cols_shape(cols, x_shape, kh, kw, OH, OW):
+    """Raise unless ``cols`` has the im2col shape (C*kh*kw, N*OH*OW) for ``x_shape``."""
+    N, C = x_shape[0], x_shape[1]
+    if cols.shape != (C * kh * kw, N * OH * OW):
+        raise ValueError(f"cols shape {cols.shape} does not match x_shape {tuple(x_shape)}: "
+                         f"expected {(C * kh * kw, N * OH * OW)}")
+
+
 def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     """Fold columns back into an image, summing overlaps: the adjoint of ``im2col``.
 
@@ -126,9 +134,7 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     N, C, H, W = x_shape
     sh, sw, top, bottom, left, right, dh, dw = _check_geometry(kh, kw, stride, pads, dilation)
     OH, OW = _output_hw(H, W, kh, kw, stride, pads, dilation)
-    if cols.shape != (C * kh * kw, N * OH * OW):
-        raise ValueError(f"cols shape {cols.shape} does not match x_shape {tuple(x_shape)}: "
-                         f"expected {(C * kh * kw, N * OH * OW)}")
+    check_cols_shape(cols, x_shape, kh, kw, OH, OW)
     cols6 = cols.reshape(C, kh, kw, N, OH, OW)
     xpad = xp.zeros((C, N, H + top + bottom, W + left + right), dtype=cols.dtype)
     # Within one (i, j) the windows hit distinct pixels, so the strided += is exact;
