@@ -158,6 +158,27 @@ def test_summarise_flags_a_real_difference():
     assert not by[("real+classic", "real")]["significant"]
 
 
+def _comparison(condition, baseline, diff, significant):
+    return dict(condition=condition, baseline=baseline, diff=diff, low=diff - 0.05,
+                high=diff + 0.05, mcnemar_b=10, mcnemar_c=3, p_mcnemar=0.01,
+                p_holm=0.02 if significant else 0.5, significant=significant)
+
+
+def test_verdict_credits_the_gan_only_for_gains_from_generated_images():
+    from refgan.study.report import verdict
+
+    base = dict(dataset=dict(class_counts={"healthy": 10, "blast": 10}),
+                config=dict(folds=5), folds=[{}] * 5)
+    # real+classic+gen beats real (thanks to the rotations) but not real+classic
+    mixed = dict(base, comparisons={"lr": [
+        _comparison("real+classic+gen", "real", 0.07, True),
+        _comparison("real+classic+gen", "real+classic", -0.004, False),
+        _comparison("real+gen", "real", -0.02, False)]})
+    assert verdict(mixed)[0].startswith("No classifier was significantly more accurate")
+    gain = dict(base, comparisons={"lr": [_comparison("real+gen", "real", 0.08, True)]})
+    assert verdict(gain)[0].startswith("At least one classifier")
+
+
 def test_cli_rejects_bad_options(capsys):
     import cli
 

@@ -44,6 +44,13 @@ def _p(p) -> str:
 
 
 # ------------------------------------------------------------------------ verdict
+def isolates_generated(comparison: dict) -> bool:
+    """True when the two training sets differ only by the generated images, so a
+    difference can be credited to the GAN (real+gen vs real, real+classic+gen vs
+    real+classic); real+classic+gen vs real mixes in the classic augmentation."""
+    return comparison["condition"] == comparison["baseline"] + "+gen"
+
+
 def verdict(results: dict) -> list[str]:
     """Plain-language sentences: for each classifier, what generated images did to
     accuracy against each baseline, and whether that is statistically significant."""
@@ -57,20 +64,24 @@ def verdict(results: dict) -> list[str]:
                 continue
             sig = c.get("significant", False)
             direction = "raised" if c["diff"] > 0 else "lowered" if c["diff"] < 0 else "did not change"
-            any_sig_gain |= sig and c["diff"] > 0
+            any_sig_gain |= sig and c["diff"] > 0 and isolates_generated(c)
             out.append(
                 f"<b>{NAMES.get(clf, clf)}</b>, <i>{c['condition']}</i> vs <i>{c['baseline']}</i>: "
                 f"{direction} accuracy by {100 * abs(c['diff']):.1f} points "
                 f"(95% CI {100 * c['low']:+.1f} to {100 * c['high']:+.1f}); "
-                f"{c['mcnemar_b']} test images were right only with generated images, "
-                f"{c['mcnemar_c']} only without; McNemar p = {_p(c['p_mcnemar'])}, "
+                f"{c['mcnemar_b']} test images were right only with <i>{c['condition']}</i>, "
+                f"{c['mcnemar_c']} only with <i>{c['baseline']}</i>; "
+                f"McNemar p = {_p(c['p_mcnemar'])}, "
                 f"Holm-adjusted {_p(c['p_holm'])}: "
                 + ("<b>statistically significant</b> at the 5% level." if sig
                    else "<b>not statistically significant</b>."))
-    head = ("At least one classifier was significantly more accurate with generated images."
+    head = ("At least one classifier was significantly more accurate when GAN-generated "
+            "images were added to an otherwise unchanged training set."
             if any_sig_gain else
-            "No classifier was significantly more accurate with GAN-generated images: the "
-            "differences seen are within what chance produces on this many test images.")
+            "No classifier was significantly more accurate when GAN-generated images were "
+            "added to an otherwise unchanged training set (real+gen vs real, "
+            "real+classic+gen vs real+classic); a gain of real+classic+gen over real alone "
+            "comes from the classic augmentation.")
     if len(results["folds"]) == 1:  # an existing run folder: its own single split
         n_test = len(results["folds"][0]["records"][0]["origin"])
         head += (f" The {n_test} real test images are the held-out split of the trained run; "
