@@ -35,6 +35,7 @@ test-gpu: install
 
 bench: install
 	$(BIN)/python bench/bench_ops.py
+	$(BIN)/python bench/bench_data.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
