@@ -131,8 +131,8 @@ def im2col(x, kh, kw, stride, pads, dilation):
     if not _on_gpu(x):
         return ref.im2col(x, kh, kw, stride, pads, dilation)
     N, C, H, W = x.shape
-    sh, sw, top, bottom, left, right, dh, dw = ref._check_geometry(kh, kw, stride, pads, dilation)
-    OH, OW = ref._output_hw(H, W, kh, kw, stride, pads, dilation)
+    sh, sw, top, bottom, left, right, dh, dw, OH, OW = ref.geometry(H, W, kh, kw, stride, pads,
+                                                                    dilation)
     cols = cupy.empty((C * kh * kw, N * OH * OW), dtype=x.dtype)
     total = cols.size
     _launch(_raw_kernel("im2col", x.dtype), total, cupy.ascontiguousarray(x), cols,
@@ -145,8 +145,8 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     if not _on_gpu(cols):
         return ref.col2im(cols, x_shape, kh, kw, stride, pads, dilation)
     N, C, H, W = x_shape
-    sh, sw, top, bottom, left, right, dh, dw = ref._check_geometry(kh, kw, stride, pads, dilation)
-    OH, OW = ref._output_hw(H, W, kh, kw, stride, pads, dilation)
+    sh, sw, top, bottom, left, right, dh, dw, OH, OW = ref.geometry(H, W, kh, kw, stride, pads,
+                                                                    dilation)
     ref.check_cols_shape(cols, x_shape, kh, kw, OH, OW)
     x = cupy.empty((N, C, H, W), dtype=cols.dtype)
     total = x.size

@@ -117,8 +117,8 @@ def im2col(x, kh, kw, stride, pads, dilation):
     if not _native(x):
         return ref.im2col(x, kh, kw, stride, pads, dilation)
     N, C, H, W = x.shape
-    sh, sw, top, bottom, left, right, dh, dw = ref._check_geometry(kh, kw, stride, pads, dilation)
-    OH, OW = ref._output_hw(H, W, kh, kw, stride, pads, dilation)
+    sh, sw, top, bottom, left, right, dh, dw, OH, OW = ref.geometry(H, W, kh, kw, stride, pads,
+                                                                    dilation)
     cols = np.empty((C * kh * kw, N * OH * OW), dtype=x.dtype)
     _im2col_kernel(np.ascontiguousarray(x), cols, kh, kw, sh, sw, top, left, dh, dw, OH, OW)
     return cols
@@ -129,8 +129,8 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     if not _native(cols):
         return ref.col2im(cols, x_shape, kh, kw, stride, pads, dilation)
     N, C, H, W = x_shape
-    sh, sw, top, bottom, left, right, dh, dw = ref._check_geometry(kh, kw, stride, pads, dilation)
-    OH, OW = ref._output_hw(H, W, kh, kw, stride, pads, dilation)
+    sh, sw, top, bottom, left, right, dh, dw, OH, OW = ref.geometry(H, W, kh, kw, stride, pads,
+                                                                    dilation)
     ref.check_cols_shape(cols, x_shape, kh, kw, OH, OW)
     x = np.empty((N, C, H, W), dtype=cols.dtype)
     _col2im_kernel(np.ascontiguousarray(cols), x, kh, kw, sh, sw, top, left, dh, dw, OH, OW)

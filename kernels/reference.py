@@ -56,14 +56,16 @@ def _check_geometry(kh, kw, stride, pads, dilation):
     return sh, sw, top, bottom, left, right, dh, dw
 
 
-def _output_hw(H, W, kh, kw, stride, pads, dilation):
+def geometry(H, W, kh, kw, stride, pads, dilation):
+    """Validated ``(sh, sw, top, bottom, left, right, dh, dw, OH, OW)`` of a window
+    layout on an H x W image; shared by every im2col/col2im implementation."""
     sh, sw, top, bottom, left, right, dh, dw = _check_geometry(kh, kw, stride, pads, dilation)
     OH = conv_output_size(H, kh, sh, top, bottom, dh)
     OW = conv_output_size(W, kw, sw, left, right, dw)
     if OH < 1 or OW < 1:
         raise ValueError(f"empty convolution output: input {H}x{W}, kernel {kh}x{kw}, "
                          f"stride {stride}, pads {pads}, dilation {dilation}")
-    return OH, OW
+    return sh, sw, top, bottom, left, right, dh, dw, OH, OW
 
 
 def im2col(x, kh, kw, stride, pads, dilation):
@@ -88,8 +90,8 @@ def im2col(x, kh, kw, stride, pads, dilation):
     """
     xp = get_array_module(x)
     N, C, H, W = x.shape
-    sh, sw, top, bottom, left, right, dh, dw = _check_geometry(kh, kw, stride, pads, dilation)
-    OH, OW = _output_hw(H, W, kh, kw, stride, pads, dilation)
+    sh, sw, top, bottom, left, right, dh, dw, OH, OW = geometry(H, W, kh, kw, stride, pads,
+                                                                dilation)
     xpad = xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     cols = xp.empty((C, kh, kw, N, OH, OW), dtype=x.dtype)
     xpad = xpad.transpose(1, 0, 2, 3)  # (C, N, H, W): channel-major like cols
@@ -132,8 +134,8 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     """
     xp = get_array_module(cols)
     N, C, H, W = x_shape
-    sh, sw, top, bottom, left, right, dh, dw = _check_geometry(kh, kw, stride, pads, dilation)
-    OH, OW = _output_hw(H, W, kh, kw, stride, pads, dilation)
+    sh, sw, top, bottom, left, right, dh, dw, OH, OW = geometry(H, W, kh, kw, stride, pads,
+                                                                dilation)
     check_cols_shape(cols, x_shape, kh, kw, OH, OW)
     cols6 = cols.reshape(C, kh, kw, N, OH, OW)
     xpad = xp.zeros((C, N, H + top + bottom, W + left + right), dtype=cols.dtype)
