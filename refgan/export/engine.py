@@ -129,11 +129,8 @@ class JaxWganGpTrainer(Trainer):
             self.jax_states[key] = state
             logs = {name: float(np.mean(np.asarray(v))) for name, v in logs.items()}
             if self.c["ema"] > 0:
-                self._to_refgan(key)
-                self._ema(m)
-            for s in self.schedules[key].values():
-                s.step()
-            metrics.update({f"{key}/{k}": v for k, v in logs.items()})
+                self._to_refgan(key)  # the EMA reads refgan's copy of G
+            self._finish_model_step(key, m, logs, metrics)
         self.step += 1
         return metrics
 

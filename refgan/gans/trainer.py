@@ -256,13 +256,17 @@ class Trainer:
             d_logs = [m.discriminator_step(self.batch(key)) for _ in range(c["n_disc"])]
             logs = {k: float(np.mean([d[k] for d in d_logs])) for k in d_logs[0]}
             logs.update(m.generator_step(self.batch(key) if m.needs_real_in_g_step else None))
-            if c["ema"] > 0:
-                self._ema(m)
-            for s in self.schedules[key].values():
-                s.step()
-            metrics.update({f"{key}/{k}": v for k, v in logs.items()})
+            self._finish_model_step(key, m, logs, metrics)
         self.step += 1
         return metrics
+
+    def _finish_model_step(self, key, m, logs: dict, metrics: dict) -> None:
+        """After one model's update: EMA of G, lr schedules, metrics under ``key/``."""
+        if self.c["ema"] > 0:
+            self._ema(m)
+        for s in self.schedules[key].values():
+            s.step()
+        metrics.update({f"{key}/{k}": v for k, v in logs.items()})
 
     def _ema(self, m):
         d = float(self.c["ema"])
