@@ -124,3 +124,26 @@ def test_backward_needs_scalar_or_gradient(numpy_backend):
         (x * 2.0).backward()
     (x * 2.0).backward(np.ones(3))
     np.testing.assert_allclose(x.grad.numpy(), 2.0)
+
+
+def test_grad_output_of_the_wrong_shape_is_rejected(numpy_backend):
+    x = t64([1.0, 2.0])
+    with pytest.raises(ValueError, match="does not match"):
+        refgan.grad(x * 2.0, x, grad_outputs=np.ones(3))
+
+
+def test_tensors_and_modules_move_between_backends():
+    x = refgan.tensor(np.arange(3.0))
+    with refgan.using_backend("numpy"):
+        net = refgan.nn.Linear(2, 2)
+        before = net.state_dict()
+    with refgan.using_backend("numba"):
+        assert isinstance(x.to_backend().data, np.ndarray)
+        net.to_backend()
+        for k, v in net.state_dict().items():
+            np.testing.assert_array_equal(v, before[k])
+
+
+def test_thread_count_must_be_positive():
+    with pytest.raises(refgan.UserError, match=">= 1"):
+        refgan.set_num_threads(0)

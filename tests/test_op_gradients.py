@@ -310,3 +310,27 @@ def test_checker_catches_a_planted_wrong_backward(numpy_backend):
     check_backward(lambda a: WrongSecondOrder()(a), x)  # first order is right ...
     with pytest.raises(AssertionError, match="gradient check failed"):
         check_double_backward(lambda a: WrongSecondOrder()(a), x)  # ... second is not
+
+
+def test_ops_reject_bad_arguments_with_clear_errors(numpy_backend):
+    x = refgan.tensor(np.zeros((1, 2, 5, 5)))
+    w = refgan.tensor(np.zeros((3, 2, 3, 3)))
+    with pytest.raises(ValueError, match="3 channels"):
+        F.conv2d(refgan.tensor(np.zeros((1, 3, 5, 5))), w)
+    with pytest.raises(ValueError, match="too small|empty"):
+        F.conv2d(refgan.tensor(np.zeros((1, 2, 2, 2))), w)
+    with pytest.raises(ValueError, match="padding must be"):
+        F.conv2d(x, w, padding="full")
+    with pytest.raises(ValueError, match="output_padding"):
+        F.conv_transpose2d(x, refgan.tensor(np.zeros((2, 3, 3, 3))), stride=1, output_padding=1)
+    with pytest.raises(ValueError, match="dropout probability"):
+        F.dropout(x, 1.0)
+    with pytest.raises(ValueError, match="cannot squeeze"):
+        F.squeeze(x, 1)
+    with pytest.raises(ValueError, match="do not add up"):
+        F.split(x, [1, 2], axis=1)
+    with pytest.raises(ValueError, match="does not split"):
+        F.split(x, 3, axis=2)
+    with pytest.raises(ValueError, match="at least 2 axes"):
+        F.matmul(refgan.tensor(np.zeros(3)), refgan.tensor(np.zeros((3, 2))))
+    assert F.reshape(x, (-1, 5)).shape == (10, 5)

@@ -50,6 +50,9 @@ def resolve_padding(padding, in_hw, k_hw, stride, dilation):
             total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
             pads += [total // 2, total - total // 2]
         return tuple(pads)
+    if isinstance(padding, str):
+        raise ValueError(f"padding must be an int, a pair, a 4-tuple, 'same' or 'valid', "
+                         f"got {padding!r}")
     if isinstance(padding, int):
         return (padding,) * 4
     if len(padding) == 2:
