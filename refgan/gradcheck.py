@@ -99,7 +99,7 @@ def check_backward(fn, inputs, grad_outputs=None, params=(), eps: float = 1e-6,
             numeric = (values[0] - values[1]) / (2 * eps)
             backprop = float(sum(float((g * d).sum()) for g, d in zip(analytic, ds)))
             if not abs(numeric - backprop) <= atol + rtol * abs(numeric):
-                worst = _worst_input(analytic, ds, wrt, params, xs)
+                worst = _worst_input(analytic, ds, wrt, xs)
                 raise GradientCheckError(
                     f"gradient check failed along direction {k}: finite differences give "
                     f"{numeric:.10g}, backprop gives {backprop:.10g} "
@@ -110,7 +110,7 @@ def check_backward(fn, inputs, grad_outputs=None, params=(), eps: float = 1e-6,
             t.data = x0
 
 
-def _worst_input(analytic, ds, wrt, params, xs):
+def _worst_input(analytic, ds, wrt, xs):
     contrib = [abs(float((g * d).sum())) for g, d in zip(analytic, ds)]
     i = int(np.argmax(contrib))
     return f"input {i}" if i < len(xs) else f"param {i - len(xs)} of shape {wrt[i].shape}"
