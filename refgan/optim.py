@@ -81,7 +81,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Kingma & Ba (2015) as torch.optim.Adam: m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2,
     p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps); weight decay adds wd*p to g.
-    WGAN-GP uses betas (0.5, 0.9) (seed 000), DCGAN (0.5, 0.999)."""
+    WGAN-GP uses betas (0.5, 0.9) (Gaur et al.), DCGAN (0.5, 0.999)."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
@@ -157,7 +157,7 @@ class StepLR(LRSchedule):
 
 
 class CosineAnnealingLR(LRSchedule):
-    """lr = eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2 (seed 003's decay)."""
+    """lr = eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2 (Nizam and Md Ali's decay)."""
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
         super().__init__(optimizer)

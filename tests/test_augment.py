@@ -114,7 +114,7 @@ def test_oneof_applies_exactly_one_and_compose_chains():
 
 def test_in_place_mode_keeps_size_labels_origin_and_rate():
     ds = make_blood_cells(n_per_class=150, size=32, seed=0)
-    out = A.augment_in_place(ds, A.seed001_transform(), p=0.33, seed=0)
+    out = A.augment_in_place(ds, A.saquib_transform(), p=0.33, seed=0)
     assert len(out) == len(ds)
     np.testing.assert_array_equal(out.labels, ds.labels)
     np.testing.assert_array_equal(out.origin, ds.origin)
@@ -123,7 +123,7 @@ def test_in_place_mode_keeps_size_labels_origin_and_rate():
     changed = ~np.all(out.images == ds.images, axis=(1, 2, 3))
     assert np.all(~changed[~m])            # unselected images untouched
     assert changed[m].mean() > 0.95        # selected images changed
-    again = A.augment_in_place(ds, A.seed001_transform(), p=0.33, seed=0)
+    again = A.augment_in_place(ds, A.saquib_transform(), p=0.33, seed=0)
     np.testing.assert_array_equal(again.images, out.images)
 
 

@@ -1,4 +1,4 @@
-"""refgan.classifiers against scikit-learn on the embedded dataset (seed 000's features)."""
+"""refgan.classifiers against scikit-learn on the embedded dataset (Gaur et al.'s features)."""
 import numpy as np
 import pytest
 import sklearn.linear_model as skl
@@ -15,7 +15,7 @@ from refgan.classifiers.svm import smo_solve, smo_solve_fast
 
 @pytest.fixture(scope="module")
 def cells():
-    """Seed 000's setting: 130 + 130 cells, 25x25x3 features, 80/20 split."""
+    """Gaur et al.'s setting: 130 + 130 cells, 25x25x3 features, 80/20 split."""
     from refgan.data import make_blood_cells
     from refgan.classifiers.features import downsize_flatten
 

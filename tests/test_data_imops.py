@@ -25,7 +25,7 @@ def test_area_downsample_is_block_mean():
 
 def test_area_downsample_non_integer_preserves_mean():
     x = np.random.default_rng(1).random((1, 1, 64, 64)).astype(np.float32)
-    y = resize(x, 25)  # seed 000's 25x25 features
+    y = resize(x, 25)  # Gaur et al.'s 25x25 features
     assert y.shape == (1, 1, 25, 25)
     assert abs(y.mean() - x.mean()) < 1e-5
 

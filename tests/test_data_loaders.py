@@ -84,7 +84,7 @@ def test_mixed_sizes_reported_and_resized(tmp_path, rng):
     assert ds.meta["report"].cropped_to_square == 1
 
 
-def test_center_crop_seed002():
+def test_center_crop_georgiev():
     a = np.arange(450 * 450 * 3, dtype=np.uint32).reshape(450, 450, 3)
     c = center_crop(a, 300)
     assert c.shape == (300, 300, 3) and c[0, 0, 0] == a[75, 75, 0]

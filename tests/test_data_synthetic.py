@@ -99,8 +99,8 @@ def test_bad_arguments_raise_user_error(kw):
         make_blood_cells(n_per_class=2, **kw)
 
 
-def test_default_difficulty_lands_in_seed000_range():
-    """Seed 000's LR baseline (73%) sits in 70-85%; a single seed is noisy
+def test_default_difficulty_lands_in_gaur_range():
+    """Gaur et al.'s LR baseline (73%) sits in 70-85%; a single seed is noisy
     (sd ~4 points over seeds), so this checks a wider band and the ordering."""
     pytest.importorskip("sklearn")
     from refgan.data import lr_accuracy

@@ -48,7 +48,7 @@ def dcgan_discriminator():
 
 
 def cnn_classifier(n_classes=3):
-    """Seed 004's CNN shape: [Conv 3x3 'same' -> ReLU -> MaxPool 2 -> Dropout] x 2 ->
+    """Guruswamy et al.'s CNN shape: [Conv 3x3 'same' -> ReLU -> MaxPool 2 -> Dropout] x 2 ->
     Dense -> ReLU -> Dropout -> Dense."""
     return nn.Sequential(nn.Conv2d(1, 4, 3, 1, "same"), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Dropout(0.25), nn.Conv2d(4, 8, 3, 1, "same"), nn.ReLU(),

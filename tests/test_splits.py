@@ -25,7 +25,7 @@ def _fake(labels, groups=None, seed=0, size=8):
 
 def test_stratified_exact_counts_and_disjoint(cells):
     train, val, test = split(cells, test=0.2, seed=0)
-    assert test.class_counts() == {"healthy": 26, "blast": 26}   # seed 000: 52 test images
+    assert test.class_counts() == {"healthy": 26, "blast": 26}   # Gaur et al.: 52 test images
     assert len(train) == 208 and len(val) == 0
     assert (train.role, val.role, test.role) == ("train", "val", "test")
     assert not set(train.origin) & set(test.origin)
@@ -105,7 +105,7 @@ def test_split_keeps_duplicates_together_and_reports(cells):
 
 def test_no_augmented_or_generated_image_derives_from_a_test_image(cells):
     train, _, test = split(cells, test=0.2, seed=0)
-    aug = A.rotations45(A.augment_in_place(train, A.seed001_transform(), p=0.33, seed=0))
+    aug = A.rotations45(A.augment_in_place(train, A.saquib_transform(), p=0.33, seed=0))
     # a stand-in generator: any function of the training images only
     fake = Dataset.generated(aug.images[:50] * 0.9, aug.labels[:50], cells.class_names, trained_on=aug)
     for derived in (train, aug, fake):

@@ -5,9 +5,9 @@ batches in [-1, 1], each with a probability ``p``, combined with ``Compose`` and
 ``OneOf``.  Two dataset-level modes:
 
 * :func:`augment_in_place` - each image is replaced by an augmented version with
-  probability ``p`` (seed 001: ``p = 0.33``); the dataset keeps its size;
+  probability ``p`` (Saquib and Rodriguez: ``p = 0.33``); the dataset keeps its size;
 * :func:`expand` - ``k`` augmented copies per image are appended
-  (:func:`rotations45` gives seed 000's eight consecutive 45-degree rotations).
+  (:func:`rotations45` gives Gaur et al.'s eight consecutive 45-degree rotations).
 
 Both keep labels, groups and ``origin`` (the real source image), and refuse
 validation/test splits (:class:`refgan.data.LeakError`): augmentation sees the
@@ -32,7 +32,7 @@ __all__ = [
     "Transform", "Compose", "OneOf", "Identity", "HorizontalFlip", "VerticalFlip", "Rotate90", "Rotate45",
     "Rotate", "Affine", "Translate", "Scale", "RandomCrop", "GaussianBlur", "GaussianNoise",
     "BrightnessContrast", "HueSaturation", "StainJitter",
-    "augment_in_place", "expand", "rotations45", "rotations90", "dihedral", "seed001_transform",
+    "augment_in_place", "expand", "rotations45", "rotations90", "dihedral", "saquib_transform",
 ]
 
 
@@ -91,7 +91,7 @@ def expand(ds: Dataset, transform, k: int | None = None, seed=0, include_origina
 
 
 def rotations45(ds: Dataset, mode: str = "reflect") -> Dataset:
-    """Seed 000's expansion: each image and its 7 consecutive 45-degree
+    """Gaur et al.'s expansion: each image and its 7 consecutive 45-degree
     rotations (45, 90, ..., 315; odd multiples bilinear with ``mode`` fill)."""
     return expand(ds, [Rotate(angles=[45.0 * i], mode=mode, p=1.0) for i in range(1, 8)])
 
@@ -108,8 +108,8 @@ def dihedral(ds: Dataset) -> Dataset:
     return expand(ds, ts)
 
 
-def seed001_transform() -> Transform:
-    """Seed 001's set (flip, rotation, Gaussian blur, Gaussian noise), one per
+def saquib_transform() -> Transform:
+    """Saquib and Rodriguez's set (flip, rotation, Gaussian blur, Gaussian noise), one per
     image; use with ``augment_in_place(ds, t, p=0.33)``."""
     return OneOf([
         OneOf([HorizontalFlip(p=1.0), VerticalFlip(p=1.0)], p=1.0),

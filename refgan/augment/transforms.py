@@ -171,7 +171,7 @@ class Rotate(Transform):
 
 
 class Rotate45(Rotate):
-    """Rotate by a random multiple of 45 degrees (seed 000's rotations):
+    """Rotate by a random multiple of 45 degrees (Gaur et al.'s rotations):
     multiples of 90 are exact, odd multiples bilinear with ``mode`` fill."""
 
     def __init__(self, steps=(1, 2, 3, 4, 5, 6, 7), mode: str = "reflect", cval: float = -1.0, p: float = 0.5):

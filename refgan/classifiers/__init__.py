@@ -11,16 +11,16 @@ estimator                   model and solver
                             one-vs-one for more than two classes; Platt scaling
 :class:`LinearSVC`          primal linear SVM (squared hinge, liblinear's objective),
                             one-vs-rest, L-BFGS
-:class:`CNNClassifier`      seed 004's small CNN (3 conv + max-pool + dropout blocks,
+:class:`CNNClassifier`      Guruswamy et al.'s small CNN (3 conv + max-pool + dropout blocks,
                             a dense layer) on ``refgan.nn``; Adam, early stopping on
                             validation loss keeping the best weights
 :class:`ImageFeatures`      transformer: images ``(N, 3, H, W)`` -> downsized,
-                            flattened ``(N, 3 * s * s)`` (seed 000: s = 25)
+                            flattened ``(N, 3 * s * s)`` (Gaur et al.: s = 25)
 ==========================  =====================================================
 
-All take ``class_weight`` (None, ``'balanced'`` or ``{label: weight}``, seed 001) and
+All take ``class_weight`` (None, ``'balanced'`` or ``{label: weight}``, Saquib and Rodriguez) and
 work inside ``sklearn.pipeline.Pipeline`` and ``sklearn.model_selection.cross_val_score``.
-:func:`make_classifier` builds seed 000's feature + model pipelines by name.
+:func:`make_classifier` builds Gaur et al.'s feature + model pipelines by name.
 """
 from refgan.classifiers.base import compute_class_weight
 from refgan.classifiers.cnn import CNNClassifier

@@ -1,4 +1,4 @@
-"""Seed 004's small CNN classifier on ``refgan.nn``, with scikit-learn's API.
+"""Guruswamy et al.'s small CNN classifier on ``refgan.nn``, with scikit-learn's API.
 
 Architecture (input ``(N, 3, H, W)``, H and W divisible by 8)::
 
@@ -37,13 +37,13 @@ def build_cnn(in_channels: int, n_classes: int, image_size, channels=(16, 32, 64
 
 
 class CNNClassifier(ClassifierBase):
-    """Small CNN (seed 004) with early stopping on validation loss.
+    """Small CNN (Guruswamy et al.) with early stopping on validation loss.
 
     Parameters
     ----------
     channels : widths of the three conv blocks;  dense : hidden units of the dense layer;
     dropout : drop probability after each block and the dense layer;
-    lr, batch_size : Adam's rate and the batch (seed 004: 1e-3, 64);
+    lr, batch_size : Adam's rate and the batch (Guruswamy et al.: 1e-3, 64);
     max_epochs, patience : early stopping (best weights restored);
     val_fraction : held out from the training set when no ``validation_data``;
     image_size : resize inputs to this square size first (None: as given);

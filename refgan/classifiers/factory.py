@@ -1,4 +1,4 @@
-"""Classifiers by name, with seed 000's features: ``make_classifier('svm')``."""
+"""Classifiers by name, with Gaur et al.'s features: ``make_classifier('svm')``."""
 from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
@@ -9,10 +9,10 @@ from refgan.classifiers.logistic import LogisticRegression
 from refgan.classifiers.svm import SVC, LinearSVC
 
 CLASSIFIERS = {
-    "lr": "logistic regression (C=1, 5000 iterations) on 25x25x3 pixels (seed 000)",
-    "svm": "RBF SVM (C=1, gamma='scale') on 25x25x3 pixels (seed 000)",
+    "lr": "logistic regression (C=1, 5000 iterations) on 25x25x3 pixels (Gaur et al.)",
+    "svm": "RBF SVM (C=1, gamma='scale') on 25x25x3 pixels (Gaur et al.)",
     "linear-svm": "linear SVM (squared hinge, C=1) on 25x25x3 pixels",
-    "cnn": "small CNN, 3 conv blocks + dense layer, early stopping (seed 004), full images",
+    "cnn": "small CNN, 3 conv blocks + dense layer, early stopping (Guruswamy et al.), full images",
 }
 
 

@@ -1,4 +1,4 @@
-"""Image features for the linear models (seed 000: 25 x 25 RGB, flattened = 1,875)."""
+"""Image features for the linear models (Gaur et al.: 25 x 25 RGB, flattened = 1,875)."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +27,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     """Stateless transformer: images ``(N, C, H, W)`` -> downsized flattened rows.
 
     ``size=None`` or 0 keeps the full resolution. Use it first in a Pipeline so a
-    classifier sees seed 000's features: ``Pipeline([('f', ImageFeatures(25)), ('m', SVC())])``.
+    classifier sees Gaur et al.'s features: ``Pipeline([('f', ImageFeatures(25)), ('m', SVC())])``.
     """
 
     def __init__(self, size: int = 25):

@@ -30,7 +30,7 @@ def _logsumexp(z, axis):
 
 
 class LogisticRegression(ClassifierBase):
-    """L2-regularised logistic regression (seed 000: C = 1, max_iter = 5000).
+    """L2-regularised logistic regression (Gaur et al.: C = 1, max_iter = 5000).
 
     Parameters
     ----------

@@ -208,7 +208,7 @@ except ImportError:  # pragma: no cover - numba is a dependency; the reference s
 
 
 def _gamma_value(gamma, X) -> float:
-    if gamma == "scale":  # seed 000: 1 / (n_features * Var(X))
+    if gamma == "scale":  # Gaur et al.: 1 / (n_features * Var(X))
         var = float(X.var())
         return 1.0 / (X.shape[1] * var) if var > 0 else 1.0
     if gamma == "auto":
@@ -297,7 +297,7 @@ def ovr_decision(pairwise: np.ndarray, k: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------- SVC
 class SVC(ClassifierBase):
-    """Kernel SVM (seed 000: RBF kernel, C = 1, gamma = 'scale').
+    """Kernel SVM (Gaur et al.: RBF kernel, C = 1, gamma = 'scale').
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """``python cli.py study``: does GAN augmentation help a classifier? (issue 5)
 
-Runs seed 000's Table 2 protocol over k folds (see :mod:`refgan.study.protocol`) and
+Runs Gaur et al.'s Table 2 protocol over k folds (see :mod:`refgan.study.protocol`) and
 writes ``report.html``, ``results.json`` and ``results.csv`` into the run folder.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def add_parser(sub):
     p.add_argument("--conditions", type=_list, default=None,
                    help="comma list of real, real+classic, real+gen, real+classic+gen (default all)")
     p.add_argument("--n-generated", type=int, default=None,
-                   help="generated images per class (default 200, seed 000)")
+                   help="generated images per class (default 200, Gaur et al.)")
     p.add_argument("--no-rotate-generated", action="store_true",
                    help="do not expand generated images by 45-degree rotations")
     p.add_argument("--ratios", type=_list, default=None,

@@ -1,7 +1,7 @@
 """``python cli.py train``: train a GAN of the zoo (refgan/gans) and report on it.
 
 With no option it runs the main job: WGAN-GP, one generator per class, on the
-embedded blood-cell dataset (seed 000's protocol, the ``cpu`` preset), then prints
+embedded blood-cell dataset (Gaur et al.'s protocol, the ``cpu`` preset), then prints
 the run folder and the quality figures (refgan/gans/quality.py).
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ OPTIONS = {
     "dropout": (float, "critic dropout (WGAN-GP)"),
     "data": (str, "'synthetic' (embedded dataset) or a dataset folder / .npz"),
     "n_per_class": (int, "synthetic images per class before the split"),
-    "grow": (str, "GAN-set growth: dihedral (8x, exact), rot45flip (16x, seed 000), none"),
+    "grow": (str, "GAN-set growth: dihedral (8x, exact), rot45flip (16x, Gaur et al.), none"),
     "seed": (int, "seed of weights, latents and batches"),
     "log_every": (int, "steps between metrics-log lines"),
     "sample_every": (int, "steps between sample grids"),
@@ -58,7 +58,7 @@ def add_parser(sub):
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=MODELS, default=None, help="default wgan-gp")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="cpu (default: the 10-minute CPU job), paper (seed 000's full "
+                   help="cpu (default: the 10-minute CPU job), paper (Gaur et al.'s full "
                         "configuration, for a GPU), smoke (tests)")
     p.add_argument("--engine", choices=["refgan", "jax"], default="refgan",
                    help="refgan (default) or jax: the WGAN-GP step jitted by JAX/XLA, "

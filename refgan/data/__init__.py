@@ -27,7 +27,7 @@ __all__ = [
 
 
 def lr_accuracy(ds: "Dataset", seed: int = 0, test: float = 0.2, pixels: int = 25, C: float = 1.0) -> float:
-    """Seed 000's logistic-regression baseline on ``ds``: images area-resized to
+    """Gaur et al.'s logistic-regression baseline on ``ds``: images area-resized to
     ``pixels x pixels``, RGB in [0, 1] flattened (1,875 features at 25), a
     stratified ``1 - test`` / ``test`` split (:func:`split`), scikit-learn
     ``LogisticRegression(C=C, max_iter=5000)``; returns test accuracy."""

@@ -7,7 +7,7 @@ Pipeline (each step recorded in a :class:`Report` so nothing happens silently):
    (black by default: transparent pixels of segmented cells are background);
    16-bit -> 8-bit by ``round(v / 257)`` (65535 -> 255); float in [0, 1] -> x255;
    multi-frame files keep their first frame.
-2. ``center_crop``: optional, ``crop`` pixels (seed 002 crops 300 of 450) or a
+2. ``center_crop``: optional, ``crop`` pixels (Georgiev crops 300 of 450) or a
    fraction of the shorter side.
 3. square + resize: when ``size`` is given, non-square images are centre-cropped
    to a square, then resized (area filter down, bilinear up).  When it is not

@@ -36,7 +36,7 @@ clumped, dense -> fine, dispersed, paler), 1-3 pale nucleoli for ``s > 0.5``,
 and cytoplasm colour (pale blue -> basophilic).  ``difficulty`` in [0, 1] moves
 the two class means of ``s`` towards each other (means ``0.5 -/+ (1 - d)/2``,
 std ``0.12 + 0.1 d``), so classes overlap more as it grows.  The default was
-calibrated so that seed 000's logistic-regression baseline lands in its 70-85%
+calibrated so that Gaur et al.'s logistic-regression baseline lands in its 70-85%
 range (README, "Difficulty and calibration"; ``python cli.py data calibrate``).
 
 The multi-class preset ``classes='pbc'`` (like the Barcelona PBC set) adds

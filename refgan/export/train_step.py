@@ -37,7 +37,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 @dataclass(frozen=True)
 class WganGpHyper:
-    """WGAN-GP hyper-parameters (seed 000: lambda 10, 5 critic steps, Adam 1e-4,
+    """WGAN-GP hyper-parameters (Gaur et al.: lambda 10, 5 critic steps, Adam 2e-4,
     betas (0.5, 0.9))."""
 
     gp_weight: float = 10.0

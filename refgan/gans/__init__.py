@@ -3,13 +3,13 @@
 =============  ==============================  =========================================
 model          module                           loss (see the module docstring)
 =============  ==============================  =========================================
-``wgan-gp``    :mod:`refgan.gans.wgan_gp`       Wasserstein + gradient penalty (seed 000)
-``dcgan``      :mod:`refgan.gans.dcgan`         binary cross-entropy (seed 003)
+``wgan-gp``    :mod:`refgan.gans.wgan_gp`       Wasserstein + gradient penalty (Gaur et al.)
+``dcgan``      :mod:`refgan.gans.dcgan`         binary cross-entropy (Nizam and Md Ali)
 ``infogan``    :mod:`refgan.gans.infogan`       BCE + mutual-information term
-``cgan``       :mod:`refgan.gans.cgan`          BCE, label embedding in G and D (seed 004)
-``acgan``      :mod:`refgan.gans.acgan`         source + class log-likelihoods (seed 004)
-``ali``        :mod:`refgan.gans.ali`           BCE on (image, code) pairs (seed 004)
-``acgan-ali``  :mod:`refgan.gans.ali`           AC-GAN fed encoder codes (seed 004)
+``cgan``       :mod:`refgan.gans.cgan`          BCE, label embedding in G and D (Guruswamy et al.)
+``acgan``      :mod:`refgan.gans.acgan`         source + class log-likelihoods (Guruswamy et al.)
+``ali``        :mod:`refgan.gans.ali`           BCE on (image, code) pairs (Guruswamy et al.)
+``acgan-ali``  :mod:`refgan.gans.ali`           AC-GAN fed encoder codes (Guruswamy et al.)
 =============  ==============================  =========================================
 
 ``refgan.gans.trainer.Trainer`` runs any of them; ``refgan.gans.presets`` holds the

@@ -1,4 +1,4 @@
-"""AC-GAN (Odena et al. 2017) with seed 004's real/fake proportions.
+"""AC-GAN (Odena et al. 2017) with Guruswamy et al.'s real/fake proportions.
 
 D has two heads on one trunk: the source S (real or fake) and the class C. With
 the log-likelihoods of the correct source and class
@@ -13,7 +13,7 @@ D maximises L_S + L_C and G maximises L_C - L_S. As losses to minimise (G's
     L_G = BCE(S(G(z, y)), real) + CE(C(G(z, y)), y)
 
 D's batch of B images holds round(f B) real and B - round(f B) fake ones, and the
-two kinds are averaged together, so f weighs real against fake. Seed 004's
+two kinds are averaged together, so f weighs real against fake. Guruswamy et al.'s
 schedules (``--real-fraction``): v1 f = 0.25; v2 f = 0.75; v3 f = 0.75 but 0.5
 every third epoch; or a number.
 """

@@ -1,4 +1,4 @@
-"""ALI / BiGAN (Dumoulin et al. 2017; Donahue et al. 2017) and seed 004's ACGAN_ALI.
+"""ALI / BiGAN (Dumoulin et al. 2017; Donahue et al. 2017) and Guruswamy et al.'s ACGAN_ALI.
 
 ALI
 ---

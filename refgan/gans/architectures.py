@@ -3,14 +3,14 @@
 An image of side ``S`` (a power of two, 8 .. 256) is reached from / reduced to a
 4 x 4 grid (2 x 2 below 16 pixels) in ``n = log2(S / 4)`` stride-2 stages. ``width``
 is the channel count of the widest-resolution stage; it doubles per stage towards
-the 4 x 4 end, as in DCGAN and the Keras WGAN-GP example seed 000 follows::
+the 4 x 4 end, as in DCGAN and the Keras WGAN-GP example Gaur et al. follows::
 
     S = 64, width = 64:   critic  3 -> 64 -> 128 -> 256 -> 512 (4x4) -> Linear -> 1
                           gen     z -> Linear(512*4*4) -> 256 -> 128 -> 64 -> 3
 
 Two generator styles:
 
-* ``'upsample'`` (seed 000): Linear -> BN -> LeakyReLU(0.2) -> reshape ->
+* ``'upsample'`` (Gaur et al.): Linear -> BN -> LeakyReLU(0.2) -> reshape ->
   [Upsample x2 -> Conv 3x3 s1 'same' -> BN -> LeakyReLU(0.2)] x (n-1) ->
   Upsample x2 -> Conv 3x3 -> tanh.
 * ``'deconv'`` (DCGAN): Linear -> BN -> ReLU -> reshape ->
@@ -19,7 +19,7 @@ Two generator styles:
 Two discriminator trunks, both ending in a flat feature vector (N, F) that heads
 (real/fake, class, InfoGAN's Q, ALI's joint head) read:
 
-* ``'wgan'`` (seed 000): [Conv 5x5 s2 'same' -> LeakyReLU(0.2) -> Dropout(0.3)] x n,
+* ``'wgan'`` (Gaur et al.): [Conv 5x5 s2 'same' -> LeakyReLU(0.2) -> Dropout(0.3)] x n,
   no batch norm (batch norm would make the gradient penalty's per-sample gradient
   depend on the other samples).
 * ``'dcgan'``: [Conv 4x4 s2 p1 -> BN (not on the first) -> LeakyReLU(0.2)] x n.

@@ -1,4 +1,4 @@
-"""Conditional GAN (Mirza & Osindero 2014), as seed 004 uses it.
+"""Conditional GAN (Mirza & Osindero 2014), as Guruswamy et al. uses it.
 
 The class label y enters both players through learned embeddings: G reads
 [z, embed_G(y)], D reads the image with one extra plane embed_D(y) (an embedding

@@ -1,11 +1,11 @@
-"""DCGAN (Radford et al. 2016) with the binary cross-entropy loss, as seed 003 uses it.
+"""DCGAN (Radford et al. 2016) with the binary cross-entropy loss, as Nizam and Md Ali uses it.
 
 D outputs a logit; with s = sigmoid, the two players minimise
 
     L_D = -E[log s(D(x))] - E[log(1 - s(D(G(z))))]
     L_G = -E[log s(D(G(z)))]            (the non-saturating generator loss)
 
-Adam with separate learning rates for G and D: seed 003's grid (G, D) =
+Adam with separate learning rates for G and D: Nizam and Md Ali's grid (G, D) =
 (2e-4, 2e-4), (4e-4, 3e-4), (4e-4, 4e-4), (4e-4, 2e-4) is reached with
 ``--lr-g/--lr-d``, and its cosine decay with ``--schedule cosine``.
 """

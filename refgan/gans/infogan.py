@@ -14,7 +14,7 @@ and the players minimise
     L_D = BCE(D(x), 1) + BCE(D(G(z, c)), 0) + lambda_I * L_I     (D and Q)
     L_G = BCE(D(G(z, c)), 1) + lambda_I * L_I                      (G)
 
-(seed 000 wished for InfoGAN combined with WGAN-GP; this is the classic form).
+(Gaur et al. wished for InfoGAN combined with WGAN-GP; this is the classic form).
 """
 from __future__ import annotations
 

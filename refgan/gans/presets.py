@@ -9,13 +9,13 @@ Presets
 ``cpu`` (the default): sized so that ``python cli.py train --model wgan-gp``
 trains both per-class generators and computes the quality figures in under 10
 minutes on 2 CPU cores (numba backend): 32 x 32 images, narrow networks, short
-run. Deviations from seed 000, all for the time budget: 32 px instead of 64,
+run. Deviations from Gaur et al., all for the time budget: 32 px instead of 64,
 fewer channels (16-32-64), 2 critic steps per generator step instead of 5,
 and learning rate 5e-4 instead of 2e-4 for both players. (An EMA of the generator
 weights, ``--ema``, hurt in runs this short: the average still holds the
 untrained early weights.)
 
-``paper``: seed 000's configuration: 64 x 64, batch 64, critic 64-128-256-512
+``paper``: Gaur et al.'s configuration: 64 x 64, batch 64, critic 64-128-256-512
 (5x5, stride 2, 'same', LeakyReLU 0.2, dropout 0.3), generator from 4 x 4 x 512,
 latent 128, lambda 10, 5 critic steps, Adam 2e-4 with betas (0.5, 0.9), training
 data grown by 45-degree rotations and flips (~3,300 images). The paper gives no
@@ -48,7 +48,7 @@ DEFAULTS = dict(
     quality=True, quality_n=200, progress=True, threads=1,
 )
 
-# Per-model defaults (seed 000 for WGAN-GP; DCGAN practice for the BCE models).
+# Per-model defaults (Gaur et al. for WGAN-GP; DCGAN practice for the BCE models).
 MODEL_DEFAULTS = {
     "wgan-gp": dict(n_disc=5, beta1=0.5, beta2=0.9),
     "dcgan": dict(n_disc=1, beta1=0.5, beta2=0.999),

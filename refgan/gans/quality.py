@@ -1,9 +1,9 @@
 """The main job's closing figures: do the samples look like their class, and how
 far are they from held-out real images?
 
-1. Seed 000's Table 1 check. A classifier trained on the *real training* images
+1. Gaur et al.'s Table 1 check. A classifier trained on the *real training* images
    (scikit-learn ``LogisticRegression(C=1, max_iter=5000)`` on 25 x 25 x 3 images,
-   area-resized and flattened, 1,875 features, as seed 000's linear models saw
+   area-resized and flattened, 1,875 features, as Gaur et al.'s linear models saw
    them) labels the generated images of each class. ``gen_acc[c]`` is the fraction
    of class-c samples it assigns to c. For comparison ``real_acc[c]`` is its
    accuracy on the held-out real test images of class c. Generated images that

@@ -6,7 +6,7 @@ One generator iteration ("step") of each model is
     model.generator_step()    (with a batch for models whose G loss reads real images)
     EMA of G's weights, learning-rate schedules
 
-With ``per_class`` (the default for unconditional models, seed 000's protocol) one
+With ``per_class`` (the default for unconditional models, Gaur et al.'s protocol) one
 model per class is trained in lock-step inside one run: step t of the healthy
 model, then step t of the blast model. A conditional model is one model, key
 ``all``, that sees the labels.
@@ -27,7 +27,7 @@ Reproducibility: ``refgan.manual_seed(seed)`` before the models are built; batch
 come from their own ``numpy`` Generator; both streams' states are checkpointed,
 so an interrupted and resumed CPU run ends with bit-identical weights.
 
-Failure detection (seed 003 names both failure modes):
+Failure detection (Nizam and Md Ali names both failure modes):
 
 * divergence: a NaN/inf loss, or one above ``explode_threshold`` in magnitude,
   stops the run with a UserError; the last good checkpoint is kept;

@@ -1,4 +1,4 @@
-"""WGAN-GP (Gulrajani et al. 2017), as seed 000 trains it.
+"""WGAN-GP (Gulrajani et al. 2017), as Gaur et al. trains it.
 
 Critic D (no sigmoid, no batch norm) and generator G minimise
 
@@ -6,7 +6,7 @@ Critic D (no sigmoid, no batch norm) and generator G minimise
     L_G = -E[D(G(z))]
 
 with x_hat = eps x + (1 - eps) G(z), eps ~ U(0, 1) per sample, lambda = 10, and
-n_critic = 5 critic steps per generator step (seed 000: 8 was too many). -L_D
+n_critic = 5 critic steps per generator step (Gaur et al.: 8 was too many). -L_D
 without the penalty, E[D(x)] - E[D(G(z))], is the critic's estimate of the
 Wasserstein-1 distance; it is logged as ``wasserstein``.
 """

@@ -2,7 +2,7 @@
 
 * :mod:`~refgan.metrics.classification` - accuracy, precision, recall (sensitivity),
   specificity, F1, ROC/AUC, confusion matrix, accuracy over a threshold sweep (seed
-  001), top-k (seed 004); scikit-learn's functions underneath where they exist.
+  001), top-k (Guruswamy et al.); scikit-learn's functions underneath where they exist.
 * :mod:`~refgan.metrics.intervals` - Wilson intervals for proportions, percentile
   bootstrap for AUC/F1, t and corrected-resampled-t intervals over repeats, McNemar's
   exact test and the paired bootstrap between two conditions on the same images,

@@ -23,7 +23,7 @@ def specificity(y_true, y_pred, positive=1) -> float:
 
 
 def binary_metrics(y_true, y_pred, positive=1) -> dict:
-    """Counts and the five metrics of seed 000's Table 2, for one positive class.
+    """Counts and the five metrics of Gaur et al.'s Table 2, for one positive class.
 
     Returns ``dict(n, tp, fp, tn, fn, accuracy, precision, recall, sensitivity,
     specificity, f1)``; a metric whose denominator is zero is 0 (scikit-learn's
@@ -76,7 +76,7 @@ def threshold_sweep(y_true, prob, thresholds=None, positive=1):
 
 
 def top_k_accuracy(y_true, scores, k: int = 2, labels=None) -> float:
-    """Fraction of samples whose true class is among the ``k`` highest scores (seed 004)."""
+    """Fraction of samples whose true class is among the ``k`` highest scores (Guruswamy et al.)."""
     scores = np.asarray(scores)
     if scores.ndim == 1 or scores.shape[1] <= k:
         return 1.0 if scores.ndim == 2 else float("nan")

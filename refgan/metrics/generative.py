@@ -6,10 +6,10 @@ network is neither available offline nor suited to 64x64 blood smears; any
 ``(N, ...) -> (N, D)`` function can be passed instead.
 
 ==========================  ========================================================
-:func:`trts`                train on real, test on generated (seed 000, Table 1): a
+:func:`trts`                train on real, test on generated (Gaur et al., Table 1): a
                             real-trained classifier should tell generated healthy
                             and blast apart as it does real ones
-:func:`tstr`                train on synthetic, test on real (seed 004)
+:func:`tstr`                train on synthetic, test on real (Guruswamy et al.)
 :func:`kid`                 kernel inception distance: unbiased MMD^2 with the cubic
                             kernel ``(x.y/d + 1)^3`` (Binkowski et al. 2018); 0 for
                             identical distributions; bootstrap interval

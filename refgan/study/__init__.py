@@ -1,7 +1,7 @@
 """The augmentation study (``python cli.py study``): does GAN augmentation help?
 
 :class:`StudyConfig` holds the settings (:func:`quick_config` the CI preset),
-:func:`run_study` runs seed 000's protocol over k folds and writes ``report.html``,
+:func:`run_study` runs Gaur et al.'s protocol over k folds and writes ``report.html``,
 ``results.json`` and ``results.csv``; :mod:`refgan.study.gan` holds the GAN steps
 (train a zoo model per fold, or sample an existing run).
 """

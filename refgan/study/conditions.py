@@ -1,19 +1,19 @@
 """Training sets of the study, built from one fold's real training split.
 
-Seed 000's Table 2 (same hyper-parameters, real test set):
+Gaur et al.'s Table 2 (same hyper-parameters, real test set):
 
 ===================  ========================================================
 ``real``             the real training images
 ``real+classic``     each real image and its seven 45-degree rotations
 ``real+gen``         real + generated (each generated image with its rotations
-                     when ``rotate_generated``, as seed 000 did)
+                     when ``rotate_generated``, as Gaur et al. did)
 ``real+classic+gen`` rotated real + generated
 ===================  ========================================================
 
 Ratio sweep: ``real+gen x r`` adds ``round(r * n_c)`` generated images to each class c
 (``n_c`` real images), no rotations, so the dose of synthetic data is the variable.
 
-Balancing mode (seeds 002, 004) on a training split where the minority class keeps
+Balancing mode (Georgiev; Guruswamy et al.) on a training split where the minority class keeps
 only a fraction of its images: ``imbalanced`` (as is), ``class-weights`` ('balanced'
 loss weights), ``oversample`` (minority images repeated at random up to balance),
 ``undersample`` (majority images dropped at random down to balance), ``gan-balance``
@@ -59,7 +59,7 @@ def _take_per_class(gen: Dataset, counts: dict) -> Dataset:
 
 def table2_sets(train: Dataset, classic: Dataset, gen: Dataset, names, n_generated: int,
                 rotate_generated: bool = True) -> dict:
-    """``{condition: (Dataset, class_weight)}`` for seed 000's Table 2."""
+    """``{condition: (Dataset, class_weight)}`` for Gaur et al.'s Table 2."""
     sub = _take_per_class(gen, {c: n_generated for c in train.class_names})
     if rotate_generated:
         from refgan.augment import rotations45

@@ -13,18 +13,18 @@ class StudyConfig:
     """Everything a study depends on (written to results.json).
 
     data : 'synthetic' (the embedded blood-cell generator) or a dataset path.
-    n_per_class, size, data_seed : the synthetic set (seed 000: 130 + 130).
+    n_per_class, size, data_seed : the synthetic set (Gaur et al.: 130 + 130).
     gan : a model of the zoo ('wgan-gp', 'dcgan', ...) or an existing run folder.
     gan_preset, gan_options : preset and overrides for the GAN trainer.
     classifiers : names from ``refgan.classifiers.CLASSIFIERS``.
-    conditions : seed 000's Table 2 training sets (any of ``TABLE2``).
-    n_generated : generated images per class (seed 000: 200).
-    rotate_generated : expand generated images by 45-degree rotations (seed 000).
+    conditions : Gaur et al.'s Table 2 training sets (any of ``TABLE2``).
+    n_generated : generated images per class (Gaur et al.: 200).
+    rotate_generated : expand generated images by 45-degree rotations (Gaur et al.).
     ratios : sweep of generated:real per class (0.5 = half as many generated as real).
-    balance : also run seed 004's balancing mode on a training split made imbalanced
+    balance : also run Guruswamy et al.'s balancing mode on a training split made imbalanced
         by keeping ``minority_fraction`` of the ``minority`` class.
     folds : k of the stratified k-fold cross-validation (every real image is tested
-        once; seed 000's 80/20 split per fold at k = 5).
+        once; Gaur et al.'s 80/20 split per fold at k = 5).
     feature_size : side of the downsized images the linear models see (25).
     cnn : parameters of the CNN classifier; features : 'cnn' or 'pixels' for KID/PRDC.
     """

@@ -1,4 +1,4 @@
-"""The augmentation study: seed 000's Table 2 protocol, repeated over k folds.
+"""The augmentation study: Gaur et al.'s Table 2 protocol, repeated over k folds.
 
 For each fold of a stratified k-fold split of the real images (duplicates kept on one
 side, so every real image is tested exactly once):

@@ -304,8 +304,8 @@ def _quality(results) -> str:
             "<th>diversity ratio</th><th>copies %</th></tr>" + "".join(rows) + "</table>"
             f"<p class=note>Features for KID / precision / recall / density / coverage / diversity: "
             f"{html.escape(feats)}. TRTS: logistic regression trained on the real training "
-            "images, tested on generated ones (seed 000, Table 1); TSTR: trained on generated "
-            "images only, tested on the real test images (seed 004). KID near 0 and density / "
+            "images, tested on generated ones (Gaur et al., Table 1); TSTR: trained on generated "
+            "images only, tested on the real test images (Guruswamy et al.). KID near 0 and density / "
             "coverage near 1 mean generated features match real ones; a diversity ratio well "
             "below 1 signals mode collapse. Copies: generated images closer to a training image "
             "than 99% of unseen real images are, or near-duplicates of one under rotation/flip.</p>")
@@ -335,11 +335,11 @@ def render(results: dict) -> str:
         f"<li>Data: {html.escape(results['dataset']['name'])}, {results['dataset']['n']} images "
         f"({', '.join(f'{k}: {v}' for k, v in results['dataset']['class_counts'].items())}), "
         f"{results['dataset']['image_size'][0]}x{results['dataset']['image_size'][1]} pixels.</li>"
-        + (f"<li>Protocol (seed 000, Table 2): {cfg['folds']}-fold stratified cross-validation; in "
+        + (f"<li>Protocol (Gaur et al., Table 2): {cfg['folds']}-fold stratified cross-validation; in "
            "each fold the GAN is trained on the training images only, then every classifier is "
            "trained on each training set below with the same settings and tested on the fold's "
            "real test images.</li>" if len(results["folds"]) > 1 else
-           "<li>Protocol (seed 000, Table 2): the train/test split of the existing GAN run "
+           "<li>Protocol (Gaur et al., Table 2): the train/test split of the existing GAN run "
            "(its generator saw only the training images); every classifier is trained on each "
            "training set below with the same settings and tested on the real test images.</li>")
         +
@@ -390,7 +390,7 @@ def render(results: dict) -> str:
     c = fig_classifier_losses(results)
     if c:
         parts.append("<h2>Classifier training loss per training set</h2><p class=note>Fold 1 "
-                     "(seed 000, Figure 4).</p>" + _img(c, "classifier loss curves"))
+                     "(Gaur et al., Figure 4).</p>" + _img(c, "classifier loss curves"))
     parts.append("<h2>ROC curves</h2><p class=note>All out-of-fold test scores pooled.</p>"
                  + _img(fig_roc(results), "ROC curves"))
     parts.append("<h2>Confusion matrices</h2><p class=note>All folds pooled; rows: true class, "
