@@ -76,7 +76,6 @@ CLASS_IDS = {"healthy": 0, "blast": 1, "neutrophil": 2, "eosinophil": 3, "basoph
              "lymphocyte": 5, "monocyte": 6}
 PBC_CLASSES = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
 STYLES = ("smear", "segmented")
-SIZES = (32, 64, 128, 256)
 CHUNK = 64
 MAX_RBC = 8
 MAX_LOBES = 5

@@ -96,7 +96,7 @@ def _val_split(train: Dataset, seed: int, frac: float = 0.15) -> Dataset:
     return val
 
 
-def _gan_quality(cfg, fold_out, train, test, gen, feat_fn, lr_factory, pos):
+def _gan_quality(cfg, train, test, gen, feat_fn, lr_factory):
     """TRTS, TSTR, KID, PRDC, diversity, memorisation for one fold's generated images."""
     q = {}
     real_lr = lr_factory().fit(train.images, train.labels)
@@ -171,7 +171,7 @@ def run_fold(cfg: StudyConfig, fold: int, train: Dataset, test: Dataset, gan_ste
         feat_fn = lambda x: downsize_flatten(x, cfg.feature_size)  # noqa: E731
         feat_name = f"pixels ({cfg.feature_size}x{cfg.feature_size}x3)"
     lr_factory = lambda: make_classifier("lr", feature_size=cfg.feature_size)  # noqa: E731
-    out["gan"]["quality"] = _gan_quality(cfg, out, train, test, sub, feat_fn, lr_factory, pos)
+    out["gan"]["quality"] = _gan_quality(cfg, train, test, sub, feat_fn, lr_factory)
     out["gan"]["quality"]["features"] = feat_name
     idx = np.concatenate([np.flatnonzero(sub.labels == c)[:8] for c in range(sub.n_classes)])
     out["samples"] = dict(generated=sub.images[idx], generated_labels=sub.labels[idx],

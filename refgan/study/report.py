@@ -117,7 +117,7 @@ def fig_samples(results) -> str:
         ax.imshow(_mosaic(s[key], s[key + "_labels"], names), interpolation="nearest")
         ax.set_title(title)
         ax.set_xticks([])
-        S = np.asarray(s[key]).shape[-1] + (0 if False else 0)
+        S = np.asarray(s[key]).shape[-1]
         ax.set_yticks([(S + 2) * i + S / 2 for i in range(len(names))], names)
     return _png(fig)
 
