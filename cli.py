@@ -14,6 +14,9 @@ import importlib
 import os
 import sys
 
+import refgan
+from refgan.backend import BACKENDS
+
 # Command modules, in the order ``--help`` lists them. A module that is missing
 # (a feature not built yet) is simply not offered.
 COMMANDS = ["train", "generate", "data", "study", "export"]
@@ -26,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--backend",
-        choices=["numpy", "numba", "cupy"],
+        choices=BACKENDS,
         default=os.environ.get("REFGAN_BACKEND"),
         help="array backend (default: $REFGAN_BACKEND, else numba on CPU)",
     )
@@ -48,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    import refgan
-
     try:
         if args.backend:
             refgan.set_backend(args.backend)

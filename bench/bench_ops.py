@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import kernels  # noqa: E402
 import refgan  # noqa: E402
+from refgan import backend as refgan_backend  # noqa: E402
 from refgan import ops  # noqa: E402
 
 N = 64
@@ -209,7 +210,7 @@ def main(argv=None):
     ap.add_argument("--only", choices=["ops", "kernels"], default=None)
     args = ap.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
-    backends = args.backends or [b for b in kernels.BACKENDS if kernels.available(b)]
+    backends = args.backends or [b for b in refgan_backend.BACKENDS if refgan_backend.available(b)]
     if "numpy" not in backends:
         backends = ["numpy"] + backends
     threads = ""

@@ -10,7 +10,7 @@
   (1, C, 1, ...) arrays.  ``T`` is the kernels' type placeholder, so float32 and
   float64 each get their own compiled kernel.
 
-This module imports without CuPy (``kernels.available('cupy')`` is then False);
+This module imports without CuPy (``refgan.backend.available('cupy')`` is then False);
 kernels are built on first use.  Arrays that are not float32/float64 CuPy arrays
 are handed to the reference implementation (which itself runs on CuPy).
 Elementwise kernels are compiled with NVRTC's defaults (FMA contraction on), so
@@ -22,11 +22,10 @@ import functools
 import numpy as np
 
 from kernels import reference as ref
-from kernels.reference import conv_output_size  # noqa: F401  (re-exported: part of the interface)
 
 try:
     import cupy
-except ImportError:  # import-safe: kernels.available('cupy') reports why it cannot run
+except ImportError:  # import-safe: refgan.backend.available('cupy') reports why it cannot run
     cupy = None
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))

@@ -29,7 +29,6 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import reference as ref
-from kernels.reference import conv_output_size  # noqa: F401  (re-exported: part of the interface)
 
 _JIT = dict(parallel=True, cache=True, nogil=True)
 _U = np.uintp   # unsigned index: no wraparound check (see module docstring)

@@ -1,7 +1,7 @@
-"""The one place that chooses the array module and the compiled kernels.
+"""The one home of the backend: its names, whether each runs here, how to install it,
+the array module and the compiled kernels.
 
-Ops call ``xp()`` for array functions and ``kernels()`` for the fused / data-movement
-kernels; they never ask which backend is active. Three backends share one interface:
+Three backends share one interface:
 
 ==========  ==========  ==========================================================
 name        arrays      kernels
@@ -11,6 +11,11 @@ name        arrays      kernels
 ``cupy``    CuPy        ``kernels.cupy_gpu``: RawKernel / ElementwiseKernel on CUDA
 ==========  ==========  ==========================================================
 
+Ops never ask which backend is active: they call ``get_array_module(x)`` on the raw
+arrays they are given (so one code path serves NumPy and CuPy, as in DeZero's
+``cuda.py``) and ``kernels()`` for the fused / data-movement kernels. Code that makes
+arrays from nothing (parameter initialisation, the classifiers) calls ``xp()``.
+
 Choose with ``refgan.set_backend(name)``, the ``REFGAN_BACKEND`` environment variable,
 or ``python cli.py --backend NAME``. The default is ``numba`` if it imports, else
 ``numpy``.
@@ -18,15 +23,60 @@ or ``python cli.py --backend NAME``. The default is ``numba`` if it imports, els
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
+from threadpoolctl import threadpool_limits  # comes with scikit-learn
 
+from kernels import load as load_kernels
+# Defined with the raw kernels, which use it and must import without refgan; this is the
+# one definition, and refgan code reaches it here.
+from kernels.reference import get_array_module
 from refgan.errors import UserError
 
 BACKENDS = ("numpy", "numba", "cupy")
+
+#: How to make a backend that cannot run here run (numpy always runs).
+INSTALL_HINTS = {
+    "numba": "pip install numba",
+    "cupy": "pip install '.[gpu]' (CuPy for CUDA 12) on a machine with a visible CUDA device",
+}
+
+
+def _check_name(name: str) -> None:
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+
+
+def why_unavailable(name: str) -> str | None:
+    """None when backend ``name`` can run on this machine, else a one-line reason.
+
+    Numba and CuPy are imported here, on demand, never when refgan is imported: an
+    ``import refgan`` must not pay for CUDA initialisation or Numba's start-up.
+    """
+    _check_name(name)
+    if name == "numpy":
+        return None
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        return f"{name} cannot be imported ({exc})"
+    if name == "cupy":
+        try:
+            count = module.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # no driver, no runtime, ...: CuPy raises its own CUDA errors
+            return f"CUDA is not usable ({type(exc).__name__}: {exc})"
+        if count < 1:
+            return "no CUDA device found"
+    return None
+
+
+def available(name: str) -> bool:
+    """True when backend ``name`` ('numpy' | 'numba' | 'cupy') can run on this machine."""
+    return why_unavailable(name) is None
 
 
 @dataclass(frozen=True)
@@ -43,43 +93,34 @@ class Backend:
 
 
 def _is_cupy(a) -> bool:
-    return type(a).__module__.startswith("cupy")
+    return get_array_module(a) is not np
 
 
-def _load(name: str) -> Backend:
-    import kernels
-
-    if name not in BACKENDS:
-        raise UserError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
-    if not kernels.available(name):
-        hint = "pip install '.[gpu]' on a CUDA machine" if name == "cupy" else "pip install numba"
-        raise UserError(f"backend {name!r} is not available here: {hint}, or choose numpy")
-    if name == "cupy":
-        import cupy
-
-        xp = cupy
-    else:
-        xp = np
-    return Backend(name, xp, kernels.load(name))
+def load(name: str) -> Backend:
+    """Backend ``name`` with its kernels; a clear error when it is unknown or cannot run here."""
+    why = why_unavailable(name)
+    if why is not None:
+        raise UserError(f"backend {name!r} is not available here: {why}; "
+                        f"{INSTALL_HINTS[name]}, or choose numpy")
+    K = load_kernels(name)
+    return Backend(name, K.xp, K)
 
 
 _current: Backend | None = None
 
 
 def _default_name() -> str:
-    import kernels
-
     env = os.environ.get("REFGAN_BACKEND")
     if env:
         return env
-    return "numba" if kernels.available("numba") else "numpy"
+    return "numba" if available("numba") else "numpy"
 
 
 def get_backend() -> Backend:
     """The active backend (loaded on first use)."""
     global _current
     if _current is None:
-        _current = _load(_default_name())
+        _current = load(_default_name())
     return _current
 
 
@@ -90,7 +131,7 @@ def set_backend(name: str) -> Backend:
     device, move them with ``tensor.to_backend()``.
     """
     global _current
-    _current = _load(name)
+    _current = load(name)
     return _current
 
 
@@ -118,11 +159,9 @@ def set_num_threads(n: int) -> None:
     """
     if int(n) < 1:
         raise UserError(f"the number of threads must be >= 1, got {n}")
-    from threadpoolctl import threadpool_limits  # comes with scikit-learn
-
     threadpool_limits(int(n))
     if get_backend().name == "numba":
-        import numba
+        import numba  # lazy: numba is optional and slow to import; it is the active backend here
 
         numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
 
@@ -140,12 +179,3 @@ def kernels() -> SimpleNamespace:
 def to_numpy(a) -> np.ndarray:
     """A host NumPy copy/view of any backend array."""
     return a.get() if _is_cupy(a) else np.asarray(a)
-
-
-def get_array_module(a):
-    """numpy or cupy, whichever ``a`` belongs to (DeZero's/CuPy's idiom)."""
-    if _is_cupy(a):
-        import cupy
-
-        return cupy
-    return np

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-import kernels
 import refgan
+from refgan import backend
 
 settings.register_profile(
     "refgan", max_examples=int(os.environ.get("REFGAN_HYPOTHESIS_EXAMPLES", 15)),
     deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True)
 settings.load_profile("refgan")
 
-CPU_BACKENDS = [b for b in ("numpy", "numba") if kernels.available(b)]
+CPU_BACKENDS = [b for b in ("numpy", "numba") if backend.available(b)]
 
 
 @pytest.fixture(params=CPU_BACKENDS)

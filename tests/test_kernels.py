@@ -17,6 +17,8 @@ from hypothesis import given, settings, strategies as st
 import kernels
 from kernels import naive
 from kernels import reference as ref
+from refgan import backend
+from refgan.errors import UserError
 
 SETTINGS = settings(max_examples=30, deadline=None)
 DTYPES = [np.float64, np.float32]
@@ -338,20 +340,21 @@ def test_import_is_lazy():
 
 def test_cupy_module_imports_without_cupy():
     code = ("import sys; sys.modules['cupy'] = None; "
-            "import kernels, kernels.cupy_gpu as g; "
-            "assert not kernels.available('cupy'); "
+            "import kernels, kernels.cupy_gpu as g; from refgan import backend; "
+            "assert not backend.available('cupy'); "
             "import numpy as np; x = np.ones((1, 1, 2, 2)); "
             "assert g.leaky_relu(-x, 0.5).sum() == -2.0")   # host arrays: reference fallback
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("name", kernels.BACKENDS)
+@pytest.mark.parametrize("name", backend.BACKENDS)
 def test_load_returns_every_kernel(name):
-    if not kernels.available(name):
-        with pytest.raises(kernels.BackendUnavailableError, match=name):
-            kernels.load(name)
+    if not backend.available(name):
+        with pytest.raises(UserError, match=name):
+            backend.load(name)
         return
     K = kernels.load(name)
+    assert backend.load(name).kernels.im2col is K.im2col
     assert K.name == name
     for k in kernels.KERNEL_NAMES:
         assert callable(getattr(K, k)), k
@@ -361,15 +364,15 @@ def test_load_returns_every_kernel(name):
 
 
 def test_unavailable_and_unknown_backends(monkeypatch):
-    assert kernels.available("numpy")
+    assert backend.available("numpy")
     monkeypatch.setitem(sys.modules, "numba", None)      # makes `import numba` fail
-    assert not kernels.available("numba")
-    with pytest.raises(kernels.BackendUnavailableError, match="numba"):
-        kernels.load("numba")
+    assert not backend.available("numba")
+    with pytest.raises(UserError, match="numba"):
+        backend.load("numba")
     with pytest.raises(ValueError, match="unknown kernel backend"):
         kernels.load("jax")
-    with pytest.raises(ValueError, match="unknown kernel backend"):
-        kernels.available("tpu")
+    with pytest.raises(UserError, match="unknown backend"):
+        backend.available("tpu")
 
 
 # ============================================================================ 2. compiled vs reference
@@ -390,7 +393,7 @@ class _Gpu:
 
     def __init__(self):
         cupy = pytest.importorskip("cupy")
-        if not kernels.available("cupy"):
+        if not backend.available("cupy"):
             pytest.skip("no usable CUDA device")
         self.K = kernels.load("cupy")
         self.to_dev = cupy.asarray
@@ -403,7 +406,7 @@ class _Gpu:
 ])
 def compiled(request):
     if request.param == "numba":
-        if not kernels.available("numba"):
+        if not backend.available("numba"):
             pytest.skip("numba not installed")
         return _Host()
     return _Gpu()
@@ -534,7 +537,7 @@ def test_numba_falls_back_to_reference_for_other_dtypes():
 def test_reference_runs_on_cupy_arrays():
     """The xp idiom: the reference itself works on device arrays."""
     cupy = pytest.importorskip("cupy")
-    if not kernels.available("cupy"):
+    if not backend.available("cupy"):
         pytest.skip("no usable CUDA device")
     x = _rng(17).standard_normal((2, 3, 8, 8))
     args = (3, 3, (2, 2), (0, 1, 0, 1), (1, 1))

@@ -1,15 +1,10 @@
-"""Shared pieces of the classifiers: label encoding, class weights, array module."""
+"""Shared pieces of the classifiers: label encoding, class weights, moving arrays to the backend."""
 from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from refgan import backend
-
-
-def xp():
-    """The active backend's array module (numpy or cupy)."""
-    return backend.get_backend().xp
 
 
 def to_device(a, dtype=np.float64):

@@ -21,12 +21,13 @@ import numpy as np
 
 from refgan import backend
 from refgan.classifiers import lbfgs
-from refgan.classifiers.base import ClassifierBase, flat_features, to_device, xp
+from refgan.classifiers.base import ClassifierBase, flat_features, to_device
 
 
 def _logsumexp(z, axis):
+    xp = backend.xp()
     m = z.max(axis=axis, keepdims=True)
-    return (m + xp().log(xp().exp(z - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+    return (m + xp.log(xp.exp(z - m).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
 class LogisticRegression(ClassifierBase):
@@ -69,7 +70,7 @@ class LogisticRegression(ClassifierBase):
         Xd = to_device(Xh)
         sd = to_device(s / s.sum())  # normalised weights: objective / (C sum s)
         lam = 0.0 if self.penalty is None else 1.0 / (self.C * s.sum())
-        a = xp()
+        a = backend.xp()
         if k == 2:
             t = to_device(y_idx.astype(np.float64))
         else:

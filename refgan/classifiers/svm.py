@@ -34,7 +34,7 @@ import numpy as np
 
 from refgan import backend
 from refgan.classifiers import lbfgs
-from refgan.classifiers.base import ClassifierBase, flat_features, to_device, xp
+from refgan.classifiers.base import ClassifierBase, flat_features, to_device
 
 
 # ------------------------------------------------------------------------- kernels
@@ -46,7 +46,8 @@ def kernel_matrix(A, B, kernel: str, gamma: float, degree: int = 3, coef0: float
         k = dot
     elif kernel == "rbf":
         sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * dot
-        k = xp().exp(-gamma * xp().maximum(sq, 0.0))
+        xp = backend.xp()
+        k = xp.exp(-gamma * xp.maximum(sq, 0.0))
     elif kernel == "poly":
         k = (gamma * dot + coef0) ** degree
     else:
@@ -492,7 +493,7 @@ class LinearSVC(ClassifierBase):
         Xd = to_device(Xh_aug)
         k = len(self.classes_)
         targets = [y_idx == 1] if k == 2 else [y_idx == c for c in range(k)]
-        a = xp()
+        a = backend.xp()
         scale = 1.0 / (self.C * s.sum())
         sd = to_device(s * self.C * scale)
         W, iters, curve = [], [], None

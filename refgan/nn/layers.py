@@ -9,7 +9,7 @@ from refgan.nn.module import Module, Parameter
 
 
 def _empty(shape, dtype=np.float32):
-    return Parameter(backend.get_backend().xp.zeros(shape, dtype=dtype))
+    return Parameter(backend.xp().zeros(shape, dtype=dtype))
 
 
 def _pair(v):
@@ -89,7 +89,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        xp = backend.get_backend().xp
+        xp = backend.xp()
         self.weight = Parameter(xp.ones(num_features, dtype=np.float32))
         self.bias = Parameter(xp.zeros(num_features, dtype=np.float32))
         self.register_buffer("running_mean", xp.zeros(num_features, dtype=np.float32))

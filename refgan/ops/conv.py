@@ -64,9 +64,11 @@ def resolve_padding(padding, in_hw, k_hw, stride, dilation):
 
 
 def conv_out_hw(in_hw, k_hw, stride, pads, dilation):
-    K = backend.kernels()
-    return (K.conv_output_size(in_hw[0], k_hw[0], stride[0], pads[0], pads[1], dilation[0]),
-            K.conv_output_size(in_hw[1], k_hw[1], stride[1], pads[2], pads[3], dilation[1]))
+    """(OH, OW) of a window layout; per axis ``(size + lo + hi - d*(k - 1) - 1) // s + 1``."""
+    (H, W), (kh, kw), (sh, sw), (top, bottom, left, right), (dh, dw) = (
+        in_hw, k_hw, stride, pads, dilation)
+    return ((H + top + bottom - dh * (kh - 1) - 1) // sh + 1,
+            (W + left + right - dw * (kw - 1) - 1) // sw + 1)
 
 
 def _channels_last(a):

@@ -11,10 +11,7 @@ import numpy as np
 
 from refgan import backend
 from refgan.autograd import Function, Tensor, as_tensor
-
-
-def _xp(a):
-    return backend.get_array_module(a)
+from refgan.backend import get_array_module
 
 
 def _operands(a, b):
@@ -139,7 +136,7 @@ def pow(a, b):  # noqa: A001 - mirrors torch.pow
 # ---------------------------------------------------------------- transcendental
 class Exp(Function):
     def forward(self, x):
-        return _xp(x).exp(x)
+        return get_array_module(x).exp(x)
 
     def backward(self, gy):
         return gy * self.output()
@@ -147,7 +144,7 @@ class Exp(Function):
 
 class Log(Function):
     def forward(self, x):
-        return _xp(x).log(x)
+        return get_array_module(x).log(x)
 
     def backward(self, gy):
         return gy / self.inputs[0]
@@ -155,7 +152,7 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(self, x):
-        return _xp(x).sqrt(x)
+        return get_array_module(x).sqrt(x)
 
     def backward(self, gy):
         return gy / (2.0 * self.output())
@@ -163,16 +160,16 @@ class Sqrt(Function):
 
 class Abs(Function):
     def forward(self, x):
-        return _xp(x).abs(x)
+        return get_array_module(x).abs(x)
 
     def backward(self, gy):
         x = self.inputs[0].data
-        return gy * Tensor(_xp(x).sign(x))
+        return gy * Tensor(get_array_module(x).sign(x))
 
 
 class Tanh(Function):
     def forward(self, x):
-        return _xp(x).tanh(x)
+        return get_array_module(x).tanh(x)
 
     def backward(self, gy):
         y = self.output()
@@ -181,7 +178,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     def forward(self, x):
-        xp = _xp(x)
+        xp = get_array_module(x)
         # 0.5 * (1 + tanh(x/2)) is sigmoid without overflow for large |x|
         return xp.tanh(x * x.dtype.type(0.5)) * x.dtype.type(0.5) + x.dtype.type(0.5)
 
@@ -194,7 +191,7 @@ class Softplus(Function):
     """y = log(1 + e^x), computed stably as max(x, 0) + log1p(e^-|x|)."""
 
     def forward(self, x):
-        xp = _xp(x)
+        xp = get_array_module(x)
         return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
     def backward(self, gy):
@@ -232,7 +229,7 @@ def softplus(x):
 # --------------------------------------------------------------------- activations
 class ReLU(Function):
     def forward(self, x):
-        return _xp(x).maximum(x, 0)
+        return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
         x = self.inputs[0].data
@@ -301,7 +298,7 @@ def where(cond, a, b):
 def clip(x, lo, hi):
     """Clamp values; the gradient passes where lo < x < hi (a constant mask)."""
     d = x.data
-    xp = _xp(d)
+    xp = get_array_module(d)
     inside = Tensor(((d > lo) & (d < hi)).astype(d.dtype))
     return x * inside + Tensor(xp.clip(d, lo, hi) * (1 - inside.data))
 

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from refgan import backend
 from refgan.autograd import Function, Tensor, as_tensor
-
-
-def _xp(a):
-    return backend.get_array_module(a)
+from refgan.backend import get_array_module
 
 
 class Reshape(Function):
@@ -48,7 +44,7 @@ class BroadcastTo(Function):
     def forward(self, x):
         self.in_shape = x.shape
         # a broadcast view is read-only; copy so later ops may own their result
-        return _xp(x).broadcast_to(x, self.shape).copy()
+        return get_array_module(x).broadcast_to(x, self.shape).copy()
 
     def backward(self, gy):
         return sum_to(gy, self.in_shape)
@@ -128,7 +124,7 @@ class Concat(Function):
 
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
-        return _xp(xs[0]).concatenate(xs, axis=self.axis)
+        return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
 
     def backward(self, gy):
         return split(gy, self.sizes, axis=self.axis)
@@ -142,7 +138,7 @@ class Split(Function):
 
     def forward(self, x):
         bounds = np.cumsum(self.sizes)[:-1]
-        return tuple(_xp(x).split(x, bounds, axis=self.axis))
+        return tuple(get_array_module(x).split(x, bounds, axis=self.axis))
 
     def backward(self, *gys):
         return concat(gys, axis=self.axis)
@@ -190,7 +186,7 @@ class GetItem(Function):
     def forward(self, x):
         self.in_shape = x.shape
         y = x[self.index]
-        return y.copy() if _xp(y).shares_memory(y, x) else y  # own the result (no view)
+        return y.copy() if get_array_module(y).shares_memory(y, x) else y  # own the result (no view)
 
     def backward(self, gy):
         return GetItemGrad(self.index, self.in_shape)(gy)
@@ -203,7 +199,7 @@ class GetItemGrad(Function):
         self.index, self.in_shape = index, in_shape
 
     def forward(self, gy):
-        xp = _xp(gy)
+        xp = get_array_module(gy)
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
         xp.add.at(gx, self.index, gy)  # unbuffered: repeated indices accumulate
         return gx
