@@ -14,6 +14,8 @@ from refgan import ops
 from refgan import ops as functional
 from refgan import nn, optim
 
+ops.setup_tensor()  # Tensor's operators and methods (x + y, x.sum(), ...): one explicit call
+
 __version__ = "0.1.0"
 
 __all__ = ["Function", "Tensor", "UserError", "enable_grad", "functional", "get_backend",

@@ -152,11 +152,6 @@ class Tensor:
         self.data = _backend.get_backend().asarray(self.data)
         return self
 
-    def astype(self, dtype) -> "Tensor":
-        from refgan import ops
-
-        return ops.astype(self, dtype)
-
     # ---- differentiation
     def backward(self, gradient=None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
@@ -173,7 +168,8 @@ class Tensor:
                      create_graph=create_graph,
                      retain_graph=create_graph if retain_graph is None else retain_graph)
 
-    # Operators and methods (__add__, sum, reshape, ...) are attached in refgan/ops.
+    # Operators and methods (__add__, sum, reshape, astype, ...) are attached by
+    # refgan.ops.setup_tensor(), called from refgan/__init__.py (DeZero's setup_variable).
 
 
 def as_tensor(x, like: Tensor | None = None) -> Tensor:

@@ -15,9 +15,11 @@ module              ops
                     hinge_loss gradient_penalty
 ==================  ======================================================
 
-This module also gives :class:`~refgan.autograd.Tensor` its operators and methods.
+:func:`setup_tensor` gives :class:`~refgan.autograd.Tensor` its operators and methods;
+``refgan/__init__.py`` calls it once (as DeZero's ``setup_variable()``), so importing an
+op module changes no class behind the reader's back.
 """
-from refgan.autograd import Tensor
+from refgan.autograd import Tensor, as_tensor
 from refgan.ops.conv import (avg_pool2d, conv2d, conv_transpose2d, max_pool2d, unfold,
                              upsample_nearest)
 from refgan.ops.loss import (binary_cross_entropy_with_logits, cross_entropy,
@@ -41,8 +43,6 @@ def _rdiv(a, b):
 
 
 def _rpow(a, b):
-    from refgan.autograd import as_tensor
-
     return pow(as_tensor(b, like=a), a)
 
 
@@ -57,8 +57,17 @@ _METHODS = {
     "flatten": flatten, "transpose": transpose, "permute": permute, "exp": exp, "log": log,
     "sqrt": sqrt, "abs": abs, "tanh": tanh, "sigmoid": sigmoid, "relu": relu,
     "pow": pow, "matmul": matmul, "expand_dims": expand_dims, "squeeze": squeeze,
-    "broadcast_to": broadcast_to, "clip": clip,
+    "broadcast_to": broadcast_to, "clip": clip, "astype": astype,
 }
-for _name, _fn in {**_OPERATORS, **_METHODS}.items():
-    setattr(Tensor, _name, _fn)
-Tensor.T = property(lambda self: transpose(self))
+
+
+def setup_tensor() -> None:
+    """Attach the operators (``x + y``, ``x @ w``, ``x[i]``, ...) and the methods
+    (``x.sum()``, ``x.reshape(...)``, ``x.T``, ...) to ``Tensor``.
+
+    ``autograd`` defines the graph and does not know the ops (they are built on it);
+    this one call joins them, so neither module imports the other in a cycle.
+    """
+    for name, fn in {**_OPERATORS, **_METHODS}.items():
+        setattr(Tensor, name, fn)
+    Tensor.T = property(lambda self: transpose(self))

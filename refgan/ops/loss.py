@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refgan import backend
+from refgan import backend, random
 from refgan.autograd import Tensor, as_tensor, grad
 from refgan.ops.math import relu, softplus, sqrt
 from refgan.ops.reduce import log_softmax, mean, sum
@@ -69,8 +69,6 @@ def gradient_penalty(critic, real, fake, eps=None, target: float = 1.0):
 
     Returns ``(penalty, grad_norms)``; ``grad_norms`` is (N,) for logging.
     """
-    from refgan import random
-
     if eps is None:
         eps = random.uniform((real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
     eps = as_tensor(eps, like=real)

@@ -12,6 +12,7 @@ import numpy as np
 from refgan import backend
 from refgan.autograd import Function, Tensor, as_tensor
 from refgan.backend import get_array_module
+from refgan.ops.shape import sum_to
 
 
 def _operands(a, b):
@@ -24,8 +25,6 @@ def _operands(a, b):
 
 def unbroadcast(g: Tensor, shape) -> Tensor:
     """Sum ``g`` down to ``shape``: the adjoint of NumPy broadcasting."""
-    from refgan.ops.shape import sum_to
-
     return g if g.shape == tuple(shape) else sum_to(g, shape)
 
 
