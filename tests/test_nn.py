@@ -77,6 +77,20 @@ def test_default_and_dcgan_initialisers(numpy_backend):
     assert np.all(net[0].bias.numpy() == 0)
 
 
+def test_dcgan_init_reaches_every_weight_layer_and_leaves_embeddings(numpy_backend):
+    refgan.manual_seed(0)
+    net = nn.Sequential(nn.Embedding(10, 200), nn.Linear(100, 200), nn.ConvTranspose2d(32, 32, 4),
+                        nn.BatchNorm1d(300), nn.LeakyReLU(0.2))
+    emb = net[0].weight.numpy().copy()
+    nn.init.dcgan_(net)
+    np.testing.assert_array_equal(net[0].weight.numpy(), emb)          # N(0, 1) kept
+    for layer in (net[1], net[2]):
+        assert layer.weight.numpy().std() == pytest.approx(0.02, rel=0.05)
+        assert np.all(layer.bias.numpy() == 0)
+    assert net[3].weight.numpy().std() == pytest.approx(0.02, rel=0.15)
+    assert np.all(net[3].bias.numpy() == 0)
+
+
 def test_seeded_models_are_identical_across_backends():
     weights = {}
     for name in ("numpy", "numba"):

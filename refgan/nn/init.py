@@ -44,14 +44,19 @@ def default_(weight, bias=None):
 
 def dcgan_(module) -> None:
     """Radford et al. (2016): conv weights ~ N(0, 0.02); batch-norm gamma ~ N(1, 0.02),
-    beta = 0. Apply to a whole network: ``dcgan_(generator)``."""
-    from refgan.nn import layers
+    beta = 0. Apply to a whole network: ``dcgan_(generator)``.
 
+    Each layer class names its rule in ``dcgan_rule`` ('weight': Linear, Conv2d,
+    ConvTranspose2d; 'batch_norm': the batch norms; other layers, embeddings included,
+    keep their own initialisation), so this module needs no import of the layers that
+    are built on it.
+    """
     for m in module.modules():
-        if isinstance(m, (layers.Conv2d, layers.ConvTranspose2d, layers.Linear)):
+        rule = getattr(m, "dcgan_rule", None)
+        if rule == "weight":
             normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 constant_(m.bias, 0.0)
-        elif isinstance(m, layers._BatchNorm):
+        elif rule == "batch_norm":
             normal_(m.weight, 1.0, 0.02)
             constant_(m.bias, 0.0)

@@ -19,6 +19,8 @@ def _pair(v):
 class Linear(Module):
     """y = x W^T + b; weight (out_features, in_features)."""
 
+    dcgan_rule = "weight"  # see init.dcgan_
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
@@ -36,6 +38,8 @@ class Linear(Module):
 class Conv2d(Module):
     """2-D convolution; weight (out, in, kh, kw). ``padding`` may be 'same' (TF rule:
     output ceil(H / stride), valid for any stride) or 'valid'."""
+
+    dcgan_rule = "weight"
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, bias: bool = True):
@@ -59,6 +63,8 @@ class Conv2d(Module):
 
 class ConvTranspose2d(Module):
     """Transposed convolution; weight (in, out, kh, kw) as in PyTorch."""
+
+    dcgan_rule = "weight"
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, dilation=1, bias: bool = True):
@@ -85,6 +91,7 @@ class _BatchNorm(Module):
     running = (1 - momentum) * running + momentum * batch statistic)."""
 
     expected_ndim: tuple = ()
+    dcgan_rule = "batch_norm"
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
