@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refgan.augment import rotations45
 from refgan.data import Dataset
 
 
@@ -62,8 +63,6 @@ def table2_sets(train: Dataset, classic: Dataset, gen: Dataset, names, n_generat
     """``{condition: (Dataset, class_weight)}`` for Gaur et al.'s Table 2."""
     sub = _take_per_class(gen, {c: n_generated for c in train.class_names})
     if rotate_generated:
-        from refgan.augment import rotations45
-
         sub = rotations45(sub)
     sets = {"real": lambda: train, "real+classic": lambda: classic,
             "real+gen": lambda: Dataset.concat([train, sub]),

@@ -8,6 +8,11 @@ BALANCE = ("imbalanced", "class-weights", "oversample", "undersample", "gan-bala
 BASELINES = ("real", "real+classic")
 
 
+def positive_index(class_names) -> int:
+    """The class whose recall is 'sensitivity': 'blast' when present, else the last."""
+    return class_names.index("blast") if "blast" in class_names else len(class_names) - 1
+
+
 @dataclass
 class StudyConfig:
     """Everything a study depends on (written to results.json).

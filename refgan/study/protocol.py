@@ -23,12 +23,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
+from sklearn.model_selection import StratifiedGroupKFold
 
+from refgan import augment
 from refgan import metrics as M
-from refgan.data import Dataset, check_no_leak
+from refgan.classifiers import make_classifier
+from refgan.classifiers.features import downsize_flatten
+from refgan.data import Dataset, check_no_leak, duplicate_groups, load_dataset, make_blood_cells
 from refgan.errors import UserError
 from refgan.study import conditions as C
-from refgan.study.config import BALANCE, BASELINES, StudyConfig
+from refgan.study import gan as G
+from refgan.study.config import BALANCE, BASELINES, StudyConfig, positive_index
+from refgan.study.report import write_report
+from refgan.study.results import write_results
 
 METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "auc")
 PROPORTIONS = {"accuracy": ("tp+tn", "n"), "precision": ("tp", "tp+fp"),
@@ -37,8 +45,6 @@ PROPORTIONS = {"accuracy": ("tp+tn", "n"), "precision": ("tp", "tp+fp"),
 
 # ---------------------------------------------------------------------------- data
 def load_data(cfg: StudyConfig) -> Dataset:
-    from refgan.data import load_dataset, make_blood_cells
-
     if cfg.data == "synthetic":
         return make_blood_cells(n_per_class=cfg.n_per_class, size=cfg.size, seed=cfg.data_seed)
     return load_dataset(cfg.data, size=cfg.size)
@@ -47,10 +53,6 @@ def load_data(cfg: StudyConfig) -> Dataset:
 def folds(ds: Dataset, k: int, seed: int):
     """Stratified k folds; groups (patients, else near-duplicate clusters) never split.
     Yields ``(train, test)`` Datasets with roles set."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    from refgan.data import duplicate_groups
-
     if k < 2:
         raise UserError(f"--folds must be >= 2, got {k}")
     if np.bincount(ds.labels).min() < k:
@@ -63,15 +65,8 @@ def folds(ds: Dataset, k: int, seed: int):
         yield train, test
 
 
-def positive_index(class_names) -> int:
-    """The class whose recall is 'sensitivity': 'blast' when present, else the last."""
-    return class_names.index("blast") if "blast" in class_names else len(class_names) - 1
-
-
 # ----------------------------------------------------------------------- one fold
 def _fit_predict(name, cfg, train: Dataset, cw, test: Dataset, val: Dataset | None, seed):
-    from refgan.classifiers import make_classifier
-
     if name == "cnn":
         clf = make_classifier("cnn", class_weight=cw, random_state=seed, **cfg.cnn)
         keep = ~np.isin(train.origin, val.origin)  # validation images (and their copies) out
@@ -114,9 +109,6 @@ def _gan_quality(cfg, train, test, gen, feat_fn, lr_factory):
 def run_fold(cfg: StudyConfig, fold: int, train: Dataset, test: Dataset, gan_step, workdir: Path,
              log=print) -> dict:
     """Everything one fold contributes to the study (see the module docstring)."""
-    from refgan import augment
-    from refgan.classifiers import make_classifier
-
     seed = cfg.seed * 100 + fold
     out = dict(fold=fold, n_train=len(train), n_test=len(test), records=[], gan={}, timings={})
     pos = positive_index(train.class_names)
@@ -166,8 +158,6 @@ def run_fold(cfg: StudyConfig, fold: int, train: Dataset, test: Dataset, gan_ste
             cnn.fit(train.images, train.labels)
         feat_fn, feat_name = cnn.embed, "CNN trained on the real training split (penultimate layer)"
     else:
-        from refgan.classifiers.features import downsize_flatten
-
         feat_fn = lambda x: downsize_flatten(x, cfg.feature_size)  # noqa: E731
         feat_name = f"pixels ({cfg.feature_size}x{cfg.feature_size}x3)"
     lr_factory = lambda: make_classifier("lr", feature_size=cfg.feature_size)  # noqa: E731
@@ -192,8 +182,6 @@ def _f1(y, p, pos) -> float:
 
 def _auc(y, s, pos) -> float:
     """ROC AUC as the Mann-Whitney statistic (ties count 1/2); NaN with one class."""
-    from scipy.stats import rankdata
-
     t = y == pos
     n1, n0 = t.sum(), (~t).sum()
     if n1 == 0 or n0 == 0:
@@ -316,10 +304,6 @@ def run_study(cfg: StudyConfig, out_dir, gan_step=None, dataset: Dataset | None 
     """Run the study and write ``results.json``, ``results.csv`` and ``report.html``
     into ``out_dir``. ``gan_step`` defaults to training ``cfg.gan`` (or sampling a run
     folder); ``dataset`` defaults to :func:`load_data`. Returns the results dict."""
-    from refgan.study import gan as G
-    from refgan.study.report import write_report
-    from refgan.study.results import write_results
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

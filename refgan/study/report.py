@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from refgan.study.config import BALANCE, TABLE2
+from refgan.data import to_uint8
+from refgan.metrics import roc_curve
+from refgan.study.config import BALANCE, TABLE2, positive_index
 
 NAMES = {"lr": "Logistic regression", "svm": "SVM (RBF kernel)", "linear-svm": "Linear SVM",
          "cnn": "Small CNN"}
@@ -94,8 +96,6 @@ def verdict(results: dict) -> list[str]:
 
 # ------------------------------------------------------------------------ figures
 def _mosaic(images, labels, class_names):
-    from refgan.data import to_uint8
-
     rows = []
     for c in range(len(class_names)):
         im = to_uint8(np.asarray(images)[np.asarray(labels) == c])
@@ -170,9 +170,6 @@ def fig_classifier_losses(results) -> str | None:
 
 def fig_roc(results) -> str:
     import matplotlib.pyplot as plt
-
-    from refgan.metrics import roc_curve
-    from refgan.study.protocol import positive_index
 
     pos = positive_index(results["class_names"])
     clfs = list(results["table"])
