@@ -19,6 +19,7 @@ import numpy as np
 import refgan
 from refgan import backend, nn, ops, optim
 from refgan.classifiers.base import ClassifierBase
+from refgan.data.imops import resize
 
 
 def build_cnn(in_channels: int, n_classes: int, image_size, channels=(16, 32, 64), dense: int = 64,
@@ -78,8 +79,6 @@ class CNNClassifier(ClassifierBase):
         if x.ndim != 4:
             raise ValueError(f"CNNClassifier expects images (N, C, H, W), got shape {x.shape}")
         if self.image_size and x.shape[2:] != (self.image_size, self.image_size):
-            from refgan.data.imops import resize
-
             x = resize(x, int(self.image_size))
         return x
 

@@ -7,6 +7,7 @@ from refgan.classifiers.cnn import CNNClassifier
 from refgan.classifiers.features import ImageFeatures
 from refgan.classifiers.logistic import LogisticRegression
 from refgan.classifiers.svm import SVC, LinearSVC
+from refgan.errors import UserError
 
 CLASSIFIERS = {
     "lr": "logistic regression (C=1, 5000 iterations) on 25x25x3 pixels (Gaur et al.)",
@@ -32,7 +33,5 @@ def make_classifier(name: str, class_weight=None, feature_size: int = 25, random
     elif name == "cnn":
         return CNNClassifier(class_weight=class_weight, random_state=random_state, **params)
     else:
-        from refgan.errors import UserError
-
         raise UserError(f"unknown classifier {name!r}; choose from {', '.join(CLASSIFIERS)}")
     return Pipeline([("features", ImageFeatures(feature_size)), ("model", model)])

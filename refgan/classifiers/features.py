@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from refgan import backend
+from refgan.data.imops import resize
 
 
 def downsize_flatten(images, size: int = 25) -> np.ndarray:
@@ -13,8 +14,6 @@ def downsize_flatten(images, size: int = 25) -> np.ndarray:
     Area averaging (``refgan.data.imops.resize``) keeps every pixel's contribution, so
     small details are blurred rather than aliased away.
     """
-    from refgan.data.imops import resize
-
     x = np.asarray(backend.to_numpy(images), dtype=np.float32)
     if x.ndim != 4:
         raise ValueError(f"expected images (N, C, H, W), got shape {x.shape}")

@@ -10,11 +10,16 @@ Images everywhere are float32 ``(N, 3, H, W)`` in [-1, 1] (``Dataset.images``);
 
 This package uses NumPy (and Numba for one kernel) only, never the autograd core.
 """
+import warnings
+
+import numpy as np
+
 from refgan.data.dataset import Dataset, LeakError, check_no_leak, require_train, to_float, to_uint8
 from refgan.data.loaders import IMAGE_EXTS, LAYOUTS, detect_layout, load_dataset
 from refgan.data.splits import Normalizer, duplicate_groups, find_duplicates, fit_normalizer, split
 from refgan.data.synthetic import (CLASS_IDS, DEFAULT_DIFFICULTY, PBC_CLASSES, make_blood_cells,
                                    make_pbc_cells)
+from refgan.data.imops import resize
 from refgan.data.viz import save_grid
 
 __all__ = [
@@ -31,12 +36,9 @@ def lr_accuracy(ds: "Dataset", seed: int = 0, test: float = 0.2, pixels: int = 2
     ``pixels x pixels``, RGB in [0, 1] flattened (1,875 features at 25), a
     stratified ``1 - test`` / ``test`` split (:func:`split`), scikit-learn
     ``LogisticRegression(C=C, max_iter=5000)``; returns test accuracy."""
-    import warnings
-
-    import numpy as np
+    # lazy: scikit-learn takes about a second to import and refgan.data is imported by
+    # every command; only this baseline needs it
     from sklearn.linear_model import LogisticRegression
-
-    from refgan.data.imops import resize
 
     train, _, held = split(ds, test=test, seed=seed, dedupe=False)
     feats = lambda d: ((resize(d.images, pixels) + 1) / 2).reshape(len(d), -1)  # noqa: E731

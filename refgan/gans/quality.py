@@ -32,12 +32,12 @@ import warnings
 
 import numpy as np
 
+from refgan.data.imops import resize
+
 PIXELS = 25
 
 
 def lr_features(images: np.ndarray) -> np.ndarray:
-    from refgan.data.imops import resize
-
     return ((resize(images, PIXELS) + 1) / 2).reshape(len(images), -1)
 
 
@@ -46,8 +46,6 @@ BLOCKS = (192, 24, 3)  # thumbnail, histograms, sharpness
 
 def simple_features(images: np.ndarray) -> np.ndarray:
     """(N, 3, S, S) in [-1, 1] -> (N, 219) thumbnail + histograms + sharpness."""
-    from refgan.data.imops import resize
-
     x = np.asarray(images, np.float32)
     thumb = resize(x, 8).reshape(len(x), -1)
     bins = np.linspace(-1, 1, 9)

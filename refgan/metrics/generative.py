@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refgan.data import find_duplicates
 from refgan.metrics.intervals import bootstrap_interval, wilson_interval
 
 
@@ -181,8 +182,6 @@ def memorisation(generated, train, held_out=None, quantile: float = 0.01,
         thr = 0.05 * float(np.median(tt[np.triu_indices(len(t), 1)]))
     flag = nn < thr
     if near_duplicates:
-        from refgan.data import find_duplicates
-
         imgs_g, imgs_t = np.asarray(generated, np.float32), np.asarray(train, np.float32)
         if imgs_g.ndim == 4 and imgs_t.ndim == 4:
             for i, _j, _kind, _s in find_duplicates(imgs_g, imgs_t):
