@@ -8,9 +8,12 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
+from refgan.data import (DEFAULT_DIFFICULTY, load_dataset, lr_accuracy, make_blood_cells,
+                         save_grid)
 from refgan.errors import UserError
 
 
@@ -62,8 +65,6 @@ def run(args) -> int:
 
 
 def _preview(args) -> int:
-    from refgan.data import DEFAULT_DIFFICULTY, make_blood_cells, save_grid
-
     d = DEFAULT_DIFFICULTY if args.difficulty is None else args.difficulty
     ds = make_blood_cells(n_per_class=args.per_class, classes=_classes(args.classes), size=args.size,
                           style=args.style, difficulty=d, seed=args.seed)
@@ -75,10 +76,6 @@ def _preview(args) -> int:
 
 
 def _info(args) -> int:
-    import warnings
-
-    from refgan.data import load_dataset, save_grid
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the report below lists skipped files
         ds = load_dataset(args.path, layout=args.layout, size=args.size or None, skip_bad=args.skip_bad,
@@ -94,8 +91,6 @@ def _info(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from refgan.data import DEFAULT_DIFFICULTY, lr_accuracy, make_blood_cells
-
     if args.seeds < 1:
         raise UserError("--seeds must be at least 1")
     diffs = args.difficulty or [DEFAULT_DIFFICULTY]
@@ -110,8 +105,6 @@ def _calibrate(args) -> int:
 
 
 def _speed(args) -> int:
-    from refgan.data import make_blood_cells
-
     make_blood_cells(8, size=args.size)  # JIT warm-up
     t = time.perf_counter()
     ds = make_blood_cells(args.n // 2, size=args.size)

@@ -30,7 +30,7 @@ def run(args) -> int:
         raise UserError("exporting to JAX needs jax: pip install '.[jax]'") from None
     if args.batch < 1:
         raise UserError(f"--batch must be >= 1, got {args.batch}")
-    from refgan.export.bundle import export_run
+    from refgan.export.bundle import export_run  # lazy: refgan.export imports JAX, optional
 
     out = export_run(args.run_dir, args.out, batch=args.batch)
     print(f"exported {args.run_dir} to {out}: " + ", ".join(

@@ -8,6 +8,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from refgan import backend
+from refgan.errors import UserError
+
 
 def _list(s):
     return tuple(x.strip() for x in s.split(",") if x.strip())
@@ -52,7 +55,8 @@ def add_parser(sub):
 
 
 def config_from_args(args):
-    from refgan.errors import UserError
+    # lazy, as in run(): importing refgan.study or refgan.classifiers loads scikit-learn and
+    # SciPy (about 1 s), and cli.py imports every command module to build its parser
     from refgan.study.config import TABLE2, StudyConfig, quick_config
 
     cfg = quick_config() if args.quick else StudyConfig()
@@ -65,7 +69,7 @@ def config_from_args(args):
             raise UserError("--gan-steps must be >= 1")
         cfg.gan_options = dict(cfg.gan_options, steps=args.gan_steps)
     if args.classifiers:
-        from refgan.classifiers import CLASSIFIERS
+        from refgan.classifiers import CLASSIFIERS  # lazy: see above
 
         bad = [c for c in args.classifiers if c not in CLASSIFIERS]
         if bad:
@@ -105,12 +109,11 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    import refgan
-    from refgan.study import run_study
+    from refgan.study import run_study  # lazy: see config_from_args
 
     # The study's networks are small: one BLAS/Numba thread is fastest (see
     # refgan.backend.set_num_threads); the backend is the global default or --backend.
-    refgan.backend.set_num_threads(1)
+    backend.set_num_threads(1)
 
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else Path("runs") / (time.strftime("%Y%m%d-%H%M%S") + "-study")

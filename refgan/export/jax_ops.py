@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+import refgan.ops
 from refgan.autograd import Function
 from refgan.ops import conv, math, norm, reduce, shape
 
@@ -55,8 +56,7 @@ def twin(*op_types):
 
 def refgan_ops() -> list[type]:
     """Every concrete ``Function`` subclass defined in a ``refgan.ops`` module."""
-    import refgan.ops as pkg
-
+    pkg = refgan.ops
     found = []
     for info in pkgutil.iter_modules(pkg.__path__):
         mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
