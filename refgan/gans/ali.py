@@ -31,6 +31,7 @@ import numpy as np
 
 from refgan import nn, no_grad, ops
 from refgan.errors import UserError
+from refgan.gans import checkpoint
 from refgan.gans.acgan import ACGAN
 from refgan.gans.architectures import Encoder, Generator, Trunk
 from refgan.gans.base import GAN, bce, mean_of
@@ -152,8 +153,6 @@ class ACGANALI(ACGAN):
 def attach_ali(c: dict) -> None:
     """Load the ALI run named by c['ali'] into c (runtime-only keys 'ali_state',
     'ali_config'), and match this run's latent size and generator to it."""
-    from refgan.gans import checkpoint
-
     if not c.get("ali"):
         raise UserError("acgan-ali needs a trained ALI encoder: first run "
                         "'train --model ali --no-per-class', then pass --ali RUN_DIR")
