@@ -45,7 +45,7 @@ def test_folder_layout_all_formats_and_conversions(tmp_path, rng):
     rep = ds.meta["report"]
     assert rep.conversions["16bit->8bit"] == 1 and rep.conversions["rgba->rgb"] == 1
     assert rep.conversions["gray->rgb"] == 2
-    assert any("notes.txt" in p for p in rep.ignored)
+    assert any("notes.txt" in p for p, _ in rep.ignored)
     assert all(p.startswith(str(root)) for p in ds.paths)
 
 
@@ -193,9 +193,9 @@ def test_pbc_and_idc_and_npz(tmp_path, rng):
 
     npz = tmp_path / "bloodmnist.npz"
     np.savez(npz, train_images=rng.integers(0, 256, (4, 28, 28, 3), dtype=np.uint8),
-             train_labels=np.array([[0], [1], [7], [1]]),
-             val_images=rng.integers(0, 256, (2, 28, 28, 3), dtype=np.uint8), val_labels=np.array([[0], [7]]),
-             test_images=rng.integers(0, 256, (2, 28, 28), dtype=np.uint8), test_labels=np.array([[1], [0]]))
+             train_labels=np.array([[0], [1], [7], [2]]),
+             val_images=rng.integers(0, 256, (2, 28, 28, 3), dtype=np.uint8), val_labels=np.array([[3], [4]]),
+             test_images=rng.integers(0, 256, (2, 28, 28), dtype=np.uint8), test_labels=np.array([[5], [6]]))
     assert detect_layout(npz) == "npz"
     ds = load_dataset(npz)
     assert len(ds) == 8 and ds.class_names[7] == "platelet"

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import time
 import warnings
 
@@ -14,40 +15,49 @@ import numpy as np
 
 from refgan.data import (DEFAULT_DIFFICULTY, load_dataset, lr_accuracy, make_blood_cells,
                          save_grid)
+from refgan.data.loaders import LAYOUTS
 from refgan.errors import UserError
+
+STYLE_HELP = "smear: a blood-smear field like ALL-IDB2; segmented: the cell alone on black, like C-NMC"
 
 
 def add_parser(sub):
-    p = sub.add_parser("data", help="embedded blood-cell dataset, real-data loaders, calibration")
+    p = sub.add_parser("data", help="embedded blood-cell dataset, real-data loaders, calibration",
+                       description="Look at, load and calibrate datasets.",
+                       epilog="examples:\n" + __doc__.split("\n\n", 1)[1],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
 
     pv = dsub.add_parser("preview", help="write a labelled grid PNG of generated cells")
-    pv.add_argument("--style", default="smear", choices=["smear", "segmented"])
+    pv.add_argument("--style", default="smear", choices=["smear", "segmented"], help=STYLE_HELP)
     pv.add_argument("--classes", default="healthy,blast", help="comma-separated class names or 'pbc'")
-    pv.add_argument("--size", type=int, default=64)
+    pv.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     pv.add_argument("--per-class", type=int, default=8, help="images shown per class (one row each)")
-    pv.add_argument("--difficulty", type=float, default=None)
-    pv.add_argument("--seed", type=int, default=0)
+    pv.add_argument("--difficulty", type=float, default=None,
+                    help="0 (classes far apart) .. 1 (healthy and blast alike); default: the calibrated one")
+    pv.add_argument("--seed", type=int, default=0, help="random seed of the generator (default 0)")
     pv.add_argument("--out", default=None, help="PNG path (default: preview_<style>.png)")
 
     info = dsub.add_parser("info", help="load a real dataset folder (or .npz) and print a summary")
-    info.add_argument("path")
-    info.add_argument("--layout", default="auto")
+    info.add_argument("path", help="dataset folder or MedMNIST-style .npz file")
+    info.add_argument("--layout", default="auto", choices=LAYOUTS,
+                      help="how the folder is organised (default: detected); see refgan/data/loaders.py")
     info.add_argument("--size", type=int, default=64, help="resize to SIZE x SIZE (0: keep original size)")
     info.add_argument("--crop", type=int, default=None, help="centre crop in pixels before resizing")
     info.add_argument("--skip-bad", action="store_true", help="skip unreadable files (they are listed)")
     info.add_argument("--grid", default=None, help="also write a grid PNG of a few images per class")
 
     cal = dsub.add_parser("calibrate", help="re-measure the logistic-regression accuracy on generated data")
-    cal.add_argument("--seeds", type=int, default=10)
-    cal.add_argument("--difficulty", type=float, nargs="+", default=None)
-    cal.add_argument("--n-per-class", type=int, default=130)
-    cal.add_argument("--size", type=int, default=64)
-    cal.add_argument("--style", default="smear", choices=["smear", "segmented"])
+    cal.add_argument("--seeds", type=int, default=10, help="datasets generated and scored per difficulty")
+    cal.add_argument("--difficulty", type=float, nargs="+", default=None,
+                     help="one or more difficulties in [0, 1] to measure (default: the calibrated one)")
+    cal.add_argument("--n-per-class", type=int, default=130, help="images per class (ALL-IDB2 has 130)")
+    cal.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    cal.add_argument("--style", default="smear", choices=["smear", "segmented"], help=STYLE_HELP)
 
     sp = dsub.add_parser("speed", help="measure generator throughput")
-    sp.add_argument("--n", type=int, default=2000)
-    sp.add_argument("--size", type=int, default=64)
+    sp.add_argument("--n", type=int, default=2000, help="images to generate (default 2000)")
+    sp.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     p.set_defaults(run=run, _data_parser=p)
     return p
 
@@ -76,6 +86,12 @@ def _preview(args) -> int:
 
 
 def _info(args) -> int:
+    if args.size < 0:
+        raise UserError(f"--size {args.size}: give a positive side in pixels (e.g. 64), or 0 to keep each "
+                        "image's own size")
+    if args.crop is not None and args.crop < 1:
+        raise UserError(f"--crop {args.crop}: give the side in pixels kept around the centre (e.g. 300), "
+                        "or leave --crop out")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the report below lists skipped files
         ds = load_dataset(args.path, layout=args.layout, size=args.size or None, skip_bad=args.skip_bad,

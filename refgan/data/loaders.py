@@ -25,17 +25,22 @@ lists and counts them in the report and in a warning.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
+from PIL import Image
 
 from refgan.data.dataset import Dataset
-from refgan.data.preprocess import Report, center_crop, resize_rgb8, square_crop, to_rgb8
+from refgan.data.preprocess import (Report, center_crop, colour_max, is_high_depth, resize_rgb8, square_crop, to_hwc,
+                                    to_rgb8, used_bit_depth)
 from refgan.errors import UserError
 
 __all__ = ["load_dataset", "detect_layout", "LAYOUTS", "IMAGE_EXTS", "PBC_FOLDERS", "parse_cnmc_patient"]
@@ -43,7 +48,7 @@ __all__ = ["load_dataset", "detect_layout", "LAYOUTS", "IMAGE_EXTS", "PBC_FOLDER
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 LAYOUTS = ("auto", "folder", "allidb2", "cnmc", "pbc", "idc", "npz")
 PBC_FOLDERS = ("basophil", "eosinophil", "erythroblast", "ig", "lymphocyte", "monocyte", "neutrophil", "platelet")
-_ALLIDB2 = re.compile(r"^Im(\d+)_([01])\.(tif|tiff|jpg|png|bmp)$", re.IGNORECASE)
+_ALLIDB2 = re.compile(r"^Im(\d+)_(\d)\.(tif|tiff|jpg|png|bmp)$", re.IGNORECASE)
 _CNMC = re.compile(r"^UID_(H?\d+)_", re.IGNORECASE)
 _MEDMNIST_NAMES = {
     "bloodmnist": ["basophil", "eosinophil", "erythroblast", "immature granulocytes", "lymphocyte",
@@ -52,16 +57,64 @@ _MEDMNIST_NAMES = {
 }
 
 
+MIN_SIDE = 16  # below this many pixels a side, resizing invents most of what a model sees
+
+
 def _is_image(p: Path) -> bool:
     return p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")
 
 
-def _images_under(d: Path) -> list[Path]:
-    return sorted(p for p in d.rglob("*") if _is_image(p))
+def _has_image_ext(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_EXTS
 
 
 def _subdirs(d: Path) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _scan(root: Path, report: Report) -> list[Path]:
+    """Every regular file under ``root`` (sorted), as the user sees its path.
+
+    Symlinked folders are followed once, unless they point back into the tree
+    (a loop, or a second route to files read anyway); dangling and looping
+    symlinks, hidden files and non-regular files go to ``report.ignored`` with
+    their reason, so each entry seen is accounted for."""
+    inside = set()
+    for d, _, _ in os.walk(root):
+        st = os.stat(d)
+        inside.add((st.st_dev, st.st_ino))
+    followed, files = set(), []
+
+    def walk(d: Path):
+        for e in sorted(os.scandir(d), key=lambda e: e.name):
+            p = d / e.name
+            try:
+                st = os.stat(p)
+            except OSError as err:
+                why = "symlink loop" if err.errno == errno.ELOOP else "dangling symlink (its target is missing)"
+                report.ignored.append((str(p), why if e.is_symlink() else f"cannot stat: {err.strerror}"))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if e.is_symlink():
+                    if key in inside or key in followed:
+                        report.ignored.append((str(p), "symlink to a folder read elsewhere (a loop or a duplicate)"))
+                        continue
+                    followed.add(key)
+                walk(p)
+            elif not stat.S_ISREG(st.st_mode):
+                report.ignored.append((str(p), "not a regular file"))
+            elif any(part.startswith(".") for part in p.relative_to(root).parts):
+                report.ignored.append((str(p), "hidden file"))
+            else:
+                files.append(p)
+
+    walk(root)
+    return sorted(files)
+
+
+def _not_image(p: Path) -> str:
+    return f"not an image ({p.suffix or 'no extension'}; images are {', '.join(sorted(IMAGE_EXTS))})"
 
 
 def parse_cnmc_patient(name: str) -> str | None:
@@ -117,31 +170,42 @@ def _list_folder(root: Path, report: Report, pbc: bool = False):
         subs = [s for s in subs if s.name.lower() in PBC_FOLDERS]
     if not subs:
         raise UserError(f"{root} has no class folders; put each class's images in its own sub-folder")
+    by_class = {s.name: [] for s in subs}
+    for q in _scan(root, report):
+        rel = q.relative_to(root).parts
+        if not _has_image_ext(q):
+            report.ignored.append((str(q), _not_image(q)))
+        elif len(rel) == 1:
+            report.ignored.append((str(q), "image in the dataset root, not in a class folder"))
+        elif rel[0] not in by_class:
+            report.ignored.append((str(q), f"folder {rel[0]!r} is not a PBC class ({', '.join(PBC_FOLDERS)})"))
+        else:
+            by_class[rel[0]].append(q)
     paths, labels, names = [], [], []
     for s in subs:
-        imgs = _images_under(s)
-        report.ignored += [str(q) for q in s.rglob("*") if q.is_file() and not _is_image(q)]
+        imgs = by_class[s.name]
         if not imgs:
             raise UserError(f"class folder {s} has no images ({', '.join(sorted(IMAGE_EXTS))}); "
                             "add images or remove the folder")
         labels += [len(names)] * len(imgs)
         names.append(s.name.lower() if pbc else s.name)
         paths += imgs
-    report.ignored += [str(q) for q in root.iterdir() if q.is_file()]
     return paths, np.array(labels), None, names
 
 
 def _list_allidb2(root: Path, report: Report):
     paths, labels = [], []
-    for q in sorted(root.rglob("*")):
-        if not q.is_file():
-            continue
+    for q in _scan(root, report):
         m = _ALLIDB2.match(q.name)
-        if m:
+        if m and m.group(2) in ("0", "1"):
             paths.append(q)
             labels.append(int(m.group(2)))
+        elif not _has_image_ext(q):
+            report.ignored.append((str(q), _not_image(q)))
+        elif m:
+            report.ignored.append((str(q), f"ALL-IDB2 label digit {m.group(2)} (only _0 healthy and _1 blast)"))
         else:
-            report.ignored.append(str(q))
+            report.ignored.append((str(q), "image name is not ALL-IDB2's ImNNN_L (L: 0 healthy, 1 blast)"))
     names = ["healthy", "blast"]
     _check_classes(names, np.array(labels), root, "ALL-IDB2 ImNNN_L.tif files")
     return paths, np.array(labels), None, names
@@ -149,76 +213,137 @@ def _list_allidb2(root: Path, report: Report):
 
 def _list_cnmc(root: Path, report: Report):
     paths, labels, groups = [], [], []
-    dirs = {"hem": [], "all": []}
-    for d in sorted(q for q in root.rglob("*") if q.is_dir()):
-        if d.name.lower() in dirs:
-            dirs[d.name.lower()].append(d)
     unparsed = 0
-    for label, key in ((0, "hem"), (1, "all")):
-        for d in dirs[key]:
-            imgs = _images_under(d)
-            if not imgs:
-                raise UserError(f"C-NMC folder {d} has no images; add the images or remove the folder")
-            for q in imgs:
-                pid = parse_cnmc_patient(q.name)
-                if pid is None:
-                    unparsed += 1
-                    pid = f"?{q.stem}"  # unknown patient: its own group
-                paths.append(q)
-                labels.append(label)
-                groups.append(pid)
+    for q in _scan(root, report):
+        # the innermost all/ or hem/ folder gives the label
+        key = next((d.lower() for d in reversed(q.relative_to(root).parts[:-1]) if d.lower() in ("all", "hem")), None)
+        if not _has_image_ext(q):
+            report.ignored.append((str(q), _not_image(q)))
+            continue
+        if key is None:
+            report.ignored.append((str(q), "C-NMC image outside all/ and hem/ (its label is unknown)"))
+            continue
+        pid = parse_cnmc_patient(q.name)
+        if pid is None:
+            unparsed += 1
+            pid = f"?{q.stem}"  # unknown patient: its own group
+        paths.append(q)
+        labels.append(1 if key == "all" else 0)
+        groups.append(pid)
     if unparsed:
         report.notes.append(f"patient id not found in {unparsed} file name(s) (expected UID_<patient>_...); "
                             "each such image is its own group")
     names = ["healthy", "blast"]  # hem -> healthy, all -> blast
     _check_classes(names, np.array(labels), root, "C-NMC all/ and hem/ folders")
-    return paths, np.array(labels), np.array(groups), names
+    order = sorted(range(len(paths)), key=lambda i: (labels[i], paths[i]))  # hem first, as before
+    return ([paths[i] for i in order], np.array(labels)[order], np.array(groups)[order], names)
 
 
 def _list_idc(root: Path, report: Report):
     paths, labels, groups = [], [], []
-    for pdir in _subdirs(root):
-        for cdir in _subdirs(pdir):
-            if cdir.name not in ("0", "1"):
-                report.ignored.append(str(cdir))
-                continue
-            imgs = _images_under(cdir)
-            paths += imgs
-            labels += [int(cdir.name)] * len(imgs)
-            groups += [pdir.name] * len(imgs)
+    for q in _scan(root, report):
+        rel = q.relative_to(root).parts
+        if not _has_image_ext(q):
+            report.ignored.append((str(q), _not_image(q)))
+        elif len(rel) < 3 or rel[1] not in ("0", "1"):
+            report.ignored.append((str(q), "IDC image outside <patient>/0/ and <patient>/1/"))
+        else:
+            paths.append(q)
+            labels.append(int(rel[1]))
+            groups.append(rel[0])
     names = ["non-IDC", "IDC"]
     _check_classes(names, np.array(labels), root, "IDC <patient>/0|1/*.png")
     return paths, np.array(labels), np.array(groups), names
 
 
+def _warn_ignored_images(report: Report, root: Path) -> None:
+    """Image files left out are almost always a surprise: say so beyond the report."""
+    missed = [(p, why) for p, why in report.ignored if _has_image_ext(Path(p)) and not why.startswith("hidden")]
+    if missed:
+        reasons = "; ".join(f"{why}: {k}" for why, k in Counter(w for _, w in missed).most_common())
+        warnings.warn(f"{len(missed)} image file(s) under {root} not loaded ({reasons}), e.g. {missed[0][0]}; "
+                      "move them where the layout expects them, or ignore this", stacklevel=4)
+
+
 # ---------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------
-def _read_one(path: Path, crop, alpha_bg):
-    import imageio.v3 as iio
+def _decode(path: Path, conv: Counter) -> np.ndarray:
+    """The file's pixels as decoded.  CMYK goes through Pillow's conversion
+    (which knows Adobe's inverted CMYK JPEGs): read raw, its four channels would
+    pass for RGBA with K as alpha."""
+    try:
+        with Image.open(path) as im:
+            if im.mode == "CMYK":
+                conv["cmyk->rgb"] += 1
+                return np.asarray(im.convert("RGB"))
+    except Exception:  # not Pillow's: let imageio try (and raise its reason)
+        pass
+    return iio.imread(path)
 
+
+def _read_one(path: Path, crop):
+    """Decode and crop one file: ``(hwc array, error, conversions, original (h, w))``.
+    Pixel values stay as decoded: the bit depth is chosen for the whole dataset."""
     conv = Counter()
     try:
         if path.stat().st_size == 0:
             raise ValueError("empty file (0 bytes)")
-        a = iio.imread(path)
-        rgb = to_rgb8(a, alpha_bg, conv)
+        a = to_hwc(_decode(path, conv), conv)
+        if a.dtype.kind not in "biuf" or a.ndim == 3 and a.shape[2] > 4:
+            raise ValueError(f"unsupported pixels (dtype {a.dtype}, shape {a.shape})")
     except Exception as err:  # decoders raise many types; the reason is kept
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         return None, f"{type(err).__name__}: {reason}", conv, None
-    orig = rgb.shape[:2]
+    orig = a.shape[:2]
     if crop is not None:
-        rgb = center_crop(rgb, crop)
-    return rgb, None, conv, orig
+        a = center_crop(a, crop)
+    return a, None, conv, orig
+
+
+def _dataset_bit_depth(arrays, report: Report, where) -> int | None:
+    """One bit depth for all >8-bit integer images (see ``used_bit_depth``),
+    recorded in the report; ``None`` when there are none."""
+    high = [a for a in arrays if is_high_depth(a)]
+    if not high:
+        return None
+    top = max(colour_max(a) for a in high)
+    bits = used_bit_depth(top)
+    report.bit_depth = bits
+    if bits < 16:
+        msg = (f"{len(high)} image(s) of {where} are stored in 16 bits but reach only {top}: read as "
+               f"{bits}-bit data ({2 ** bits - 1} -> 255), not 16-bit (which would make them "
+               f"{2 ** (16 - bits)}x darker)")
+        report.notes.append(msg)
+        warnings.warn(msg, stacklevel=4)
+    return bits
+
+
+def _warn_tiny(report: Report, where, size) -> None:
+    tiny = {hw: k for hw, k in report.sizes.items() if min(hw) < MIN_SIDE}
+    if tiny:
+        (h, w) = min(tiny, key=min)
+        msg = (f"{sum(tiny.values())} image(s) of {where} are smaller than {MIN_SIDE}x{MIN_SIDE} (smallest {h}x{w})"
+               + (f"; resizing them to {size}x{size} invents most of their pixels" if size else "")
+               + ": check that these files are the images you meant")
+        report.notes.append(msg)
+        warnings.warn(msg, stacklevel=4)
 
 
 def _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, alpha_bg, workers, layout):
     report.files = len(paths)
+    _warn_ignored_images(report, root)
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as ex:
-        results = list(ex.map(lambda q: _read_one(q, crop, alpha_bg), paths))
+        results = list(ex.map(lambda q: _read_one(q, crop), paths))
+    bits = _dataset_bit_depth([r[0] for r in results if r[0] is not None], report, root)
     keep, imgs = [], []
-    for i, (img, err, conv, orig) in enumerate(results):
+    for i, (raw, err, conv, orig) in enumerate(results):
+        if err is None:
+            try:
+                img = to_rgb8(raw, alpha_bg, conv, bits=bits)
+            except ValueError as e:
+                err = f"ValueError: {e}"
         if err is not None:
             if not skip_bad:
                 raise UserError(f"cannot read {paths[i]} ({err}); fix or delete the file, "
@@ -258,6 +383,7 @@ def _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, 
         imgs = [a if a.shape[:2] == target else resize_rgb8(a, target) for a in imgs]
         report.resized += sum(k for s, k in shapes.items() if s != target)
     report.loaded = len(imgs)
+    _warn_tiny(report, root, size)
     u8 = np.stack(imgs)
     return Dataset(
         images=(u8.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0),
@@ -266,6 +392,68 @@ def _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, 
         paths=[str(paths[i]) for i in keep],
         name=f"{layout} {root}", meta=dict(layout=layout, root=str(root), report=report),
     )
+
+
+def _npz_array(z, key: str, path: Path) -> np.ndarray:
+    try:
+        return z[key]
+    except ValueError as err:  # object arrays need pickle, which we never allow (it runs code)
+        if "allow_pickle" in str(err):
+            raise UserError(f"{path}: {key!r} is an object array (ragged images or Python objects); save a numeric "
+                            "array of shape (N, H, W) or (N, H, W, C)") from None
+        raise UserError(f"cannot read {key!r} from {path} ({err})") from None
+
+
+def _npz_labels(y: np.ndarray, n: int, key: str, path: Path) -> np.ndarray:
+    """Labels ``(N,)`` or ``(N, 1)`` of whole numbers >= 0, checked."""
+    if y.dtype.kind not in "biuf":
+        raise UserError(f"{path}: {key!r} has dtype {y.dtype}; labels must be whole numbers 0..K-1")
+    if len(y) != n:
+        raise UserError(f"{path}: {key!r} has {len(y)} labels for {n} images; give one label per image")
+    if y.ndim > 2 or y.ndim == 2 and y.shape[1] != 1:
+        raise UserError(f"{path}: {key!r} has shape {y.shape}: one label per image expected, (N,) or (N, 1) "
+                        "(multi-label data such as ChestMNIST is not supported)")
+    y = y.reshape(n)
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise UserError(f"{path}: {key!r} holds {int(bad.sum())} non-integer label(s) (first "
+                            f"{float(y[bad][0]):g} at index {int(np.flatnonzero(bad)[0])}); labels must be whole "
+                            "numbers 0..K-1")
+    if n and y.min() < 0:
+        raise UserError(f"{path}: {key!r} holds negative label(s) (first {float(y.min()):g}); labels must be 0..K-1")
+    return y.astype(np.int64)
+
+
+def _npz_images(x: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """Images ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``, checked."""
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"{path}: {key!r} has dtype {x.dtype}; images must be numbers")
+    if x.ndim == 2:
+        raise UserError(f"{path}: {key!r} has shape {x.shape}: flat images; reshape them to (N, H, W) or "
+                        "(N, H, W, C) before saving")
+    if x.ndim not in (3, 4) or 0 in x.shape[1:]:
+        raise UserError(f"{path}: {key!r} has shape {x.shape}; images must be (N, H, W) or (N, H, W, C)")
+    if x.dtype.kind == "f":
+        bad = ~np.isfinite(x)
+        if bad.any():
+            first = int(np.flatnonzero(bad.reshape(len(x), -1).any(1))[0])
+            raise UserError(f"{path}: {key!r} holds {int(bad.sum())} NaN/inf pixel value(s) (first in image "
+                            f"{first}); replace them (np.nan_to_num) or drop those images")
+    return x
+
+
+def _npz_float_range(xs, path: Path):
+    """One value range for all float images of the file: [0, 1], [-1, 1] or [0, 255]."""
+    floats = [x for x in xs if x.dtype.kind == "f" and x.size]
+    if not floats:
+        return None
+    lo, hi = min(float(x.min()) for x in floats), max(float(x.max()) for x in floats)
+    for rng in ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)):
+        if rng[0] - 1e-6 <= lo and hi <= rng[1] + 1e-6:
+            return rng
+    raise UserError(f"{path}: float images range over [{lo:g}, {hi:g}]; expected [0, 1], [-1, 1] or [0, 255]: "
+                    "rescale them or save uint8")
 
 
 def _load_npz(path: Path, size, npz_split, report):
@@ -284,36 +472,67 @@ def _load_npz(path: Path, size, npz_split, report):
         if npz_split not in parts:
             raise UserError(f"{path} has no {npz_split!r} part; it has {parts}")
         parts = [npz_split]
-    imgs, labels, which = [], [], []
+    xs, ys = [], []
     for s in parts:
         pre = f"{s}_" if s else ""
-        x, y = z[pre + "images"], z[pre + "labels"].reshape(len(z[pre + "images"]), -1)[:, 0]
+        x = _npz_images(_npz_array(z, pre + "images", path), pre + "images", path)
+        xs.append(x)
+        ys.append(_npz_labels(_npz_array(z, pre + "labels", path), len(x), pre + "labels", path))
+    bits = _dataset_bit_depth([x for x in xs if x.size], report, path)
+    float_range = _npz_float_range(xs, path)
+    imgs, which = [], []
+    for s, x in zip(parts, xs):
         conv = Counter()
         for a in x:
-            rgb = to_rgb8(a, 0, conv)
+            rgb = to_rgb8(a, 0, conv, bits=bits, float_range=float_range)
             report.sizes[rgb.shape[:2]] += 1
             if size is not None and rgb.shape[:2] != (size, size):
                 rgb = resize_rgb8(square_crop(rgb), size)
                 report.resized += 1
             imgs.append(rgb)
         report.conversions.update(conv)
-        labels.append(y.astype(np.int64))
         which += [s or "all"] * len(x)
-    labels = np.concatenate(labels)
+    labels = np.concatenate(ys)
+    if len(labels) == 0:
+        raise UserError(f"{path} holds no images in {', '.join(p or 'images' for p in parts)}")
     stem = path.stem.lower().split("_")[0]
     n_cls = int(labels.max()) + 1
     if "class_names" in keys:
-        names = [str(c) for c in z["class_names"]]
+        names = [str(c) for c in _npz_array(z, "class_names", path)]
+        if len(names) < n_cls:
+            raise UserError(f"{path}: class_names has {len(names)} name(s) but the labels reach {n_cls - 1}; "
+                            "give one name per class")
     elif stem in _MEDMNIST_NAMES and len(_MEDMNIST_NAMES[stem]) >= n_cls:
         names = _MEDMNIST_NAMES[stem]
     else:
         names = [f"class_{i}" for i in range(n_cls)]
+    empty = [c for c in range(len(names)) if not (labels == c).any()]
+    if empty and npz_split == "all":
+        raise UserError(f"{path}: class(es) {', '.join(f'{c} ({names[c]!r})' for c in empty)} have no images "
+                        f"(labels used: {np.unique(labels).tolist()}); renumber the labels 0..K-1 without gaps")
+    if empty:  # one part of a file need not hold every class
+        report.notes.append(f"the {npz_split!r} part has no images of class(es) {[names[c] for c in empty]}")
     report.files = report.loaded = len(imgs)
     _check_classes(names, labels, path, "npz")
+    _warn_tiny(report, path, size)
     return Dataset(images=np.stack(imgs).transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0,
                    labels=labels, class_names=names, paths=[f"{path}[{i}]" for i in range(len(imgs))],
                    name=f"npz {path}", meta=dict(layout="npz", root=str(path), report=report,
                                                  npz_split=np.array(which)))
+
+
+def _check_size_and_crop(size, crop) -> None:
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
+        raise UserError(f"image size {size!r} is not a positive whole number of pixels; give e.g. 64 "
+                        "(or None / --size 0 to keep the original size)")
+    if crop is None:
+        return
+    if isinstance(crop, (float, np.floating)):
+        if not 0 < crop <= 1:
+            raise UserError(f"crop fraction {crop!r} must lie in (0, 1]; or give whole pixels, e.g. 300")
+    elif isinstance(crop, bool) or not isinstance(crop, (int, np.integer)) or crop < 1:
+        raise UserError(f"crop {crop!r} is not a positive number of pixels; give e.g. 300 (pixels kept "
+                        "around the centre) or leave it out")
 
 
 def load_dataset(path, layout: str = "auto", size: int | None = None, skip_bad: bool = False, crop=None,
@@ -339,6 +558,7 @@ def load_dataset(path, layout: str = "auto", size: int | None = None, skip_bad: 
     """
     if layout not in LAYOUTS:
         raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    _check_size_and_crop(size, crop)
     root = Path(path).expanduser()
     if layout == "auto":
         layout = detect_layout(root)
