@@ -10,7 +10,7 @@ from refgan.gans import MODEL_CLASSES, presets, trainer as trainer_mod
 from refgan.gans.acgan import real_fraction
 from refgan.gans.trainer import Trainer
 
-UNCONDITIONAL = ["wgan-gp", "dcgan", "infogan", "ali"]
+UNCONDITIONAL = ["wgan-gp", "dcgan", "infogan", "infowgan-gp", "ali"]
 CONDITIONAL = ["cgan", "acgan"]
 
 

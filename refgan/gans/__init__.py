@@ -1,16 +1,17 @@
 """The GAN zoo: one module per model, one shared training loop.
 
-=============  ==============================  =========================================
-model          module                           loss (see the module docstring)
-=============  ==============================  =========================================
-``wgan-gp``    :mod:`refgan.gans.wgan_gp`       Wasserstein + gradient penalty (Gaur et al.)
-``dcgan``      :mod:`refgan.gans.dcgan`         binary cross-entropy (Nizam and Md Ali)
-``infogan``    :mod:`refgan.gans.infogan`       BCE + mutual-information term
-``cgan``       :mod:`refgan.gans.cgan`          BCE, label embedding in G and D (Guruswamy et al.)
-``acgan``      :mod:`refgan.gans.acgan`         source + class log-likelihoods (Guruswamy et al.)
-``ali``        :mod:`refgan.gans.ali`           BCE on (image, code) pairs (Guruswamy et al.)
-``acgan-ali``  :mod:`refgan.gans.ali`           AC-GAN fed encoder codes (Guruswamy et al.)
-=============  ==============================  =========================================
+===============  ==============================  =================================================================
+model            module                          loss (see the module docstring)
+===============  ==============================  =================================================================
+``wgan-gp``      :mod:`refgan.gans.wgan_gp`      Wasserstein + gradient penalty (Gaur et al.)
+``dcgan``        :mod:`refgan.gans.dcgan`        binary cross-entropy (Nizam and Md Ali)
+``infogan``      :mod:`refgan.gans.infogan`      BCE + mutual-information term
+``infowgan-gp``  :mod:`refgan.gans.infowgan_gp`  Wasserstein + penalty + mutual information (Gaur et al.'s wish)
+``cgan``         :mod:`refgan.gans.cgan`         BCE, label embedding in G and D (Guruswamy et al.)
+``acgan``        :mod:`refgan.gans.acgan`        source + class log-likelihoods (Guruswamy et al.)
+``ali``          :mod:`refgan.gans.ali`          BCE on (image, code) pairs, stochastic encoder (Guruswamy et al.)
+``acgan-ali``    :mod:`refgan.gans.ali`          AC-GAN fed encoder codes (Guruswamy et al.)
+===============  ==============================  =================================================================
 
 ``refgan.gans.trainer.Trainer`` runs any of them; ``refgan.gans.presets`` holds the
 options; ``refgan.gans.checkpoint`` the run-folder files; ``refgan.gans.quality``
@@ -22,10 +23,12 @@ from refgan.gans.base import GAN
 from refgan.gans.cgan import CGAN
 from refgan.gans.dcgan import DCGAN
 from refgan.gans.infogan import InfoGAN
+from refgan.gans.infowgan_gp import InfoWGANGP
 from refgan.gans.wgan_gp import WGANGP
 
-MODEL_CLASSES = {"wgan-gp": WGANGP, "dcgan": DCGAN, "infogan": InfoGAN, "cgan": CGAN,
-                 "acgan": ACGAN, "ali": ALI, "acgan-ali": ACGANALI}
+MODEL_CLASSES = {"wgan-gp": WGANGP, "dcgan": DCGAN, "infogan": InfoGAN,
+                 "infowgan-gp": InfoWGANGP, "cgan": CGAN, "acgan": ACGAN, "ali": ALI,
+                 "acgan-ali": ACGANALI}
 
-__all__ = ["GAN", "WGANGP", "DCGAN", "InfoGAN", "CGAN", "ACGAN", "ALI", "ACGANALI",
+__all__ = ["GAN", "WGANGP", "DCGAN", "InfoGAN", "InfoWGANGP", "CGAN", "ACGAN", "ALI", "ACGANALI",
            "MODEL_CLASSES"]

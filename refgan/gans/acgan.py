@@ -9,13 +9,19 @@ the log-likelihoods of the correct source and class
 D maximises L_S + L_C and G maximises L_C - L_S. As losses to minimise (G's
 -L_S term in its non-saturating form, as in the AC-GAN paper's code):
 
-    L_D = BCE(S(batch), source) + CE(C(batch), y)     batch = real and fake mixed
+    L_D = f     [BCE(S(x), real)       + CE(C(x), y)]               real batch
+        + (1-f) [BCE(S(G(z, y')), fake) + CE(C(G(z, y')), y')]       fake batch
     L_G = BCE(S(G(z, y)), real) + CE(C(G(z, y)), y)
 
-D's batch of B images holds round(f B) real and B - round(f B) fake ones, and the
-two kinds are averaged together, so f weighs real against fake. Guruswamy et al.'s
-schedules (``--real-fraction``): v1 f = 0.25; v2 f = 0.75; v3 f = 0.75 but 0.5
-every third epoch; or a number.
+Real and fake images go through D as two separate batches of B images each, so
+D's batch-norm statistics are always those of one kind of image, as in the G step
+(an all-fake batch). ``f`` weighs the real term against the fake term: L_D is the
+expected loss of a mixed batch holding a share f of real images, without the
+mixing. (Mixing them in one batch lets D tell real from fake by the batch
+statistics, which change with the mixture; G, scored on all-fake batches, then
+learns nothing useful and both losses still fall.) Guruswamy et al.'s schedules
+(``--real-fraction``): v1 f = 0.25; v2 f = 0.75; v3 f = 0.75 but 0.5 every third
+epoch; or a number.
 """
 from __future__ import annotations
 
@@ -73,17 +79,24 @@ class ACGAN(GAN):
         labels = self.random_labels(n) if labels is None else labels
         return self.nets["G"](self.generator_input(self.z(n), labels)), labels
 
+    def discriminator_loss(self, x, y, fake, y_fake, fake_source_weight=None):
+        """L_D for a real batch (x, y) and a fake batch (fake, y_fake), weighted by
+        the real fraction f of this epoch. ``fake_source_weight`` (N, 1) masks the
+        fake images' source term (ACGAN-ALI: encoder codes are not scored as fake)."""
+        f = real_fraction(self.config["real_fraction"], self.epoch)
+        s_real, c_real = self.D(x)
+        s_fake, c_fake = self.D(fake)
+        real_term = bce(s_real, 1.0) + ops.cross_entropy(c_real, y)
+        fake_term = bce(s_fake, 0.0, weight=fake_source_weight) + ops.cross_entropy(c_fake, y_fake)
+        return f * real_term + (1.0 - f) * fake_term, f
+
     def discriminator_step(self, batch):
         x, y = batch
-        f = real_fraction(self.config["real_fraction"], self.epoch)
-        n_real = min(max(int(round(f * len(x))), 1), len(x) - 1)
         with no_grad():
-            fake, y_fake = self.fakes(len(x) - n_real)
-        s, cls = self.D(ops.concat([x[:n_real], fake], axis=0))
-        source = np.r_[np.ones(n_real), np.zeros(len(fake))].reshape(-1, 1)
-        d_loss = bce(s, source) + ops.cross_entropy(cls, np.r_[y[:n_real], y_fake])
+            fake, y_fake = self.fakes(len(x))
+        d_loss, f = self.discriminator_loss(x, y, fake, y_fake)
         self.update(self.opts["D"], d_loss, self.nets["trunk"], self.nets["heads"])
-        return {"d_loss": mean_of(d_loss), "real_fraction": n_real / len(x)}
+        return {"d_loss": mean_of(d_loss), "real_fraction": f}
 
     def generator_step(self, batch=None):
         with self.frozen(self.nets["trunk"], self.nets["heads"]):

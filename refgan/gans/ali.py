@@ -3,25 +3,29 @@
 ALI
 ---
 An encoder E: x -> z and a generator G: z -> x are trained against one
-discriminator that sees (image, code) pairs: (x, E(x)) from the data side and
-(G(z), z) from the prior side. With BCE on D's logit:
+discriminator that sees (image, code) pairs: (x, z_hat) with z_hat ~ q(z | x) from
+the data side and (G(z), z) with z ~ N(0, I) from the prior side. As in the ALI
+paper the encoder is stochastic: q(z | x) = N(mu(x), diag(exp(logvar(x)))), and
+z_hat = mu(x) + exp(logvar(x) / 2) * eps is reparameterised, so L_GE's gradient
+reaches E's weights through the draw (architectures.Encoder). With BCE on D's logit:
 
-    L_D    = BCE(D(x, E(x)), 1) + BCE(D(G(z), z), 0)
-    L_{GE} = BCE(D(x, E(x)), 0) + BCE(D(G(z), z), 1)     (G and E together)
+    L_D    = BCE(D(x, z_hat), 1) + BCE(D(G(z), z), 0)
+    L_{GE} = BCE(D(x, z_hat), 0) + BCE(D(G(z), z), 1)     (G and E together)
 
 D(x, z) = joint([trunk(x), mlp(z)]): a no-batch-norm conv trunk (dropout 0.2),
 a small MLP on z, and a joint MLP on both.
 
 ACGAN_ALI
 ---------
-An AC-GAN whose generator is fed a mixture: half of each batch are codes E(x) of
-real images (with their true labels, E taken from a trained ALI and frozen), half
+An AC-GAN whose generator is fed a mixture: half of each batch are codes
+z_hat ~ q(z | x) of real images (with their true labels, E taken from a trained ALI and frozen), half
 random z (with random labels). The real/fake term is masked for the encoder
 codes, so those images only have to carry their class:
 
     L_G = L_C - L_S * 1(S = fake)      (maximised; written below as losses)
 
-The same mask applies to D's real/fake term. G is trained from scratch or
+D's loss is AC-GAN's (real and fake images as two batches, weighted by the
+real fraction ``--real-fraction``), with the same mask on the fake source term. G is trained from scratch or
 fine-tuned from the ALI generator (``--finetune``: the ALI G's weights, with
 zero-initialised weights for the new one-hot class inputs).
 """
@@ -66,14 +70,15 @@ class ALI(GAN):
                      "D": self._optimizer(D.parameters(), c["lr_d"], c)}
 
     def encode(self, x):
-        return self.nets["E"](x)
+        """z_hat ~ q(z | x), (N, latent_dim)."""
+        return self.nets["E"].sample(x)
 
     def discriminator_step(self, batch):
         G, E, D = self.nets["G"], self.nets["E"], self.nets["D"]
         x, _ = batch
         z = self.z(len(x))
         with no_grad():
-            x_fake, z_real = G(z), E(x)
+            x_fake, z_real = G(z), E.sample(x)
         d_real, d_fake = D(x, z_real), D(x_fake, z)
         d_loss = bce(d_real, 1.0) + bce(d_fake, 0.0)
         self.update(self.opts["D"], d_loss, D)
@@ -85,7 +90,8 @@ class ALI(GAN):
         x, _ = batch
         z = self.z(len(x))
         with self.frozen(D):
-            ge_loss = bce(D(x, E(x)), 0.0) + bce(D(G(z), z), 1.0)
+            z_hat = E.sample(x)
+            ge_loss = bce(D(x, z_hat), 0.0) + bce(D(G(z), z), 1.0)
             self.update(self.opts["GE"], ge_loss, G, E)
         return {"g_loss": mean_of(ge_loss)}
 
@@ -122,7 +128,7 @@ class ACGANALI(ACGAN):
         h = len(x) // 2
         with no_grad():
             self.nets["E"].eval()
-            z_enc = self.nets["E"](x[:h])
+            z_enc = self.nets["E"].sample(x[:h])
         z = ops.concat([z_enc, self.z(len(x) - h)], axis=0)
         labels = np.r_[y[:h], self.random_labels(len(x) - h)]
         mask = np.r_[np.zeros(h), np.ones(len(x) - h)].astype(np.float32).reshape(-1, 1)
@@ -133,12 +139,9 @@ class ACGANALI(ACGAN):
         z, labels, mask = self.mixed_codes(x, y)
         with no_grad():
             fake = self.nets["G"](self.generator_input(z, labels))
-        s_real, c_real = self.D(x)
-        s_fake, c_fake = self.D(fake)
-        d_loss = (bce(s_real, 1.0) + bce(s_fake, 0.0, weight=mask)
-                  + ops.cross_entropy(c_real, y) + ops.cross_entropy(c_fake, labels))
+        d_loss, f = self.discriminator_loss(x, y, fake, labels, fake_source_weight=mask)
         self.update(self.opts["D"], d_loss, self.nets["trunk"], self.nets["heads"])
-        return {"d_loss": mean_of(d_loss)}
+        return {"d_loss": mean_of(d_loss), "real_fraction": f}
 
     def generator_step(self, batch=None):
         x, y = batch

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 
-from refgan import nn, ops
+from refgan import nn, ops, random
 
 __all__ = ["stages", "Generator", "Trunk", "Encoder", "LabelPlane"]
 
@@ -107,15 +107,33 @@ class Trunk(nn.Module):
 
 
 class Encoder(nn.Module):
-    """ALI's E: image -> code (N, latent_dim), a trunk and a linear map."""
+    """ALI's stochastic encoder q(z | x) = N(mu(x), diag(exp(logvar(x)))).
+
+    A trunk and one linear map to 2 * latent_dim numbers, split into the mean and
+    the log-variance. ``sample`` draws z by the reparameterisation
+
+        z = mu(x) + exp(logvar(x) / 2) * eps,    eps ~ N(0, I)
+
+    so the draw is a differentiable function of the encoder's weights (Dumoulin et
+    al. 2017, section 2.2; Kingma & Welling 2014).
+    """
 
     def __init__(self, size: int, width: int, latent_dim: int, style: str = "dcgan"):
         super().__init__()
+        self.latent_dim = latent_dim
         self.trunk = Trunk(size, width, style, dropout=0.0)
-        self.head = nn.Linear(self.trunk.out_features, latent_dim)
+        self.head = nn.Linear(self.trunk.out_features, 2 * latent_dim)
 
     def forward(self, x):
-        return self.head(self.trunk(x))
+        """(mu, logvar), each (N, latent_dim)."""
+        return ops.split(self.head(self.trunk(x)), [self.latent_dim, self.latent_dim], axis=1)
+
+    def sample(self, x, eps=None):
+        """z (N, latent_dim) drawn from q(z | x); ``eps`` (N, latent_dim) fixes the noise."""
+        mu, logvar = self(x)
+        if eps is None:
+            eps = random.normal(mu.shape, dtype=mu.dtype)
+        return mu + ops.exp(0.5 * logvar) * eps
 
 
 class LabelPlane(nn.Module):

@@ -53,6 +53,7 @@ MODEL_DEFAULTS = {
     "wgan-gp": dict(n_disc=5, beta1=0.5, beta2=0.9),
     "dcgan": dict(n_disc=1, beta1=0.5, beta2=0.999),
     "infogan": dict(n_disc=1, beta1=0.5, beta2=0.999),
+    "infowgan-gp": dict(n_disc=5, beta1=0.5, beta2=0.9),
     "cgan": dict(n_disc=1, beta1=0.5, beta2=0.999),
     "acgan": dict(n_disc=1, beta1=0.5, beta2=0.999),
     "ali": dict(n_disc=1, beta1=0.5, beta2=0.999),
@@ -121,5 +122,5 @@ def validate(c: dict) -> None:
         raise UserError(f"--ema must be a decay in [0, 1) (0 = off), got {c['ema']}")
     if c["grow"] not in ("none", "dihedral", "rot45flip"):
         raise UserError(f"--grow must be none, dihedral or rot45flip, got {c['grow']!r}")
-    if c["model"] == "infogan" and (int(c["n_cat"]) < 1 or int(c["n_cont"]) < 1):
-        raise UserError("infogan needs --n-cat >= 1 and --n-cont >= 1")
+    if c["model"] in ("infogan", "infowgan-gp") and (int(c["n_cat"]) < 1 or int(c["n_cont"]) < 1):
+        raise UserError(f"{c['model']} needs --n-cat >= 1 and --n-cont >= 1")

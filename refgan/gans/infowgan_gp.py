@@ -1,0 +1,73 @@
+"""InfoWGAN-GP: InfoGAN's latent codes with the WGAN-GP critic (Gaur et al. wished
+for it: InfoGAN's interpretable codes, WGAN-GP's stable training).
+
+G reads (z, c), c = (one-hot categorical code c_cat, continuous codes c_cont ~
+U(-1, 1)^n_cont), as in InfoGAN (:mod:`refgan.gans.infogan`, which also holds the
+codes and L_I). The critic trunk (Gaur et al.'s: 5x5 stride-2 convolutions,
+LeakyReLU(0.2), dropout, no batch norm) feeds two heads: the critic score D and
+Q's estimate of the codes. With L_I the negative variational bound on
+I(c; G(z, c)) (up to constants),
+
+    L_I = CE(Q_cat(G(z, c)), c_cat) + 0.5 * ||Q_cont(G(z, c)) - c_cont||^2,
+
+the players minimise
+
+    L_D = E[D(G(z, c))] - E[D(x)] + lambda * E[(||grad D(x_hat)||_2 - 1)^2]
+          + lambda_I * L_I                                     (critic and Q)
+    L_G = -E[D(G(z, c))] + lambda_I * L_I                     (G)
+
+The penalty involves D only: Q's head is not a critic and needs no Lipschitz bound
+(its gradient reaches the shared trunk through L_I alone).
+"""
+from __future__ import annotations
+
+from refgan import nn, no_grad, ops
+from refgan.gans.architectures import Generator, Trunk
+from refgan.gans.base import mean_of
+from refgan.gans.infogan import InfoGAN
+
+
+class InfoWGANGP(InfoGAN):
+    name = "infowgan-gp"
+
+    def make(self, c):
+        self.n_cat, self.n_cont, self.lam_info = c["n_cat"], c["n_cont"], c["info_lambda"]
+        self.lam = c["gp_lambda"]
+        G = Generator(c["latent_dim"] + self.n_cat + self.n_cont, c["size"], c["width_g"],
+                      style="upsample")
+        trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"])
+        D = nn.Linear(trunk.out_features, 1)
+        Q = nn.Linear(trunk.out_features, self.n_cat + self.n_cont)
+        self.nets = {"G": G, "trunk": trunk, "D": D, "Q": Q}
+        self.opts = {"G": self._optimizer(G.parameters(), c["lr_g"], c),
+                     "D": self._optimizer(trunk.parameters() + D.parameters() + Q.parameters(),
+                                          c["lr_d"], c)}
+
+    def critic(self, x):
+        """D(x) (N, 1): the Wasserstein critic (trunk and score head)."""
+        return self.nets["D"](self.nets["trunk"](x))
+
+    def discriminator_step(self, batch):
+        G, trunk, D = self.nets["G"], self.nets["trunk"], self.nets["D"]
+        x, _ = batch
+        cat, c = self.codes(len(x))
+        with no_grad():
+            fake = G(ops.concat([self.z(len(x)), c], axis=1))
+        h_fake = trunk(fake)
+        d_real, d_fake = self.critic(x), D(h_fake)
+        gp, norms = ops.gradient_penalty(self.critic, x, fake)
+        l_info = self.info_loss(h_fake, cat, c)
+        d_loss = d_fake.mean() - d_real.mean() + self.lam * gp + self.lam_info * l_info
+        self.update(self.opts["D"], d_loss, trunk, D, self.nets["Q"])
+        return {"d_loss": mean_of(d_loss), "wasserstein": mean_of(d_real) - mean_of(d_fake),
+                "gp": mean_of(gp), "grad_norm": mean_of(norms), "info_loss": mean_of(l_info)}
+
+    def generator_step(self, batch=None):
+        G, trunk, D = self.nets["G"], self.nets["trunk"], self.nets["D"]
+        cat, c = self.codes(self.batch_size)
+        with self.frozen(trunk, D, self.nets["Q"]):
+            h = trunk(G(ops.concat([self.z(self.batch_size), c], axis=1)))
+            l_info = self.info_loss(h, cat, c)
+            g_loss = -D(h).mean() + self.lam_info * l_info
+            self.update(self.opts["G"], g_loss, G)
+        return {"g_loss": mean_of(g_loss), "info_loss_g": mean_of(l_info)}
