@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import kernels  # noqa: E402
+from refgan import kernels  # noqa: E402
 import refgan  # noqa: E402
 from refgan import backend as refgan_backend  # noqa: E402
 from refgan import ops  # noqa: E402

@@ -3,9 +3,9 @@
 ``load(name)`` returns a ``types.SimpleNamespace`` holding every function in
 ``KERNEL_NAMES`` for one backend:
 
-* ``'numpy'`` -- ``kernels.reference``: readable vectorised NumPy (also runs on CuPy arrays);
-* ``'numba'`` -- ``kernels.numba_cpu``: threaded Numba kernels;
-* ``'cupy'``  -- ``kernels.cupy_gpu``: CUDA kernels through CuPy.
+* ``'numpy'`` -- ``refgan.kernels.reference``: readable vectorised NumPy (also runs on CuPy arrays);
+* ``'numba'`` -- ``refgan.kernels.numba_cpu``: threaded Numba kernels;
+* ``'cupy'``  -- ``refgan.kernels.cupy_gpu``: CUDA kernels through CuPy.
 
 Compiled backends start from the reference functions and override those they
 implement, so every name always exists.  The namespace also carries ``name`` and
@@ -16,7 +16,7 @@ can run here and its install hint live in ``refgan/backend.py``.
 import importlib
 import types
 
-from kernels import reference
+from . import reference
 
 KERNEL_NAMES = [
     "im2col",
@@ -31,7 +31,8 @@ KERNEL_NAMES = [
     "rmsprop_update",
 ]
 
-_MODULES = {"numpy": "kernels.reference", "numba": "kernels.numba_cpu", "cupy": "kernels.cupy_gpu"}
+# Relative names: installed, this package is ``refgan.kernels`` (setup.cfg maps the folder).
+_MODULES = {"numpy": ".reference", "numba": ".numba_cpu", "cupy": ".cupy_gpu"}
 
 
 def load(name):
@@ -43,7 +44,7 @@ def load(name):
     """
     if name not in _MODULES:
         raise ValueError(f"unknown kernel backend {name!r}; choose one of {', '.join(_MODULES)}")
-    module = importlib.import_module(_MODULES[name])
+    module = importlib.import_module(_MODULES[name], __name__)
     funcs = {k: getattr(reference, k) for k in KERNEL_NAMES}
     funcs.update({k: getattr(module, k) for k in KERNEL_NAMES if hasattr(module, k)})
     xp = importlib.import_module("cupy") if name == "cupy" else importlib.import_module("numpy")

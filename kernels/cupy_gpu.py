@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from kernels import reference as ref
+from . import reference as ref
 
 try:
     import cupy

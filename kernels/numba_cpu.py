@@ -28,7 +28,7 @@ Design choices
 import numpy as np
 from numba import njit, prange
 
-from kernels import reference as ref
+from . import reference as ref
 
 _JIT = dict(parallel=True, cache=True, nogil=True)
 _U = np.uintp   # unsigned index: no wraparound check (see module docstring)

@@ -31,10 +31,10 @@ from types import SimpleNamespace
 import numpy as np
 from threadpoolctl import threadpool_limits  # comes with scikit-learn
 
-from kernels import load as load_kernels
+from refgan.kernels import load as load_kernels
 # Defined with the raw kernels, which use it and must import without refgan; this is the
 # one definition, and refgan code reaches it here.
-from kernels.reference import get_array_module
+from refgan.kernels.reference import get_array_module
 from refgan.errors import UserError
 
 BACKENDS = ("numpy", "numba", "cupy")

@@ -9,8 +9,8 @@ from hypothesis import given, strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # cli.py lives at the root
 
 import cli  # noqa: E402
-import kernels  # noqa: E402
-from kernels import reference as ref  # noqa: E402
+from refgan import kernels  # noqa: E402
+from refgan.kernels import reference as ref  # noqa: E402
 from refgan import backend  # noqa: E402
 from refgan.errors import UserError  # noqa: E402
 from refgan.ops.conv import conv_out_hw  # noqa: E402

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import kernels
-from kernels import naive
-from kernels import reference as ref
+from refgan import kernels
+from refgan.kernels import naive
+from refgan.kernels import reference as ref
 from refgan import backend
 from refgan.errors import UserError
 
@@ -333,14 +333,14 @@ def test_adam_rejects_zero_step():
 # ============================================================================ kernels.load / available
 
 def test_import_is_lazy():
-    code = ("import sys, kernels; "
+    code = ("import sys, refgan.kernels; "
             "assert 'numba' not in sys.modules and 'cupy' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_cupy_module_imports_without_cupy():
     code = ("import sys; sys.modules['cupy'] = None; "
-            "import kernels, kernels.cupy_gpu as g; from refgan import backend; "
+            "import refgan.kernels.cupy_gpu as g; from refgan import backend; "
             "assert not backend.available('cupy'); "
             "import numpy as np; x = np.ones((1, 1, 2, 2)); "
             "assert g.leaky_relu(-x, 0.5).sum() == -2.0")   # host arrays: reference fallback
@@ -359,7 +359,7 @@ def test_load_returns_every_kernel(name):
     for k in kernels.KERNEL_NAMES:
         assert callable(getattr(K, k)), k
     if name == "numba":
-        from kernels import numba_cpu
+        from refgan.kernels import numba_cpu
         assert K.im2col is numba_cpu.im2col and K.adam_update is numba_cpu.adam_update
 
 

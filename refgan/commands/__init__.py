@@ -1,5 +1,120 @@
-"""CLI commands: one module per command, each with ``add_parser`` and ``run``.
+"""The command line: ``refgan COMMAND ...`` (also ``python -m refgan`` and ``python cli.py``).
 
+One module per command, each with ``add_parser`` and ``run``:
 ``add_parser(sub)`` must call ``sub.add_parser(NAME, ...)`` and
-``parser.set_defaults(run=run)``; ``run(args)`` returns an exit code.
+``parser.set_defaults(run=run)``; ``run(args)`` returns an exit code. This module only
+wires them together, so a new command never touches another's code.
+
+Streams: results go to stdout, status lines and progress bars to stderr. ``-q`` drops
+the stderr chatter (errors and warnings still show), ``-v`` adds tracebacks to errors
+and debug log lines; commands read ``args.verbosity`` (-1, 0 or 1) for anything finer.
 """
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import os
+import re
+import sys
+import traceback
+import warnings
+
+# Command modules, in the order ``--help`` lists them. A module that is missing
+# (a feature not built yet) is simply not offered.
+COMMANDS = ["train", "generate", "data", "study", "export"]
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``, computed only when asked (it runs git)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from refgan.provenance import version_line
+
+        print(version_line())
+        parser.exit()
+
+
+def build_parser(prog: str = "refgan") -> argparse.ArgumentParser:
+    from refgan.backend import BACKENDS
+
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="refgan: reference GANs in NumPy for tiny medical-imaging datasets.",
+    )
+    parser.add_argument("--version", action=_PrintVersion, nargs=0,
+                        help="show version, install location, git commit and exit")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("REFGAN_BACKEND"),
+        help="array backend (default: $REFGAN_BACKEND, else numba on CPU)",
+    )
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                          default=0, help="only results and errors: no progress bars or status lines")
+    loudness.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                          help="debug log lines, and tracebacks with errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"refgan.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"refgan.commands.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    for command in sub.choices.values():
+        command.description = plain_text(command.description, prog)
+    return parser
+
+
+def plain_text(doc: str | None, prog: str = "refgan") -> str | None:
+    """A command module's RST docstring as terminal text: ``x`` and :role:`x` become x,
+    and its ``python cli.py`` examples use the name the user typed."""
+    if not doc:
+        return doc
+    doc = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    doc = re.sub(r"``([^`]+)``", r"\1", doc)
+    return doc.replace("python cli.py", prog)
+
+
+@contextlib.contextmanager
+def _stderr_for(verbosity: int):
+    """Route the stderr chatter by loudness; errors and warnings always reach the terminal."""
+    real_stderr = sys.stderr
+    logging.basicConfig(level=logging.DEBUG if verbosity > 0 else logging.INFO,
+                        format="%(message)s", stream=real_stderr, force=True)
+    if verbosity >= 0:
+        yield real_stderr
+        return
+    logging.getLogger().setLevel(logging.WARNING)
+    show_warning = warnings.showwarning
+    warnings.showwarning = lambda *a, **k: show_warning(*a, **{**k, "file": real_stderr})
+    with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
+        try:
+            yield real_stderr
+        finally:
+            warnings.showwarning = show_warning
+
+
+def main(argv: list[str] | None = None, prog: str = "refgan") -> int:
+    """Run one command line; returns the exit code (2 for a user error)."""
+    import refgan
+
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    with _stderr_for(args.verbosity) as stderr:
+        try:
+            if args.backend:
+                refgan.set_backend(args.backend)
+            return int(args.run(args) or 0)
+        except refgan.UserError as err:  # bad input: one clear line, no traceback
+            if args.verbosity > 0:
+                traceback.print_exc(file=stderr)
+            print(f"error: {err}", file=stderr)
+            return 2

@@ -20,7 +20,7 @@ def add_parser(sub):
     p = sub.add_parser("study", help="GAN augmentation study with an HTML report",
                        description="Train GANs on each fold's training split, train classifiers "
                        "on real / real+classic / real+generated / real+classic+generated, test on "
-                       "real images; tables with 95%% intervals, paired tests, report.html.")
+                       "real images; tables with 95% intervals, paired tests, report.html.")
     p.add_argument("--quick", action="store_true",
                    help="small, fast configuration for CI and a first look (a few minutes)")
     p.add_argument("--gan", default=None,
