@@ -10,7 +10,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("refgan", "kernels")
+# dotted name -> folder: setup.cfg installs the kernels/ folder as refgan.kernels
+PACKAGES = {"refgan": "refgan", "refgan.kernels": "kernels"}
 
 # Imports of refgan's own modules that stay inside functions, and why. Each is a module
 # whose import is costly or impossible where the importing code must still run.
@@ -36,9 +37,9 @@ PENDING = {"refgan.commands.generate", "refgan.commands.train", "refgan.export.b
 def project_modules(root=ROOT):
     """{dotted name: (path, is_package)} of every module of refgan and kernels, and cli."""
     mods = {"cli": (root / "cli.py", False)}
-    for pkg in PACKAGES:
-        for path in sorted((root / pkg).rglob("*.py")):
-            parts = list(path.relative_to(root).with_suffix("").parts)
+    for pkg, folder in PACKAGES.items():
+        for path in sorted((root / folder).rglob("*.py")):
+            parts = pkg.split(".") + list(path.relative_to(root / folder).with_suffix("").parts)
             is_package = parts[-1] == "__init__"
             mods[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
     return mods

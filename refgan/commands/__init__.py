@@ -21,6 +21,10 @@ import sys
 import traceback
 import warnings
 
+import refgan
+from refgan.backend import BACKENDS
+from refgan.provenance import version_line
+
 # Command modules, in the order ``--help`` lists them. A module that is missing
 # (a feature not built yet) is simply not offered.
 COMMANDS = ["train", "generate", "data", "study", "export"]
@@ -30,15 +34,11 @@ class _PrintVersion(argparse.Action):
     """``--version``, computed only when asked (it runs git)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from refgan.provenance import version_line
-
         print(version_line())
         parser.exit()
 
 
 def build_parser(prog: str = "refgan") -> argparse.ArgumentParser:
-    from refgan.backend import BACKENDS
-
     parser = argparse.ArgumentParser(
         prog=prog,
         description="refgan: reference GANs in NumPy for tiny medical-imaging datasets.",
@@ -101,8 +101,6 @@ def _stderr_for(verbosity: int):
 
 def main(argv: list[str] | None = None, prog: str = "refgan") -> int:
     """Run one command line; returns the exit code (2 for a user error)."""
-    import refgan
-
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.command is None:
