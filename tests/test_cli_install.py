@@ -113,9 +113,9 @@ def test_quiet_still_shows_errors_and_verbose_adds_the_traceback(capsys, tmp_pat
 
 
 def test_help_texts_are_plain_text(capsys):
-    for name in commands.COMMANDS:
+    for name in commands.COMMANDS + ["data preview", "data info"]:
         with pytest.raises(SystemExit):
-            main([name, "--help"], prog="refgan")
+            main(name.split() + ["--help"], prog="refgan")
         text = capsys.readouterr().out
         assert "``" not in text and ":mod:" not in text and "%%" not in text, name
         assert "python cli.py" not in text, name

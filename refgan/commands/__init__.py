@@ -65,9 +65,18 @@ def build_parser(prog: str = "refgan") -> argparse.ArgumentParser:
                 continue
             raise
         module.add_parser(sub)
-    for command in sub.choices.values():
-        command.description = plain_text(command.description, prog)
+    _plain_help(parser, prog)
     return parser
+
+
+def _plain_help(parser: argparse.ArgumentParser, prog: str) -> None:
+    """``plain_text`` on the description and epilog of every (sub-)command parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.description = plain_text(command.description, prog)
+                command.epilog = plain_text(command.epilog, prog)
+                _plain_help(command, prog)
 
 
 def plain_text(doc: str | None, prog: str = "refgan") -> str | None:
