@@ -31,11 +31,11 @@ from types import SimpleNamespace
 import numpy as np
 from threadpoolctl import threadpool_limits  # comes with scikit-learn
 
-from refgan.kernels import load as load_kernels
-# Defined with the raw kernels, which use it and must import without refgan; this is the
-# one definition, and refgan code reaches it here.
-from refgan.kernels.reference import get_array_module
 from refgan.errors import UserError
+from refgan.kernels import load as load_kernels
+# The one definition lives with the raw kernels, which call it; this module imports the
+# kernels, so they cannot import it from here without a cycle. refgan code reaches it here.
+from refgan.kernels.reference import get_array_module
 
 BACKENDS = ("numpy", "numba", "cupy")
 
