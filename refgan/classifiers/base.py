@@ -1,8 +1,12 @@
-"""Shared pieces of the classifiers: label encoding, class weights, moving arrays to the backend."""
+"""Shared pieces of the classifiers: input checks, label encoding, class weights, moving arrays to the backend."""
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (_check_sample_weight, check_consistent_length, check_is_fitted,
+                                      column_or_1d, validate_data)
 
 from refgan import backend
 
@@ -39,32 +43,46 @@ def compute_class_weight(class_weight, classes, y_idx) -> np.ndarray:
 
 
 class ClassifierBase(ClassifierMixin, BaseEstimator):
-    """Label bookkeeping shared by every refgan classifier.
+    """Input checks and label bookkeeping shared by every refgan classifier.
 
-    Subclasses implement ``_fit(X, y_idx, sample_weight)`` on encoded labels and
-    ``decision_function``; ``classes_`` holds the original labels.
+    ``fit`` starts with :meth:`_validate_fit` (scikit-learn's ``validate_data``,
+    ``check_classification_targets`` and ``_check_sample_weight``: NaN/inf,
+    length mismatches, continuous or 2-D targets, sparse or complex input are
+    refused with scikit-learn's messages); ``decision_function`` and the
+    probability methods start with :meth:`_validate_predict` (fitted, same
+    feature count).  Subclasses work on encoded labels ``y_idx`` in
+    ``range(K)``; ``classes_`` holds the original labels.
     """
 
-    def _encode(self, y):
-        y = np.asarray(backend.to_numpy(y)).reshape(-1)
+    def _validate_fit(self, X, y, sample_weight=None):
+        """-> ``(X (N, F) float64, y_idx (N,), s (N,))`` with ``s`` the class
+        weight of each sample's class times its sample weight."""
+        X, y = validate_data(self, _rows(X), y, dtype=np.float64, y_numeric=False)
+        y_idx, s = self._targets(X, y, sample_weight)
+        return X, y_idx, s
+
+    def _targets(self, X, y, sample_weight=None):
+        """Checked labels: sets ``classes_``; -> ``(y_idx (N,), s (N,))``."""
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"need at least two classes to fit a classifier, got {self.classes_}")
-        return y_idx
-
-    def _sample_weight(self, y_idx, sample_weight):
-        """class weight of each sample's class times its own sample weight, (N,)."""
+            raise ValueError(f"{type(self).__name__} needs samples of at least two classes; got 1 class "
+                             f"({self.classes_[0]!r}) in {len(y)} sample(s)")
         cw = compute_class_weight(self.class_weight, self.classes_, y_idx)
         s = cw[y_idx]
         if sample_weight is not None:
-            s = s * np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-        return s
+            s = s * _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not s.sum() > 0:
+            raise ValueError("the sample weights (times the class weights) are all zero; "
+                             "give some samples a positive weight")
+        return y_idx, s
 
-    def _check_fitted(self):
-        if not hasattr(self, "classes_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+    def _validate_predict(self, X) -> np.ndarray:
+        """Fitted check and the features ``(N, F)`` float64, same ``F`` as in fit."""
+        check_is_fitted(self)
+        return validate_data(self, _rows(X), dtype=np.float64, reset=False)
 
     def predict(self, X):
         """Predicted labels (N,) from the classes seen in ``fit``."""
@@ -73,7 +91,11 @@ class ClassifierBase(ClassifierMixin, BaseEstimator):
         return self.classes_[idx]
 
 
-def flat_features(X) -> np.ndarray:
-    """(N, ...) -> float64 host (N, F)."""
-    X = np.asarray(backend.to_numpy(X), dtype=np.float64)
-    return X.reshape(len(X), -1)
+def _rows(X):
+    """Host array; images or other ``(N, ...)`` arrays flattened to ``(N, F)``
+    (sparse and list input go to scikit-learn's checks unchanged)."""
+    if sp.issparse(X) or not hasattr(X, "ndim"):
+        return X
+    X = backend.to_numpy(X)
+    return X.reshape(len(X), -1) if X.ndim > 2 else X
+

@@ -15,6 +15,8 @@ out for this.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_array, check_is_fitted
 
 import refgan
 from refgan import backend, nn, ops, optim
@@ -74,12 +76,28 @@ class CNNClassifier(ClassifierBase):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _images(self, X) -> np.ndarray:
-        x = np.asarray(backend.to_numpy(X), dtype=np.float32)
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # images (N, C, H, W): scikit-learn has no 4-D tag; "not 2-D, n-D" is what it reads
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def _images(self, X, reset: bool = False) -> np.ndarray:
+        """Checked images ``(N, C, H, W)`` float32 (finite; resized to ``image_size``);
+        after fit, of the fitted ``(C, H, W)``."""
+        if not reset:
+            check_is_fitted(self)
+        x = check_array(X if sp.issparse(X) else backend.to_numpy(X), allow_nd=True, dtype=np.float32)
         if x.ndim != 4:
             raise ValueError(f"CNNClassifier expects images (N, C, H, W), got shape {x.shape}")
         if self.image_size and x.shape[2:] != (self.image_size, self.image_size):
             x = resize(x, int(self.image_size))
+        if reset:
+            self.image_shape_ = x.shape[1:]
+        elif x.shape[1:] != self.image_shape_:
+            raise ValueError(f"X has images of shape {x.shape[1:]} (C, H, W); this CNNClassifier was fitted on "
+                             f"{self.image_shape_}")
         return x
 
     def _loss(self, X, y_idx, s, batch=256):
@@ -100,9 +118,8 @@ class CNNClassifier(ClassifierBase):
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train on images ``X`` (N, C, H, W) and labels ``y``; ``validation_data`` =
         ``(X_val, y_val)`` drives early stopping (else a stratified hold-out)."""
-        X = self._images(X)
-        y_idx = self._encode(y)
-        s = self._sample_weight(y_idx, sample_weight)
+        X = self._images(X, reset=True)
+        y_idx, s = self._targets(X, y, sample_weight)
         cw = s / (1 if sample_weight is None else np.asarray(sample_weight, float))
         rng = np.random.default_rng(self.random_state)
         if validation_data is not None:
@@ -167,12 +184,10 @@ class CNNClassifier(ClassifierBase):
 
     def decision_function(self, X):
         """Logits: (N,) difference ``z_1 - z_0`` for two classes, else (N, K)."""
-        self._check_fitted()
         z = self._logits(self._images(X))
         return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
     def predict_proba(self, X):
-        self._check_fitted()
         z = self._logits(self._images(X))
         z = z - z.max(1, keepdims=True)
         e = np.exp(z)
@@ -181,7 +196,6 @@ class CNNClassifier(ClassifierBase):
     def embed(self, X, batch: int = 256) -> np.ndarray:
         """Penultimate-layer features (N, dense): the domain feature extractor used by
         KID and precision/recall (the CNN trained on the real training split)."""
-        self._check_fitted()
         X = self._images(X)
         trunk = list(self.model_._modules.values())[:-2]  # up to the dense layer's ReLU
         self.model_.eval()

@@ -42,4 +42,6 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.requires_fit = False
+        tags.input_tags.two_d_array = False  # images (N, C, H, W); see CNNClassifier
+        tags.input_tags.three_d_array = True
         return tags

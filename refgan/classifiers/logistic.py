@@ -21,7 +21,7 @@ import numpy as np
 
 from refgan import backend
 from refgan.classifiers import lbfgs
-from refgan.classifiers.base import ClassifierBase, flat_features, to_device
+from refgan.classifiers.base import ClassifierBase, to_device
 
 
 def _logsumexp(z, axis):
@@ -61,9 +61,7 @@ class LogisticRegression(ClassifierBase):
         """Fit on features ``X`` (N, F) (or any (N, ...), flattened) and labels ``y`` (N,)."""
         if self.penalty not in ("l2", None):
             raise ValueError(f"penalty must be 'l2' or None, got {self.penalty!r}")
-        Xh = flat_features(X)
-        y_idx = self._encode(y)
-        s = self._sample_weight(y_idx, sample_weight)
+        Xh, y_idx, s = self._validate_fit(X, y, sample_weight)
         n, f = Xh.shape
         k = len(self.classes_)
         rows = 1 if k == 2 else k
@@ -108,13 +106,11 @@ class LogisticRegression(ClassifierBase):
         self.intercept_ = theta[rows * f:] if use_b else np.zeros(rows)
         self.n_iter_ = res.n_iter
         self.loss_curve_ = res.losses
-        self.n_features_in_ = f
         return self
 
     def decision_function(self, X):
         """Logits: (N,) for two classes (positive -> ``classes_[1]``), else (N, K)."""
-        self._check_fitted()
-        Z = flat_features(X) @ self.coef_.T + self.intercept_
+        Z = self._validate_predict(X) @ self.coef_.T + self.intercept_
         return Z[:, 0] if len(self.classes_) == 2 else Z
 
     def predict_proba(self, X):

@@ -31,10 +31,12 @@ import math
 import warnings
 
 import numpy as np
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.metaestimators import available_if
 
 from refgan import backend
 from refgan.classifiers import lbfgs
-from refgan.classifiers.base import ClassifierBase, flat_features, to_device
+from refgan.classifiers.base import ClassifierBase, to_device
 
 
 # ------------------------------------------------------------------------- kernels
@@ -208,9 +210,13 @@ except ImportError:  # pragma: no cover - numba is a dependency; the reference s
     smo_solve_fast = smo_solve
 
 
-def _gamma_value(gamma, X) -> float:
+def _gamma_value(gamma, X, sample_weight=None) -> float:
     if gamma == "scale":  # Gaur et al.: 1 / (n_features * Var(X))
-        var = float(X.var())
+        # Var over all entries, each row weighted by its sample weight, so that a weight
+        # of 2 means what repeating the row means (scikit-learn ignores the weights here)
+        w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        mean = float(w @ X.mean(1)) / w.sum()
+        var = float(w @ ((X - mean) ** 2).mean(1)) / w.sum()
         return 1.0 / (X.shape[1] * var) if var > 0 else 1.0
     if gamma == "auto":
         return 1.0 / X.shape[1]
@@ -297,6 +303,13 @@ def ovr_decision(pairwise: np.ndarray, k: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- SVC
+def _has_probability(svc) -> bool:
+    if not svc.probability:
+        raise AttributeError("predict_proba is available only with SVC(probability=True), which also fits "
+                             "Platt scaling")
+    return True
+
+
 class SVC(ClassifierBase):
     """Kernel SVM (Gaur et al.: RBF kernel, C = 1, gamma = 'scale').
 
@@ -345,10 +358,10 @@ class SVC(ClassifierBase):
                           RuntimeWarning, stacklevel=3)
         return alpha * y, rho, it, trace
 
-    def _fit_core(self, X, y_idx, s):
+    def _fit_core(self, X, y_idx, s, sample_weight=None):
         """Solve every pairwise problem; returns the fitted pieces as a dict."""
         k = int(y_idx.max()) + 1
-        gamma = _gamma_value(self.gamma, X)
+        gamma = _gamma_value(self.gamma, X, sample_weight)
         Kfull = kernel_matrix(X, X, self.kernel, gamma, self.degree, self.coef0)
         Cs_all = self.C * s
         coefs, rhos, iters, curve = [], [], [], None
@@ -369,12 +382,9 @@ class SVC(ClassifierBase):
 
     def fit(self, X, y, sample_weight=None):
         """Fit on features ``X`` (N, F) and labels ``y`` (N,)."""
-        Xh = flat_features(X)
-        y_idx = self._encode(y)
-        s = self._sample_weight(y_idx, sample_weight)
-        core = self._fit_core(Xh, y_idx, s)
+        Xh, y_idx, s = self._validate_fit(X, y, sample_weight)
+        core = self._fit_core(Xh, y_idx, s, sample_weight)
         self._install(Xh, core)
-        self.n_features_in_ = Xh.shape[1]
         if self.probability:
             self._fit_platt(Xh, y_idx, s)
         return self
@@ -395,20 +405,18 @@ class SVC(ClassifierBase):
             dc[0, self._pairs[0][0]] = self._pairs[0][1]
             self.dual_coef_ = dc
 
-    def _pairwise(self, X):
-        Ks = kernel_matrix(flat_features(X), self.support_vectors_, self.kernel, self._gamma,
+    def _pairwise(self, Xh):
+        Ks = kernel_matrix(Xh, self.support_vectors_, self.kernel, self._gamma,
                            self.degree, self.coef0)
         return np.stack([Ks[:, p] @ c + b for (p, c), b in zip(self._pairs, self.intercept_)], 1)
 
     def decision_function(self, X):
         """(N,) for two classes (positive -> ``classes_[1]``), else (N, K) 'ovr' shape."""
-        self._check_fitted()
-        d = self._pairwise(X)
+        d = self._pairwise(self._validate_predict(X))
         return d[:, 0] if self._k == 2 else ovr_decision(d, self._k)
 
     def predict(self, X):
-        self._check_fitted()
-        d = self._pairwise(X)
+        d = self._pairwise(self._validate_predict(X))
         if self._k == 2:
             return self.classes_[(d[:, 0] > 0).astype(int)]
         votes = ovr_decision(d, self._k)
@@ -416,8 +424,6 @@ class SVC(ClassifierBase):
 
     # -- probabilities
     def _fit_platt(self, Xh, y_idx, s):
-        from sklearn.model_selection import StratifiedKFold
-
         k = self._k
         n_pairs = k * (k - 1) // 2
         dec = np.zeros((len(Xh), n_pairs))
@@ -435,12 +441,10 @@ class SVC(ClassifierBase):
                 self._platt.append(platt_fit(dec[m, p], y_idx[m] == b))
                 p += 1
 
+    @available_if(_has_probability)
     def predict_proba(self, X):
-        """(N, K) Platt probabilities; needs ``probability=True``."""
-        self._check_fitted()
-        if not self.probability:
-            raise AttributeError("predict_proba needs SVC(probability=True)")
-        d = self._pairwise(X)
+        """(N, K) Platt probabilities; exists only with ``probability=True``."""
+        d = self._pairwise(self._validate_predict(X))
         pb = np.stack([1 / (1 + np.exp(np.clip(A * d[:, p] + B, -500, 500)))
                        for p, (A, B) in enumerate(self._platt)], 1)  # P(second class)
         pb = np.clip(pb, 1e-7, 1 - 1e-7)
@@ -483,9 +487,7 @@ class LinearSVC(ClassifierBase):
         self.intercept_scaling = intercept_scaling
 
     def fit(self, X, y, sample_weight=None):
-        Xh = flat_features(X)
-        y_idx = self._encode(y)
-        s = self._sample_weight(y_idx, sample_weight)
+        Xh, y_idx, s = self._validate_fit(X, y, sample_weight)
         if self.fit_intercept:
             Xh_aug = np.hstack([Xh, np.full((len(Xh), 1), float(self.intercept_scaling))])
         else:
@@ -521,10 +523,8 @@ class LinearSVC(ClassifierBase):
             self.coef_, self.intercept_ = W, np.zeros(len(W))
         self.n_iter_ = max(iters)
         self.loss_curve_ = curve
-        self.n_features_in_ = Xh.shape[1]
         return self
 
     def decision_function(self, X):
-        self._check_fitted()
-        Z = flat_features(X) @ self.coef_.T + self.intercept_
+        Z = self._validate_predict(X) @ self.coef_.T + self.intercept_
         return Z[:, 0] if len(self.classes_) == 2 else Z
