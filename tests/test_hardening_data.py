@@ -280,7 +280,7 @@ def test_every_data_option_has_help_and_the_examples_reach_argparse():
 
     parser = cli.build_parser()
     data = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["data"]
-    assert "python cli.py data info PATH" in data.format_help()
+    assert "data info PATH [--layout auto]" in data.format_help()
     subs = next(a for a in data._actions if isinstance(a, argparse._SubParsersAction)).choices
     assert set(subs) == {"preview", "info", "calibrate", "speed"}
     undocumented = [f"{name} {a.dest}" for name, p in subs.items() for a in p._actions
