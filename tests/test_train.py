@@ -81,7 +81,7 @@ def test_checkpoint_is_atomic_and_pickle_free(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(refgan.UserError, match="disk full"):
         checkpoint.save(folder, 3, {"a::w": np.arange(5.0)}, {})
     monkeypatch.undo()
     arrays, meta = checkpoint.load(folder)         # the last complete one survives

@@ -15,9 +15,12 @@ uses ``np.load(allow_pickle=False)``: a checkpoint holds no code.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,7 @@ import numpy as np
 from refgan.errors import UserError
 
 LATEST = "latest.json"
+_CKPT_NAME = re.compile(r"ckpt-\d+\.npz")
 
 
 def sha256_file(path) -> str:
@@ -36,14 +40,27 @@ def sha256_file(path) -> str:
 
 
 def atomic_write_bytes(path, write) -> None:
-    """``write(f)`` into ``path.tmp``, fsync, then rename onto ``path``."""
+    """``write(f)`` into ``path.tmp``, fsync, then rename onto ``path``.
+
+    Whatever stops the write (a full disk, an error, Ctrl-C) removes ``path.tmp``
+    and leaves ``path`` as it was; an ``OSError`` becomes one ``UserError`` line."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if not isinstance(err, OSError):
+            raise
+        why = ("the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT)
+               else err.strerror or str(err))
+        kept = "its previous version is kept" if path.exists() else "nothing was written"
+        raise UserError(f"cannot write {path}: {why} ({kept}); free some space or fix the folder, "
+                        "then run the command again") from None
 
 
 def atomic_write_json(path, obj) -> None:
@@ -56,48 +73,151 @@ def save(folder, step: int, arrays: dict, meta: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     old = _latest_npz(folder)
-    npz = folder / f"ckpt-{step:07d}.npz"
+    npz = folder / checkpoint_name(step)
     atomic_write_bytes(npz, lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()}))
     record = dict(meta, step=int(step), file=npz.name, sha256=sha256_file(npz))
-    atomic_write_json(folder / LATEST, record)
+    try:
+        atomic_write_json(folder / LATEST, record)
+    except BaseException:
+        if npz != old:  # not committed: the previous checkpoint stays the latest
+            npz.unlink(missing_ok=True)
+        raise
     if old is not None and old != npz and old.exists():
         old.unlink()
     return npz
 
 
+def checkpoint_name(step: int) -> str:
+    return f"ckpt-{int(step):07d}.npz"
+
+
 def _latest_npz(folder: Path):
+    """The npz the current record names, or None when there is no valid record
+    (then nothing is deleted at the next save)."""
     try:
-        return folder / json.loads((folder / LATEST).read_text())["file"]
-    except (OSError, ValueError, KeyError):
+        return folder / read_record(folder)["file"]
+    except UserError:
         return None
 
 
-def load(folder) -> tuple[dict, dict]:
-    """(arrays, meta) of the latest checkpoint in ``folder``; verifies the hash."""
+def read_record(folder) -> dict:
+    """``latest.json`` of ``folder``, checked: a JSON object whose ``file`` is a
+    checkpoint name inside ``folder`` (never a path elsewhere), with its ``sha256``
+    and integer ``step``.  Raises ``UserError`` with one line."""
     folder = Path(folder)
+    path = folder / LATEST
     try:
-        meta = json.loads((folder / LATEST).read_text())
-    except OSError:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
         raise UserError(f"no checkpoint in {folder} (missing {LATEST}); is it a run folder "
                         "that saved at least one checkpoint?") from None
+    except OSError as err:
+        raise UserError(f"cannot read {path} ({err.strerror or err})") from None
     except ValueError as err:
-        raise UserError(f"{folder / LATEST} is not valid JSON ({err}); the checkpoint is "
-                        "damaged") from None
+        raise UserError(f"{path} is not valid JSON ({err}); the checkpoint is damaged") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path} holds a JSON {type(meta).__name__}, not the checkpoint record (an object); "
+                        "the checkpoint is damaged")
+    missing = [k for k in ("file", "sha256", "step") if k not in meta]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}; the checkpoint record is damaged")
+    name = meta["file"]
+    if not isinstance(name, str) or not _CKPT_NAME.fullmatch(name):
+        raise UserError(f"{path} names {name!r}, not a checkpoint file of this folder (ckpt-NNNNNNN.npz); "
+                        "refusing to read or delete anything outside it")
+    if not isinstance(meta["step"], int) or isinstance(meta["step"], bool) or meta["step"] < 0:
+        raise UserError(f"{path}: step {meta['step']!r} is not a whole number >= 0; the record is damaged")
+    if not isinstance(meta["sha256"], str):
+        raise UserError(f"{path}: sha256 {meta['sha256']!r} is not a hash string; the record is damaged")
+    return meta
+
+
+def load(folder) -> tuple[dict, dict]:
+    """(arrays, meta) of the latest checkpoint in ``folder``; verifies the record
+    (:func:`read_record`), the hash and the arrays.  A resume also checks the
+    training state in ``meta`` (:func:`check_meta`) and restores the models with
+    :func:`restore_models`."""
+    folder = Path(folder)
+    meta = read_record(folder)
     npz = folder / meta["file"]
-    if not npz.exists():
+    if not npz.is_file():
         raise UserError(f"{npz} named by {LATEST} is missing; the checkpoint is incomplete")
     if sha256_file(npz) != meta["sha256"]:
         raise UserError(f"{npz} does not match the hash in {LATEST}; the checkpoint is "
                         "damaged")
+    damaged = (f"although its hash matches {LATEST}: it was written damaged; start a new run or restore "
+               "the folder from a backup")
+    if not zipfile.is_zipfile(npz):  # else np.load would try it as a pickle and blame pickling
+        raise UserError(f"{npz} cannot be read (not an .npz archive) {damaged}")
     try:
         with np.load(npz, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except ValueError as err:  # object arrays: a checkpoint never holds pickled code
-        raise UserError(f"{npz} holds data that would need pickle ({err}); refusing to "
-                        "load it") from None
+    except ValueError as err:
+        if "pickle" in str(err):  # object arrays: a checkpoint never holds pickled code
+            raise UserError(f"{npz} holds data that would need pickle ({err}); refusing to "
+                            "load it") from None
+        raise UserError(f"{npz} cannot be read ({err}) {damaged}") from None
+    except Exception as err:  # zip, zlib, EOF and format errors of a damaged file
+        raise UserError(f"{npz} cannot be read ({type(err).__name__}: {err}) {damaged}") from None
+    bad = [k for k in arrays if "::" not in k]
+    if bad:
+        raise UserError(f"{npz} holds arrays not named '<model>::<key>' ({bad[:3]}); it is not a refgan "
+                        "checkpoint")
     return arrays, meta
 
 
+# what a training checkpoint's record holds beyond file/sha256/step, and its JSON type
+TRAINING_META = {"config": dict, "data_hash": str, "backend": str, "refgan_rng": dict, "batch_rng": dict,
+                 "schedules": dict}
+
+
+def check_meta(meta: dict, where) -> None:
+    """The training state in a checkpoint record is complete and usable: the
+    entries of ``TRAINING_META`` with their types, RNG states numpy accepts and
+    schedule states that are objects.  Raises ``UserError`` naming the entry."""
+    for key, typ in TRAINING_META.items():
+        if key not in meta:
+            raise UserError(f"{where} lacks {key!r}; the checkpoint record is damaged")
+        if not isinstance(meta[key], typ):
+            raise UserError(f"{where}: {key!r} is a {type(meta[key]).__name__}, not a JSON "
+                            f"{'object' if typ is dict else 'string'}; the checkpoint record is damaged")
+    for key in ("refgan_rng", "batch_rng"):
+        check_rng_state(meta[key], f"{where}: {key}")
+    for model, states in meta["schedules"].items():
+        if not isinstance(states, dict) or not all(isinstance(v, dict) for v in states.values()):
+            raise UserError(f"{where}: the schedule state of {model!r} is not an object of objects; "
+                            "the checkpoint record is damaged")
+
+
+def check_rng_state(state, what) -> None:
+    """``state`` is a numpy bit-generator state (tried on a scratch generator)."""
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    try:
+        getattr(np.random, str(name))().state = state
+    except Exception as err:  # AttributeError (unknown generator), TypeError, ValueError
+        raise UserError(f"{what} is not a valid random-generator state ({type(err).__name__}: {err}); "
+                        "the checkpoint record is damaged") from None
+
+
+def restore_models(models: dict, arrays: dict, where) -> None:
+    """Load ``'<model>::<key>'`` arrays into ``models`` ({key: GAN}); a model
+    missing or unexpected, or a state dict with missing/extra keys or other
+    shapes, is one ``UserError`` naming it (a checkpoint of another config)."""
+    states = split_models(arrays)
+    if set(states) != set(models):
+        raise UserError(f"{where} holds models {sorted(states)}, the config builds {sorted(models)}; "
+                        "the checkpoint belongs to another config")
+    for key, model in models.items():
+        own, saved = model.state_dict(), states[key]
+        problems = [f"missing {sorted(set(own) - set(saved))[:3]}" if set(own) - set(saved) else "",
+                    f"unexpected {sorted(set(saved) - set(own))[:3]}" if set(saved) - set(own) else ""]
+        problems += [f"{k}: shape {np.shape(saved[k])} saved, {np.shape(v)} in the model"
+                     for k, v in own.items() if k in saved and np.shape(saved[k]) != np.shape(v)][:3]
+        problems = [p for p in problems if p]
+        if problems:
+            raise UserError(f"{where}: model {key!r} does not fit its checkpoint ({'; '.join(problems)}); "
+                            "the checkpoint belongs to another config or is damaged")
+        model.load_state_dict(saved)
 def split_models(arrays: dict) -> dict[str, dict]:
     """'<model>::<key>' arrays -> {model: {key: array}}."""
     out: dict[str, dict] = {}
