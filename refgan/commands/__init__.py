@@ -109,7 +109,7 @@ def _stderr_for(verbosity: int):
 
 
 def main(argv: list[str] | None = None, prog: str = "refgan") -> int:
-    """Run one command line; returns the exit code (2 for a user error)."""
+    """Run one command line; returns the exit code (2 for a user error, 130 for Ctrl-C)."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -125,3 +125,9 @@ def main(argv: list[str] | None = None, prog: str = "refgan") -> int:
                 traceback.print_exc(file=stderr)
             print(f"error: {err}", file=stderr)
             return 2
+        except KeyboardInterrupt:  # Ctrl-C outside a training loop (which saves and says how to resume)
+            if args.verbosity > 0:
+                traceback.print_exc(file=stderr)
+            print(f"interrupted (Ctrl-C) during {prog} {args.command}; files already finished are kept",
+                  file=stderr)
+            return 130

@@ -105,7 +105,22 @@ def config_from_args(args):
             setattr(cfg, name, v)
     if cfg.folds < 2:
         raise UserError("--folds must be >= 2")
+    if cfg.n_per_class < 1:
+        raise UserError(f"--n-per-class {cfg.n_per_class}: give at least 1 synthetic image per class "
+                        "(the default 130 is ALL-IDB2's count)")
+    if cfg.seed < 0:
+        raise UserError(f"--seed {cfg.seed}: seeds are whole numbers >= 0")
     return cfg
+
+
+def check_out_dir(out: Path) -> None:
+    """A study never overwrites another: ``out`` must be new or an empty folder."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a new folder for the study")
+    if out.is_dir() and any(out.iterdir()):
+        earlier = [n for n in ("results.json", "report.html") if (out / n).exists()]
+        what = f" (it holds an earlier study: {', '.join(earlier)})" if earlier else ""
+        raise UserError(f"--out {out} is not empty{what}; refgan never overwrites a study: choose a new --out")
 
 
 def run(args) -> int:
@@ -117,5 +132,6 @@ def run(args) -> int:
 
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else Path("runs") / (time.strftime("%Y%m%d-%H%M%S") + "-study")
+    check_out_dir(out)
     run_study(cfg, out)
     return 0
