@@ -46,3 +46,34 @@ def test_ctrl_c_outside_the_training_loop_is_one_line(tmp_path, capsys, monkeypa
     monkeypatch.setattr(refgan.commands.data, "make_blood_cells", interrupted)
     assert cli.main(["data", "preview", "--out", str(tmp_path / "p.png")]) == 130
     _one_line(capsys, "interrupted (Ctrl-C) during", "data")
+
+
+# --------------------------------------------------------------------- --skip-bad
+@pytest.fixture
+def folder_with_a_broken_file(tmp_path):
+    import imageio.v3 as iio
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "cells"
+    for c in ("healthy", "blast"):
+        (root / c).mkdir(parents=True)
+        for i in range(6):
+            iio.imwrite(root / c / f"{i}.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    (root / "blast" / "broken.png").write_bytes(b"\x89PNG broken")
+    return root
+
+
+def test_study_skip_bad_gives_the_data_info_report(folder_with_a_broken_file, tmp_path, capsys):
+    from refgan.study.config import StudyConfig
+    from refgan.study.protocol import load_data
+
+    root = folder_with_a_broken_file
+    assert cli.main(["study", "--quick", "--data", str(root), "--out", str(tmp_path / "s")]) == 2
+    _one_line(capsys, "broken.png", "--skip-bad")
+    assert cli.main(["data", "info", str(root), "--skip-bad", "--size", "32"]) == 0
+    info = capsys.readouterr().out
+    logged = []
+    ds = load_data(StudyConfig(data=str(root), size=32, skip_bad=True), logged.append)
+    assert len(ds) == 12 and "skipped" in info and "broken.png" in info
+    assert "\n".join(logged).strip() == info.strip()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
 
-from refgan.data import (DEFAULT_DIFFICULTY, load_dataset, lr_accuracy, make_blood_cells,
+from refgan.data import (DEFAULT_DIFFICULTY, lr_accuracy, make_blood_cells,
                          save_grid)
-from refgan.data.loaders import LAYOUTS
+from refgan.data.loaders import LAYOUTS, load_reported
 from refgan.errors import UserError
 
 STYLE_HELP = "smear: a blood-smear field like ALL-IDB2; segmented: the cell alone on black, like C-NMC"
@@ -92,13 +91,8 @@ def _info(args) -> int:
     if args.crop is not None and args.crop < 1:
         raise UserError(f"--crop {args.crop}: give the side in pixels kept around the centre (e.g. 300), "
                         "or leave --crop out")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the report below lists skipped files
-        ds = load_dataset(args.path, layout=args.layout, size=args.size or None, skip_bad=args.skip_bad,
-                          crop=args.crop)
-    print(ds.summary())
-    for line in ds.meta["report"].lines():
-        print("  " + line)
+    ds = load_reported(args.path, layout=args.layout, size=args.size or None, skip_bad=args.skip_bad,
+                       crop=args.crop)
     if args.grid:
         idx = np.concatenate([np.flatnonzero(ds.labels == c)[:8] for c in range(ds.n_classes)])
         save_grid(ds.images[idx], args.grid, labels=ds.labels[idx], class_names=ds.class_names, nrow=8)

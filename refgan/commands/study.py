@@ -45,6 +45,8 @@ def add_parser(sub):
     p.add_argument("--folds", type=int, default=None, help="k of k-fold cross-validation (default 5)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--data", default=None, help="dataset path (default: the embedded synthetic set)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable image files of --data (they are listed in the load report)")
     p.add_argument("--n-per-class", type=int, default=None, help="synthetic images per class (130)")
     p.add_argument("--size", type=int, default=None, help="image size (default 32)")
     p.add_argument("--features", choices=["cnn", "pixels"], default=None,
@@ -95,6 +97,8 @@ def config_from_args(args):
             raise UserError("--ratios must be positive")
     if args.balance:
         cfg.balance = True
+    if args.skip_bad:
+        cfg.skip_bad = True
     if args.minority_fraction is not None:
         if not 0 < args.minority_fraction < 1:
             raise UserError("--minority-fraction must lie in (0, 1)")

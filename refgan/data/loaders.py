@@ -43,7 +43,7 @@ from refgan.data.preprocess import (Report, center_crop, colour_max, is_high_dep
                                     to_rgb8, used_bit_depth)
 from refgan.errors import UserError
 
-__all__ = ["load_dataset", "detect_layout", "LAYOUTS", "IMAGE_EXTS", "PBC_FOLDERS", "parse_cnmc_patient"]
+__all__ = ["load_dataset", "load_reported", "describe", "detect_layout", "LAYOUTS", "IMAGE_EXTS", "PBC_FOLDERS", "parse_cnmc_patient"]
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 LAYOUTS = ("auto", "folder", "allidb2", "cnmc", "pbc", "idc", "npz")
@@ -573,3 +573,20 @@ def load_dataset(path, layout: str = "auto", size: int | None = None, skip_bad: 
               "allidb2": _list_allidb2, "cnmc": _list_cnmc, "idc": _list_idc}[layout]
     paths, labels, groups, names = lister(root, report)
     return _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, alpha_bg, workers, layout)
+
+
+def describe(ds: Dataset) -> str:
+    """The dataset's summary and its load report, as ``data info`` prints them."""
+    report = ds.meta.get("report")
+    return "\n".join([ds.summary()] + (["  " + line for line in report.lines()] if report else []))
+
+
+def load_reported(path, log=print, **kw) -> Dataset:
+    """:func:`load_dataset` for a command: the loader's warnings are left to the
+    load report, which ``log`` prints whole (skipped, ignored and converted files,
+    bit depth, tiny images), the same report for ``data info``, ``train`` and ``study``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = load_dataset(path, **kw)
+    log(describe(ds))
+    return ds

@@ -18,6 +18,7 @@ class StudyConfig:
     """Everything a study depends on (written to results.json).
 
     data : 'synthetic' (the embedded blood-cell generator) or a dataset path.
+    skip_bad : skip unreadable files of ``data`` (listed in the load report).
     n_per_class, size, data_seed : the synthetic set (Gaur et al.: 130 + 130).
     gan : a model of the zoo ('wgan-gp', 'dcgan', ...) or an existing run folder.
     gan_preset, gan_options : preset and overrides for the GAN trainer.
@@ -35,6 +36,7 @@ class StudyConfig:
     """
 
     data: str = "synthetic"
+    skip_bad: bool = False
     n_per_class: int = 130
     size: int = 32
     data_seed: int = 0

@@ -30,7 +30,8 @@ from refgan import augment
 from refgan import metrics as M
 from refgan.classifiers import make_classifier
 from refgan.classifiers.features import downsize_flatten
-from refgan.data import Dataset, check_no_leak, duplicate_groups, load_dataset, make_blood_cells
+from refgan.data import Dataset, check_no_leak, duplicate_groups, make_blood_cells
+from refgan.data.loaders import load_reported
 from refgan.errors import UserError
 from refgan.study import conditions as C
 from refgan.study import gan as G
@@ -44,10 +45,10 @@ PROPORTIONS = {"accuracy": ("tp+tn", "n"), "precision": ("tp", "tp+fp"),
 
 
 # ---------------------------------------------------------------------------- data
-def load_data(cfg: StudyConfig) -> Dataset:
+def load_data(cfg: StudyConfig, log=print) -> Dataset:
     if cfg.data == "synthetic":
         return make_blood_cells(n_per_class=cfg.n_per_class, size=cfg.size, seed=cfg.data_seed)
-    return load_dataset(cfg.data, size=cfg.size)
+    return load_reported(cfg.data, log, size=cfg.size, skip_bad=cfg.skip_bad)
 
 
 def folds(ds: Dataset, k: int, seed: int):
@@ -316,7 +317,7 @@ def run_study(cfg: StudyConfig, out_dir, gan_step=None, dataset: Dataset | None 
         splits = [(train, test)]
         gan_step = G.run_folder_step(cfg.gan)
     else:
-        ds = dataset if dataset is not None else load_data(cfg)
+        ds = dataset if dataset is not None else load_data(cfg, log)
         splits = folds(ds, cfg.folds, cfg.seed)
         if gan_step is None:
             gan_step = G.refgan_gan_step(cfg.gan, cfg.gan_preset, **cfg.gan_options)
