@@ -91,7 +91,7 @@ def test_numba_disc_kernel_matches_numpy_twin():
         np.testing.assert_allclose(render_discs(discs, 48, zoom), render_discs_numpy(discs, 48, zoom), atol=1e-5)
 
 
-@pytest.mark.parametrize("kw", [dict(classes=("healthy", "dragon")), dict(style="oil"), dict(size=8),
+@pytest.mark.parametrize("kw", [dict(classes=("healthy", "dragon")), dict(style="oil"), dict(size=7),
                                 dict(difficulty=1.5), dict(classes="abc"), dict(class_counts={"x": 3}),
                                 dict(classes=("blast", "blast"))])
 def test_bad_arguments_raise_user_error(kw):

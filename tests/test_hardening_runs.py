@@ -77,3 +77,18 @@ def test_study_skip_bad_gives_the_data_info_report(folder_with_a_broken_file, tm
     ds = load_data(StudyConfig(data=str(root), size=32, skip_bad=True), logged.append)
     assert len(ds) == 12 and "skipped" in info and "broken.png" in info
     assert "\n".join(logged).strip() == info.strip()
+
+
+# --------------------------------------------------------------------- --size 8
+def test_size_8_listed_in_help_is_accepted(tmp_path, capsys):
+    import numpy as np
+
+    from refgan.data import make_blood_cells
+    from refgan.data.imops import resize
+
+    small, big = make_blood_cells(3, size=8, seed=1), make_blood_cells(3, size=16, seed=1)
+    assert small.images.shape == (6, 3, 8, 8)
+    np.testing.assert_allclose(small.images, resize((big.images + 1) / 2, 8) * 2 - 1, atol=1e-6)
+    assert cli.main(["--backend", "numpy", "train", "--preset", "smoke", "--size", "8", "--steps", "1",
+                     "--run-dir", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "samples.png").exists()

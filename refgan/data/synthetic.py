@@ -62,7 +62,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from refgan.data.dataset import Dataset
-from refgan.data.imops import gaussian_blur, resize_matrix
+from refgan.data.imops import gaussian_blur, resize, resize_matrix
 from refgan.errors import UserError
 
 __all__ = ["make_blood_cells", "make_pbc_cells", "CLASS_IDS", "PBC_CLASSES", "DEFAULT_DIFFICULTY",
@@ -76,6 +76,7 @@ CLASS_IDS = {"healthy": 0, "blast": 1, "neutrophil": 2, "eosinophil": 3, "basoph
              "lymphocyte": 5, "monocyte": 6}
 PBC_CLASSES = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
 STYLES = ("smear", "segmented")
+MIN_RENDER = 16  # smallest side a cell is drawn at; smaller sizes are downsampled from it
 CHUNK = 64
 MAX_RBC = 8
 MAX_LOBES = 5
@@ -487,7 +488,9 @@ def make_blood_cells(n_per_class: int = 130, classes=("healthy", "blast"), size:
     n_per_class : images per class (ignored for classes listed in ``class_counts``).
     classes : sequence of names from ``CLASS_IDS``, or ``'pbc'`` for the
         five-class Barcelona-PBC-like preset ``PBC_CLASSES``.
-    size : 32, 64, 128 or 256 (any size >= 16 works; these are tested).
+    size : 32, 64, 128 or 256 (any size >= 16 works; these are tested).  Sides
+        from 8 to 15 are rendered at 16 and area-downsampled (a cell needs about
+        16 pixels to be drawn at all).
     style : ``'smear'`` (ALL-IDB2-like) or ``'segmented'`` (C-NMC-like, black background).
     difficulty : 0 (classes far apart) .. 1 (healthy and blast share one
         morphology distribution); acts on the healthy/blast pair.
@@ -512,8 +515,8 @@ def make_blood_cells(n_per_class: int = 130, classes=("healthy", "blast"), size:
         raise UserError("classes must be distinct")
     if style not in STYLES:
         raise UserError(f"unknown style {style!r}; use 'smear' or 'segmented'")
-    if int(size) < 16:
-        raise UserError(f"image size {size} too small; use 32, 64, 128 or 256")
+    if int(size) < 8:
+        raise UserError(f"image size {size} too small; use 8 or more (32, 64, 128, 256 are calibrated)")
     if not 0.0 <= float(difficulty) <= 1.0:
         raise UserError(f"difficulty must lie in [0, 1], got {difficulty}")
     counts = {c: int(n_per_class) for c in classes}
@@ -523,16 +526,18 @@ def make_blood_cells(n_per_class: int = 130, classes=("healthy", "blast"), size:
         counts[c] = int(k)
     if any(k < 0 for k in counts.values()):
         raise UserError("image counts must be >= 0")
-    size = int(size)
+    size, render = int(size), max(int(size), MIN_RENDER)
     jobs = [(c, k, min(CHUNK, counts[c] - k * CHUNK)) for c in classes for k in range(-(-counts[c] // CHUNK))]
-    run = lambda j: _render_chunk(seed, j[0], j[1], j[2], size, style, difficulty)  # noqa: E731
+    run = lambda j: _render_chunk(seed, j[0], j[1], j[2], render, style, difficulty)  # noqa: E731
     workers = workers or min(2, os.cpu_count() or 1)
     if workers > 1 and len(jobs) > 1:
         with ThreadPoolExecutor(workers) as ex:
             parts = list(ex.map(run, jobs))
     else:
         parts = [run(j) for j in jobs]
-    imgs = np.concatenate(parts) if parts else np.zeros((0, 3, size, size), np.float32)
+    imgs = np.concatenate(parts) if parts else np.zeros((0, 3, render, render), np.float32)
+    if render != size:
+        imgs = resize(imgs, size)
     labels = np.concatenate([np.full(counts[c], i) for i, c in enumerate(classes)]).astype(np.int64)
     return Dataset(
         images=(imgs * 2.0 - 1.0).astype(np.float32), labels=labels, class_names=classes,
