@@ -18,21 +18,23 @@ once, here, through the JAX twins.
 """
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from refgan.errors import UserError
+from refgan.export import to_jax, to_variables
+from refgan.gans import MODEL_CLASSES, checkpoint
 
 PLATFORMS = ("cpu", "cuda", "tpu")
 
 
 def _models_of_run(run_dir: Path):
     """{model key: GAN} rebuilt from the latest checkpoint of a run folder."""
-    from refgan.gans import MODEL_CLASSES, checkpoint
-
     arrays, meta = checkpoint.load(run_dir / "checkpoints")
     config = meta["config"]
     states = checkpoint.split_models(arrays)
@@ -41,8 +43,6 @@ def _models_of_run(run_dir: Path):
     for key, state in states.items():
         m = MODEL_CLASSES[config["model"]](n_classes).build(config)
         if any(k.startswith("net.G_ema.") for k in state):
-            import copy
-
             m.nets["G_ema"] = copy.deepcopy(m.nets["G"])
         m.load_state_dict(state)
         models[key] = m
@@ -57,10 +57,9 @@ def _input_spec(name, module, config, batch):
 
 
 def _serialise(module, variables, shape, dtype):
-    import jax
+    # lazy: jax.export exists from jax 0.4.30 on; with an older jax the ImportError is
+    # caught below and the export is written without StableHLO, as without flatbuffers
     from jax import export
-
-    from refgan.export import to_jax
 
     apply, _ = to_jax(module)
     f = jax.jit(lambda v, x: apply(v, x, train=False)[0])
@@ -75,8 +74,6 @@ def _serialise(module, variables, shape, dtype):
 
 def export_run(run_dir, out, batch: int = 64) -> Path:
     """Write the export of ``run_dir`` into ``out`` (see the module docstring)."""
-    from refgan.export import to_variables
-
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "checkpoints").is_dir():
         raise UserError(f"{run_dir} is not a run folder with checkpoints")
