@@ -91,21 +91,31 @@ def plain_text(doc: str | None, prog: str = "refgan") -> str | None:
 
 @contextlib.contextmanager
 def _stderr_for(verbosity: int):
-    """Route the stderr chatter by loudness; errors and warnings always reach the terminal."""
+    """Route the stderr chatter by loudness; errors and warnings always reach the terminal.
+
+    refgan's loggers (``logging.getLogger("refgan....")``) print their message to stderr:
+    debug lines with ``-v``, info lines by default, warnings and errors only with ``-q``.
+    """
     real_stderr = sys.stderr
-    logging.basicConfig(level=logging.DEBUG if verbosity > 0 else logging.INFO,
-                        format="%(message)s", stream=real_stderr, force=True)
-    if verbosity >= 0:
-        yield real_stderr
-        return
-    logging.getLogger().setLevel(logging.WARNING)
+    logger, handler = logging.getLogger("refgan"), logging.StreamHandler(real_stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel({-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity])
+    logger.propagate = False
     show_warning = warnings.showwarning
-    warnings.showwarning = lambda *a, **k: show_warning(*a, **{**k, "file": real_stderr})
-    with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
-        try:
+    try:
+        if verbosity >= 0:
             yield real_stderr
-        finally:
-            warnings.showwarning = show_warning
+        else:
+            warnings.showwarning = lambda *a, **k: show_warning(*a, **{**k, "file": real_stderr})
+            with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
+                yield real_stderr
+    finally:
+        warnings.showwarning = show_warning
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def main(argv: list[str] | None = None, prog: str = "refgan") -> int:

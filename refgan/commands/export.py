@@ -1,21 +1,27 @@
-"""``python cli.py export RUN_DIR --to jax --out DIR``: a trained run's networks for JAX.
+"""``python cli.py export RUN_DIR --to {jax,torch} --out DIR``: a trained run's networks.
 
-Writes each network's weights (``.npz``, PyTorch names and layouts), its eval-mode
+``--to torch``: each network's weights as ``<model>.<net>.safetensors`` (plain PyTorch
+names, no pickle), its architecture in ``manifest.json`` and ``refgan_torch.py``, a
+standalone module that builds the networks in PyTorch and loads them (needs torch only
+where it runs; exporting needs no torch).
+
+``--to jax``: each network's weights (``.npz``, PyTorch names and layouts), its eval-mode
 forward as StableHLO (jax.export; CPU, CUDA and TPU) and ``loader.py``, which runs
-them with only jax and numpy installed. Needs the optional extra: pip install '.[jax]'.
+them with jax, numpy and flatbuffers. Needs the optional extra: pip install '.[jax]'.
 """
 from __future__ import annotations
 
 import argparse
 
 from refgan.errors import UserError
+from refgan.export.torch_export import export_run as export_torch
 
 
 def add_parser(sub):
-    p = sub.add_parser("export", help="export a run's networks (to JAX)", description=__doc__,
+    p = sub.add_parser("export", help="export a run's networks (to PyTorch or JAX)", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder with checkpoints")
-    p.add_argument("--to", choices=["jax"], default="jax", help="target (default jax)")
+    p.add_argument("--to", choices=["jax", "torch"], default="jax", help="target (default jax)")
     p.add_argument("--out", required=True, metavar="DIR", help="new folder to write")
     p.add_argument("--batch", type=int, default=64,
                    help="batch size the networks are traced with (default 64)")
@@ -24,6 +30,15 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    if args.to == "torch":
+        manifest = export_torch(args.run_dir, args.out)
+        print(f"exported {args.run_dir} to {args.out}: " + ", ".join(
+            f"{n}.safetensors" for n in manifest["networks"]) + ", manifest.json, refgan_torch.py")
+        for name, why in manifest["skipped"].items():
+            print(f"  not exported: {name} ({why})")
+        print(f"use it with: cd {args.out} && python -c \"import refgan_torch; "
+              f"print(refgan_torch.load('{next(iter(manifest['networks']))}'))\"")
+        return 0
     try:
         import jax  # noqa: F401
     except ModuleNotFoundError:

@@ -1,0 +1,164 @@
+"""``refgan export RUN_DIR --to torch --out DIR``: a run's networks for PyTorch, no pickle.
+
+DIR receives, for every network of every model of the run (``<model>`` is a class
+name for per-class runs, else ``all``; ``<net>`` is ``G``, ``D``, ``G_ema`` ...)::
+
+    <model>.<net>.safetensors  the state dict under plain PyTorch names
+                               (``project.0.weight``, not ``healthy::net.G.project.0.weight``)
+    manifest.json              per network: its architecture (layers and their
+                               arguments), input shape and kind; the run and its config
+    refgan_torch.py            a standalone module (torch only) that builds each
+                               architecture from the manifest and loads its weights
+                               (``torch_template.py``)
+
+The weights are written here in the safetensors format with NumPy alone (no
+dependency): an 8-byte little-endian header length N, N bytes of JSON
+``{name: {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__": {...}}``
+(padded with spaces to a multiple of 8), then the raw little-endian buffers, back to back.
+
+A network is exportable when it is a chain of refgan layers: ``nn.Sequential`` and the
+zoo's ``Generator`` and ``Trunk`` (each applies its children in order). That covers
+WGAN-GP and DCGAN (both networks); networks with extra inputs or heads (CGAN's label
+plane, InfoGAN's Q head, ALI's joint critic) are listed in the manifest's ``skipped``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from refgan import nn
+from refgan.errors import UserError
+from refgan.export.bundle import _models_of_run   # until run loading has one public home
+from refgan.gans.architectures import Generator, Trunk
+from refgan.provenance import provenance
+
+SAFETENSORS_DTYPES = {np.dtype("float64"): "F64", np.dtype("float32"): "F32",
+                      np.dtype("float16"): "F16", np.dtype("int64"): "I64",
+                      np.dtype("int32"): "I32", np.dtype("uint8"): "U8", np.dtype("bool"): "BOOL"}
+
+#: Modules whose forward applies their children in order (torch: nn.Sequential).
+CHAINS = (nn.Sequential, Generator, Trunk)
+#: refgan layer -> the constructor arguments its torch twin needs.
+LAYER_ARGS = {
+    nn.Linear: ("in_features", "out_features"),
+    nn.Conv2d: ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation"),
+    nn.ConvTranspose2d: ("in_channels", "out_channels", "kernel_size", "stride", "padding",
+                         "output_padding", "dilation"),
+    nn.BatchNorm1d: ("num_features", "eps", "momentum"),
+    nn.BatchNorm2d: ("num_features", "eps", "momentum"),
+    nn.LeakyReLU: ("negative_slope",),
+    nn.Dropout: ("p",),
+    nn.Upsample: ("scale_factor",),
+    nn.Flatten: ("start_dim",),
+    nn.Unflatten: ("shape",),
+    nn.ReLU: (), nn.Tanh: (), nn.Sigmoid: (), nn.Softplus: (), nn.Identity: (),
+}
+
+
+def write_safetensors(path, tensors: dict, metadata: dict | None = None) -> None:
+    """Write ``{name: array}`` as a .safetensors file (format in the module docstring)."""
+    header, buffers, offset = {}, [], 0
+    for name, array in tensors.items():
+        a = np.asarray(array, order="C")          # (ascontiguousarray makes 0-d arrays 1-d)
+        if a.dtype not in SAFETENSORS_DTYPES:
+            raise ValueError(f"{name}: dtype {a.dtype} has no safetensors name")
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        header[name] = {"dtype": SAFETENSORS_DTYPES[a.dtype.newbyteorder("=")],
+                        "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        buffers.append(a.tobytes())
+        offset += a.nbytes
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for b in buffers:
+            f.write(b)
+
+
+def read_safetensors(path) -> tuple[dict, dict]:
+    """``({name: array}, metadata)`` of a .safetensors file (the inverse of the writer)."""
+    raw = Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    names = {v: k for k, v in SAFETENSORS_DTYPES.items()}
+    metadata = header.pop("__metadata__", {})
+    arrays = {}
+    for name, info in header.items():
+        begin, end = info["data_offsets"]
+        dtype = names[info["dtype"]].newbyteorder("<")
+        arrays[name] = np.frombuffer(raw, dtype, (end - begin) // dtype.itemsize,
+                                     8 + n + begin).reshape(info["shape"]).astype(dtype.newbyteorder("="))
+    return arrays, metadata
+
+
+def architecture(module: nn.Module) -> dict:
+    """The layer tree of a chain network, as ``torch_template.build`` reads it.
+
+    Raises ``TypeError`` for a module that is not a chain of known layers.
+    """
+    if isinstance(module, CHAINS):
+        return {"layer": "Chain",
+                "children": [[name, architecture(child)] for name, child in module._modules.items()]}
+    for cls, names in LAYER_ARGS.items():
+        if type(module) is cls:
+            args = {k: _jsonable(getattr(module, k)) for k in names}
+            if hasattr(module, "bias") and cls in (nn.Linear, nn.Conv2d, nn.ConvTranspose2d):
+                args["bias"] = module.bias is not None
+            return {"layer": cls.__name__, "args": args}
+    raise TypeError(f"{type(module).__name__} has no PyTorch twin in refgan_torch.py")
+
+
+def _jsonable(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def export_models(models: dict, config: dict, out, source: dict | None = None) -> dict:
+    """Write the torch export of ``{model key: GAN}`` into ``out``; returns the manifest.
+
+    ``config`` is the run's config (image ``size``, ``latent_dim``); ``source``
+    (run folder, step, provenance) is copied into the manifest.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not empty; choose a new --out folder")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = dict(source or {}, config=config, networks={}, skipped={})
+    for key, model in models.items():
+        for net_name, module in model.nets.items():
+            name = f"{key}.{net_name}"
+            try:
+                arch = architecture(module)
+            except TypeError as err:
+                manifest["skipped"][name] = str(err)
+                continue
+            generator = net_name.startswith("G")
+            shape = [1, config["latent_dim"]] if generator else [1, 3, config["size"], config["size"]]
+            write_safetensors(out / f"{name}.safetensors", module.state_dict(),
+                              metadata={"format": "pt", "refgan_network": name})
+            manifest["networks"][name] = {"architecture": arch, "input_shape": shape,
+                                          "kind": "generator" if generator else "discriminator"}
+    if not manifest["networks"]:
+        shutil.rmtree(out)
+        raise UserError(f"no network of this {config['model']} run can be exported to torch: "
+                        + "; ".join(f"{k}: {v}" for k, v in manifest["skipped"].items()))
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    shutil.copyfile(Path(__file__).with_name("torch_template.py"), out / "refgan_torch.py")
+    return manifest
+
+
+def export_run(run_dir, out) -> dict:
+    """Write the torch export of the latest checkpoint of ``run_dir`` into ``out``."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "checkpoints").is_dir():
+        raise UserError(f"{run_dir} is not a run folder with checkpoints")
+    models, meta = _models_of_run(run_dir)
+    source = {"run_dir": str(run_dir.resolve()), "step": meta["step"],
+              "exported_by": provenance()}
+    return export_models(models, meta["config"], out, source)

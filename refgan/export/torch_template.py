@@ -1,0 +1,150 @@
+"""PyTorch versions of networks exported by refgan (``refgan export RUN_DIR --to torch``).
+
+Needs only torch (and numpy, which torch brings along). Next to this file::
+
+    manifest.json             each network's architecture, input shape and kind
+    <model>.<net>.safetensors its weights, PyTorch names (``project.0.weight`` ...)
+
+Use::
+
+    import refgan_torch
+    refgan_torch.names()                      # ['blast.D', 'blast.G', 'healthy.D', ...]
+    G = refgan_torch.load("healthy.G")        # torch.nn.Module in eval mode
+    images = G(torch.randn(16, G.in_dim))     # (16, 3, S, S) in [-1, 1]
+    score = refgan_torch.load("healthy.D")(images)
+
+Layers are torch's own, with refgan's layouts (they are PyTorch's). One difference
+needs care: refgan's ``padding='same'`` follows TensorFlow, which puts the odd extra
+row and column of padding at the bottom and right (a 5x5 stride-2 convolution of an
+even-sized image pads (top, bottom) = (1, 2)); torch's ``padding=2`` would pad (2, 2)
+and shift every output. ``Conv2d`` below pads explicitly with ``F.pad``.
+
+Weights are read from the safetensors format (an 8-byte little-endian header length,
+a JSON header of dtype, shape and byte offsets, then the raw little-endian buffers)
+without the ``safetensors`` package, and never with pickle.
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+          "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
+
+
+def read_safetensors(path) -> dict:
+    """{name: tensor} of a .safetensors file."""
+    raw = Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    body = raw[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        dtype = DTYPES[info["dtype"]]
+        flat = (torch.frombuffer(bytearray(body[begin:end]), dtype=dtype) if end > begin
+                else torch.empty(0, dtype=dtype))
+        out[name] = flat.reshape(info["shape"])
+    return out
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` with refgan's paddings: int, (ph, pw), (top, bottom, left, right),
+    'valid' or 'same' (TensorFlow's rule: output ceil(H / stride), the odd extra row
+    and column at the bottom and right)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, bias):
+        super().__init__(in_channels, out_channels, kernel_size, stride, 0, dilation, bias=bias)
+        self.refgan_padding = padding
+
+    def pads(self, h: int, w: int) -> tuple:
+        """(left, right, top, bottom) for ``F.pad``."""
+        p = self.refgan_padding
+        if p == "valid":
+            return (0, 0, 0, 0)
+        if p == "same":
+            out = []
+            for n, k, s, d in zip((h, w), self.kernel_size, self.stride, self.dilation):
+                total = max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+                out.append((total // 2, total - total // 2))
+            (top, bottom), (left, right) = out
+            return (left, right, top, bottom)
+        if isinstance(p, (list, tuple)) and len(p) == 4:
+            top, bottom, left, right = p
+            return (left, right, top, bottom)
+        ph, pw = _pair(p)
+        return (pw, pw, ph, ph)
+
+    def forward(self, x):
+        return super().forward(F.pad(x, self.pads(*x.shape[-2:])))
+
+    def extra_repr(self):
+        return super().extra_repr() + f", refgan_padding={self.refgan_padding!r}"
+
+
+def build(spec: dict) -> nn.Module:
+    """The torch module of one architecture node of manifest.json."""
+    kind, a = spec["layer"], spec.get("args", {})
+    if kind == "Chain":       # children applied in order, under refgan's names
+        return nn.Sequential(OrderedDict((name, build(child)) for name, child in spec["children"]))
+    if kind == "Linear":
+        return nn.Linear(a["in_features"], a["out_features"], bias=a["bias"])
+    if kind == "Conv2d":
+        return Conv2d(a["in_channels"], a["out_channels"], a["kernel_size"], a["stride"],
+                      a["padding"], a["dilation"], a["bias"])
+    if kind == "ConvTranspose2d":
+        return nn.ConvTranspose2d(a["in_channels"], a["out_channels"], a["kernel_size"],
+                                  a["stride"], a["padding"], a["output_padding"],
+                                  bias=a["bias"], dilation=a["dilation"])
+    if kind in ("BatchNorm1d", "BatchNorm2d"):
+        return getattr(nn, kind)(a["num_features"], eps=a["eps"], momentum=a["momentum"])
+    if kind == "LeakyReLU":
+        return nn.LeakyReLU(a["negative_slope"])
+    if kind == "Dropout":
+        return nn.Dropout(a["p"])
+    if kind == "Upsample":
+        return nn.Upsample(scale_factor=a["scale_factor"], mode="nearest")
+    if kind == "Flatten":
+        return nn.Flatten(a["start_dim"])
+    if kind == "Unflatten":
+        return nn.Unflatten(1, tuple(a["shape"]))
+    if kind in ("ReLU", "Tanh", "Sigmoid", "Softplus", "Identity"):
+        return getattr(nn, kind)()
+    raise ValueError(f"unknown layer {kind!r} in the architecture")
+
+
+def manifest(directory=HERE) -> dict:
+    return json.loads((Path(directory) / "manifest.json").read_text())
+
+
+def names(directory=HERE) -> list:
+    """The exported networks, ``<model>.<net>`` (model: a class name, or ``all``)."""
+    return sorted(manifest(directory)["networks"])
+
+
+def load(name: str, directory=HERE) -> nn.Module:
+    """Network ``name`` (see ``names()``) with its weights, in eval mode.
+
+    ``module.in_dim`` is the size of z for generators; ``module.input_shape`` is the
+    input shape the network was exported with (batch first; any batch size works).
+    """
+    info = manifest(directory)["networks"][name]
+    module = build(info["architecture"])
+    module.load_state_dict(read_safetensors(Path(directory) / f"{name}.safetensors"))
+    module.input_shape = tuple(info["input_shape"])
+    module.in_dim = info["input_shape"][1] if info["kind"] == "generator" else None
+    return module.eval()

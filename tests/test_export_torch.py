@@ -1,0 +1,138 @@
+"""``export RUN_DIR --to torch``: safetensors written with NumPy, and PyTorch modules built
+from the manifest that compute what refgan computes (skipped without torch)."""
+import importlib.util
+import json
+import struct
+
+import numpy as np
+import pytest
+
+import refgan
+from refgan import nn
+from refgan.commands import main
+from refgan.export import torch_export
+from refgan.export.bundle import _models_of_run
+from refgan.export.torch_export import architecture, read_safetensors, write_safetensors
+
+MODELS = ["wgan-gp", "dcgan"]          # every model whose networks the export supports
+
+
+def test_safetensors_layout_and_round_trip(tmp_path):
+    tensors = {"w": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "step": np.array(7),
+               "empty": np.zeros((0, 3), np.float64), "mask": np.array([True, False])}
+    write_safetensors(tmp_path / "t.safetensors", tensors, metadata={"format": "pt"})
+    raw = (tmp_path / "t.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    assert n % 8 == 0
+    header = json.loads(raw[8:8 + n])
+    assert header["__metadata__"] == {"format": "pt"}
+    assert header["w"] == {"dtype": "F32", "shape": [2, 3, 4], "data_offsets": [0, 96]}
+    spans = sorted(v["data_offsets"] for k, v in header.items() if k != "__metadata__")
+    assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert spans[-1][1] == len(raw) - 8 - n                       # no holes, nothing after
+    back, meta = read_safetensors(tmp_path / "t.safetensors")
+    assert meta == {"format": "pt"} and list(back) == list(tensors)
+    for k in tensors:
+        assert back[k].dtype == tensors[k].dtype and np.array_equal(back[k], tensors[k])
+
+
+def test_the_safetensors_package_reads_our_files(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    tensors = {"a": np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32),
+               "b": np.arange(4, dtype=np.int64)}
+    write_safetensors(tmp_path / "t.safetensors", tensors)
+    loaded = st.load_file(str(tmp_path / "t.safetensors"))
+    assert all(np.array_equal(loaded[k], tensors[k]) for k in tensors)
+
+
+def test_architecture_names_children_as_the_state_dict_does():
+    net = nn.Sequential(nn.Conv2d(3, 4, 5, 2, "same"), nn.LeakyReLU(0.2), nn.Flatten(),
+                        nn.Linear(64, 1))
+    arch = architecture(net)
+    assert [name for name, _ in arch["children"]] == ["0", "1", "2", "3"]
+    assert arch["children"][0][1] == {"layer": "Conv2d", "args": {
+        "in_channels": 3, "out_channels": 4, "kernel_size": [5, 5], "stride": 2,
+        "padding": "same", "dilation": 1, "bias": True}}
+    with pytest.raises(TypeError, match="Embedding"):
+        architecture(nn.Sequential(nn.Embedding(2, 3)))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A briefly trained per-class run of each model (batch-norm statistics moved)."""
+    root = tmp_path_factory.mktemp("torch_runs")
+    out = {}
+    for model in MODELS:
+        run = root / model
+        assert main(["-q", "train", "--model", model, "--preset", "smoke", "--steps", "3",
+                     "--no-quality", "--run-dir", str(run)]) == 0
+        out[model] = run
+    return out
+
+
+def _load_template(folder):
+    spec = importlib.util.spec_from_file_location(f"refgan_torch_{folder.name}",
+                                                  folder / "refgan_torch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _max_relative_difference(models, folder, refgan_torch):
+    """max over exported networks of max |torch - refgan| / max |refgan|, eval mode."""
+    import torch
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    worst = {}
+    for name in refgan_torch.names(folder):
+        key, net = name.split(".")
+        module = models[key].nets[net]
+        module.eval()
+        shape = [6] + manifest["networks"][name]["input_shape"][1:]
+        x = np.random.default_rng(1).uniform(-1, 1, shape).astype(np.float32)
+        with refgan.no_grad():
+            expected = module(refgan.tensor(x)).data
+        with torch.no_grad():
+            got = refgan_torch.load(name, folder)(torch.from_numpy(x)).numpy()
+        assert got.shape == expected.shape, name
+        worst[name] = float(np.abs(got - expected).max() / np.abs(expected).max())
+    return worst
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_torch_modules_match_refgan(model, runs, tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "torch"
+    assert main(["export", str(runs[model]), "--to", "torch", "--out", str(out)]) == 0
+    assert "refgan_torch.load" in capsys.readouterr().out
+    assert sorted(p.suffix for p in out.iterdir()) == [".json", ".py"] + [".safetensors"] * 4
+    models, _ = _models_of_run(runs[model])
+    refgan_torch = _load_template(out)
+    assert refgan_torch.names(out) == ["blast.D", "blast.G", "healthy.D", "healthy.G"]
+    worst = _max_relative_difference(models, out, refgan_torch)
+    assert max(worst.values()) < 1e-5, worst
+
+
+def test_symmetric_padding_would_be_caught(runs, tmp_path, monkeypatch):
+    """torch's padding=2 for the critic's 5x5 stride-2 'same' convolutions is wrong."""
+    pytest.importorskip("torch")
+    models, meta = _models_of_run(runs["wgan-gp"])
+    torch_export.export_models(models, meta["config"], tmp_path)
+    refgan_torch = _load_template(tmp_path)
+    conv = refgan_torch.Conv2d(3, 4, 5, 2, "same", 1, True)
+    assert conv.pads(16, 16) == (1, 2, 1, 2) and conv.pads(15, 15) == (2, 2, 2, 2)
+    same_pads = refgan_torch.Conv2d.pads
+    monkeypatch.setattr(refgan_torch.Conv2d, "pads", lambda self, h, w: (
+        (2, 2, 2, 2) if self.stride == (2, 2) else same_pads(self, h, w)))
+    worst = _max_relative_difference(models, tmp_path, refgan_torch)
+    assert min(v for k, v in worst.items() if k.endswith(".D")) > 1e-3
+
+
+def test_a_model_with_no_exportable_network_is_a_clear_error(tmp_path):
+    class Fake:
+        nets = {"D": nn.Sequential(nn.Embedding(2, 3))}
+
+    with pytest.raises(refgan.UserError, match="no network of this cgan run"):
+        torch_export.export_models({"all": Fake()}, {"model": "cgan", "size": 8,
+                                                      "latent_dim": 4}, tmp_path / "o")
+    assert not (tmp_path / "o").exists()
