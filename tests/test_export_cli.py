@@ -95,6 +95,10 @@ def test_export_refuses_a_folder_without_checkpoints(tmp_path, capsys):
     assert "not a run folder" in capsys.readouterr().err
 
 
+class StopBeforeTraining(Exception):
+    """Not KeyboardInterrupt: the command line turns Ctrl-C into exit code 130."""
+
+
 def test_train_command_dispatches_engine_jax(tmp_path, monkeypatch):
     """``cli.py train --engine jax`` hands the resolved config to the JAX trainer."""
     import cli
@@ -105,10 +109,10 @@ def test_train_command_dispatches_engine_jax(tmp_path, monkeypatch):
     class Probe:
         def __init__(self, config, run_dir):
             seen.update(config=config, run_dir=run_dir)
-            raise KeyboardInterrupt  # stop before any training
+            raise StopBeforeTraining
 
     monkeypatch.setattr(engine, "JaxWganGpTrainer", Probe)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(StopBeforeTraining):
         cli.main(["train", "--preset", "smoke", "--engine", "jax",
                   "--run-dir", str(tmp_path / "run")])
     assert seen["config"]["engine"] == "jax" and seen["config"]["backend"] == "jax"
