@@ -21,6 +21,9 @@ from . import reference
 KERNEL_NAMES = [
     "im2col",
     "col2im",
+    "conv2d",
+    "conv2d_grad_input",
+    "conv2d_grad_weight",
     "leaky_relu",
     "leaky_relu_grad",
     "batch_norm_forward",

@@ -26,7 +26,8 @@ Design choices
   to the reference sum.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.np.linalg import ensure_blas
 
 from . import reference as ref
 
@@ -134,6 +135,338 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     x = np.empty((N, C, H, W), dtype=cols.dtype)
     _col2im_kernel(np.ascontiguousarray(cols), x, kh, kw, sh, sw, top, left, dh, dw, OH, OW)
     return x
+
+
+# ----------------------------------------------------------------------------- convolution
+# conv2d / conv2d_grad_input / conv2d_grad_weight never build the whole (C*kh*kw, N*OH*OW)
+# column matrix (105 MB for the paper critic's second layer at batch 64). Images go in
+# groups of ``m`` ("tiles", about _TILE_COLS output pixels: L2-sized columns); one
+# thread builds a tile's columns in its own small buffer and feeds them straight to
+# sgemm, which then reads them from cache. Numba's threads are the only pool: BLAS
+# runs single-threaded inside them (see single_threaded_blas), so the two never fight.
+# The split into tiles depends only on the shapes, never on the thread count, so the
+# results are the same on 1 or 2 threads (the weight gradient sums a fixed number of
+# per-group partial sums in a fixed order).
+
+ensure_blas()  # Numba's BLAS bridge (numba_xxgemm) calls scipy.linalg.cython_blas
+_xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
+    types.char, types.char, types.char, types.intp, types.intp, types.intp,
+    types.voidptr, types.voidptr, types.intp, types.voidptr, types.intp, types.voidptr,
+    types.voidptr, types.intp))
+_TILE_COLS = 256     # output pixels per tile: sgemm's N dimension (>= 256 runs near peak)
+_WEIGHT_PARTS = 4    # partial sums of a weight gradient (fixed: thread-count independent)
+
+
+@njit(cache=True, nogil=True)
+def _gemm(trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, c, ldc):
+    """Row-major ``c (M, N) = op(a) @ op(b) + beta * c`` through BLAS ?gemm.
+
+    ``a``/``b``/``c`` are arrays whose first element starts the matrix and whose rows are
+    ``lda``/``ldb``/``ldc`` elements apart (views into larger arrays are fine). BLAS is
+    column-major, so it computes ``c^T = op(b)^T op(a)^T``: b goes first.
+    """
+    scal = np.empty(2, c.dtype)
+    scal[0] = 1.0
+    scal[1] = beta
+    kind = np.int8(115) if c.itemsize == 4 else np.int8(100)    # 's' or 'd'
+    t, n = np.int8(116), np.int8(110)                           # 't', 'n'
+    _xxgemm(kind, t if trans_b else n, t if trans_a else n, N, M, K, scal[0:].ctypes,
+            b.ctypes, ldb, a.ctypes, lda, scal[1:].ctypes, c.ctypes, ldc)
+
+
+@njit(cache=True, inline="always")
+def _tile(t, N, m, R, OH):
+    """Tile t as (first image, images, first output row, end row); see _tiling."""
+    if R >= OH:
+        n0 = t * m
+        return n0, min(N, n0 + m) - n0, 0, OH
+    blocks = (OH + R - 1) // R
+    n0, b = t // blocks, t % blocks
+    return n0, 1, b * R, min(OH, b * R + R)
+
+
+@njit(cache=True, inline="always")
+def _n_tiles(N, m, R, OH):
+    return (N + m - 1) // m if R >= OH else N * ((OH + R - 1) // R)
+
+
+@njit(cache=True, nogil=True)
+def _im2col_tile_phases(x, n0, m, oh0, oh1, cols, kh, kw, sh, sw, top, left, OW):
+    """``_im2col_tile`` for dilation 1 without a strided gather in the hot loop.
+
+    Each padded image plane is first split into its sh x sw stride phases,
+    ``ph[a, b, r, q] = xpad[r*sh + a, q*sw + b]``; tap (i, j) of output row oh then reads
+    the *contiguous* run ``ph[i % sh, j % sw, oh + i // sh, j // sw : j // sw + OW]``,
+    so the copies vectorise and need no bounds checks (the padding is in ``ph``).
+    """
+    N, C, H, W = x.shape
+    P = (oh1 - oh0) * OW
+    Hq = (oh1 - oh0) + (kh - 1) // sh
+    Wq = OW + (kw - 1) // sw
+    ph = np.empty((sh, sw, Hq, Wq), x.dtype)
+    for n in range(m):
+        for c in range(C):
+            img = x[n0 + n, c]
+            for a in range(sh):
+                for bb in range(sw):
+                    for r in range(Hq):
+                        h = (r + oh0) * sh + a - top
+                        dst = ph[a, bb, r]
+                        if h < 0 or h >= H:
+                            for q in range(Wq):
+                                dst[_U(q)] = 0
+                            continue
+                        src = img[h]
+                        for q in range(Wq):
+                            w = q * sw + bb - left
+                            dst[_U(q)] = src[_U(w)] if 0 <= w < W else 0
+            for i in range(kh):
+                a, di = i % sh, i // sh
+                for j in range(kw):
+                    bb, dj = j % sw, j // sw
+                    out = cols[(c * kh + i) * kw + j, n * P:(n + 1) * P]
+                    for r in range(oh1 - oh0):
+                        src = ph[a, bb, r + di, dj:dj + OW]
+                        base = r * OW
+                        for ow in range(OW):
+                            out[_U(base + ow)] = src[_U(ow)]
+
+
+@njit(cache=True, nogil=True)
+def _im2col_tile(x, n0, m, oh0, oh1, cols, kh, kw, sh, sw, top, left, dh, dw, OW):
+    """cols (C*kh*kw, m*(oh1-oh0)*OW) = the im2col columns of output rows oh0 .. oh1-1
+    of images n0 .. n0+m-1 (the reference layout restricted to those pixels)."""
+    if dh == 1 and dw == 1:
+        _im2col_tile_phases(x, n0, m, oh0, oh1, cols, kh, kw, sh, sw, top, left, OW)
+        return
+    N, C, H, W = x.shape
+    P = (oh1 - oh0) * OW
+    for c in range(C):
+        for i in range(kh):
+            hoff = i * dh - top
+            for j in range(kw):
+                woff = j * dw - left
+                row = (c * kh + i) * kw + j
+                ow_lo, ow_hi = _valid_range(woff, sw, W, OW)
+                for n in range(m):
+                    out = cols[row, n * P:(n + 1) * P]
+                    img = x[n0 + n, c]
+                    for oh in range(oh0, oh1):
+                        h = oh * sh + hoff
+                        base = (oh - oh0) * OW
+                        if h < 0 or h >= H:
+                            for ow in range(OW):
+                                out[_U(base + ow)] = 0
+                            continue
+                        src = img[h]
+                        for ow in range(ow_lo):
+                            out[_U(base + ow)] = 0
+                        for ow in range(ow_lo, ow_hi):
+                            out[_U(base + ow)] = src[_U(ow * sw + woff)]
+                        for ow in range(ow_hi, OW):
+                            out[_U(base + ow)] = 0
+
+
+@njit(cache=True, nogil=True)
+def _col2im_tile_add(cols, x, n0, m, oh0, oh1, kh, kw, sh, sw, top, left, dh, dw, OH, OW):
+    """x[n0 .. n0+m-1] += col2im of the tile's columns (C*kh*kw, m*(oh1-oh0)*OW), taps
+    in the reference's (i, j) order (the caller zeroes x first)."""
+    N, C, H, W = x.shape
+    K = kh * kw
+    P = (oh1 - oh0) * OW
+    for n in range(m):
+        for c in range(C):
+            plane = x[n0 + n, c]
+            for i in range(kh):
+                hoff = i * dh - top
+                oh_lo, oh_hi = _valid_range(hoff, sh, H, OH)
+                for j in range(kw):
+                    woff = j * dw - left
+                    ow_lo, ow_hi = _valid_range(woff, sw, W, OW)
+                    src = cols[c * K + i * kw + j, n * P:(n + 1) * P]
+                    for oh in range(max(oh_lo, oh0), min(oh_hi, oh1)):
+                        dst = plane[oh * sh + hoff]
+                        base = (oh - oh0) * OW
+                        for ow in range(ow_lo, ow_hi):
+                            dst[_U(ow * sw + woff)] += src[_U(base + ow)]
+
+
+@njit(cache=True, nogil=True)
+def _gather_tile(g, n0, m, out):
+    """out (O, m*L) = g[n0 .. n0+m-1] (N, O, L) with the images side by side (GEMM layout)."""
+    O, L = g.shape[1], g.shape[2]
+    for n in range(m):
+        for o in range(O):
+            out[o, n * L:(n + 1) * L] = g[n0 + n, o]
+
+
+@njit(**_JIT)
+def _conv2d_kernel(x, w2, b, has_bias, y, kh, kw, sh, sw, top, left, dh, dw, OH, OW, m, R):
+    N = x.shape[0]
+    O, CK = w2.shape
+    L = OH * OW
+    for t in prange(_n_tiles(N, m, R, OH)):
+        n0, mm, oh0, oh1 = _tile(t, N, m, R, OH)
+        P = (oh1 - oh0) * OW
+        cols = np.empty((CK, mm * P), x.dtype)
+        _im2col_tile(x, n0, mm, oh0, oh1, cols, kh, kw, sh, sw, top, left, dh, dw, OW)
+        if mm == 1:   # the tile's output is a (O, P) block of y[n0]: sgemm writes it there
+            _gemm(False, False, O, P, CK, w2, CK, cols, P, 0.0, y[n0, :, oh0 * OW:], L)
+        else:
+            out = np.empty((O, mm * P), x.dtype)
+            _gemm(False, False, O, mm * P, CK, w2, CK, cols, mm * P, 0.0, out, mm * P)
+            for n in range(mm):
+                for o in range(O):
+                    y[n0 + n, o] = out[o, n * P:(n + 1) * P]
+        if has_bias:
+            for n in range(mm):
+                for o in range(O):
+                    yo = y[n0 + n, o]
+                    bo = b[o]
+                    for p in range(oh0 * OW, oh1 * OW):
+                        yo[_U(p)] = yo[_U(p)] + bo
+
+
+@njit(**_JIT)
+def _conv2d_grad_input_kernel(gy, w2, gx, kh, kw, sh, sw, top, left, dh, dw, OH, OW, m, R):
+    N = gy.shape[0]
+    O, CK = w2.shape
+    L = OH * OW
+    m_img = m if R >= OH else 1
+    # One work item per image group: a row block's columns spill into its neighbours'
+    # pixels, so the blocks of one image run in order on one thread.
+    for g in prange((N + m_img - 1) // m_img):
+        n0 = g * m_img
+        mm = min(N, n0 + m_img) - n0
+        gx[n0:n0 + mm] = 0
+        if mm > 1:
+            cols = np.empty((CK, mm * L), gy.dtype)
+            gt = np.empty((O, mm * L), gy.dtype)
+            _gather_tile(gy, n0, mm, gt)
+            _gemm(True, False, CK, mm * L, O, w2, CK, gt, mm * L, 0.0, cols, mm * L)
+            _col2im_tile_add(cols, gx, n0, mm, 0, OH, kh, kw, sh, sw, top, left, dh, dw, OH, OW)
+            continue
+        for oh0 in range(0, OH, R):
+            oh1 = min(OH, oh0 + R)
+            P = (oh1 - oh0) * OW
+            cols = np.empty((CK, P), gy.dtype)
+            _gemm(True, False, CK, P, O, w2, CK, gy[n0, :, oh0 * OW:], L, 0.0, cols, P)
+            _col2im_tile_add(cols, gx, n0, 1, oh0, oh1, kh, kw, sh, sw, top, left, dh, dw, OH, OW)
+
+
+@njit(**_JIT)
+def _conv2d_grad_weight_kernel(x, gy, parts, kh, kw, sh, sw, top, left, dh, dw, OH, OW, m, R):
+    N = x.shape[0]
+    n_parts, O, CK = parts.shape
+    L = OH * OW
+    n_tiles = _n_tiles(N, m, R, OH)
+    for p in prange(n_parts):
+        for t in range(p, n_tiles, n_parts):
+            n0, mm, oh0, oh1 = _tile(t, N, m, R, OH)
+            P = (oh1 - oh0) * OW
+            cols = np.empty((CK, mm * P), x.dtype)
+            _im2col_tile(x, n0, mm, oh0, oh1, cols, kh, kw, sh, sw, top, left, dh, dw, OW)
+            beta = 0.0 if t == p else 1.0
+            if mm == 1:
+                _gemm(False, True, O, CK, P, gy[n0, :, oh0 * OW:], L, cols, P, beta, parts[p], CK)
+            else:
+                gt = np.empty((O, mm * P), x.dtype)
+                _gather_tile(gy, n0, mm, gt)
+                _gemm(False, True, O, CK, mm * P, gt, mm * P, cols, mm * P, beta, parts[p], CK)
+
+
+@njit(**_JIT)
+def _sum_parts_kernel(parts):
+    """parts[0] += parts[1] + ... in that order (per element: the same on any thread count)."""
+    n_parts = parts.shape[0]
+    flat = parts.reshape(n_parts, -1)
+    for k in prange(flat.shape[1]):
+        acc = flat[0, _U(k)]
+        for p in range(1, n_parts):
+            acc += flat[p, _U(k)]
+        flat[0, _U(k)] = acc
+
+
+def _tiling(N, OH, OW):
+    """(images per tile m, output rows per tile R): about _TILE_COLS output pixels a tile.
+    Small maps put m whole images side by side; large ones split an image into blocks
+    of R rows (m = 1)."""
+    L = OH * OW
+    if L <= _TILE_COLS:
+        return max(1, min(N, -(-_TILE_COLS // L))), OH
+    return 1, max(1, _TILE_COLS // OW)
+
+
+def single_threaded_blas():
+    """Run the BLAS that the Numba kernels call (SciPy's) on one thread: the kernels
+    call it from inside their own threads, and nested pools oversubscribe the cores."""
+    from threadpoolctl import ThreadpoolController
+
+    ctl = ThreadpoolController().select(user_api="blas")
+    for lib in ctl.lib_controllers:
+        if "scipy.libs" in lib.filepath or "scipy/" in lib.filepath:
+            lib.set_num_threads(1)
+
+
+def _conv_args(x_shape, w_shape, stride, pads, dilation):
+    N, C, H, W = x_shape
+    O, Cw, kh, kw = w_shape
+    if C != Cw:
+        raise ValueError(f"conv: input has {C} channels, weight expects {Cw}")
+    sh, sw, top, bottom, left, right, dh, dw, OH, OW = ref.geometry(H, W, kh, kw, stride, pads,
+                                                                    dilation)
+    return (kh, kw, sh, sw, top, left, dh, dw, OH, OW) + _tiling(N, OH, OW)
+
+
+def conv2d(x, w, b, stride, pads, dilation):
+    """Tiled Numba ``conv2d``; see ``kernels.reference.conv2d``."""
+    if not _native(x, w) or (b is not None and not _native(x, b)):
+        return ref.conv2d(x, w, b, stride, pads, dilation)
+    geo = _conv_args(x.shape, w.shape, stride, pads, dilation)
+    N, O = x.shape[0], w.shape[0]
+    OH, OW = geo[8], geo[9]
+    y = np.empty((N, O, OH * OW), dtype=x.dtype)
+    bias = np.ascontiguousarray(b) if b is not None else np.empty(0, x.dtype)
+    _conv2d_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w).reshape(O, -1), bias,
+                   b is not None, y, *geo)
+    return y.reshape(N, O, OH, OW)
+
+
+def conv2d_grad_input(gy, w, x_shape, stride, pads, dilation):
+    """Tiled Numba ``conv2d_grad_input`` (the transposed conv); see the reference."""
+    if not _native(gy, w):
+        return ref.conv2d_grad_input(gy, w, x_shape, stride, pads, dilation)
+    geo = _conv_args(x_shape, w.shape, stride, pads, dilation)
+    N, O = gy.shape[0], w.shape[0]
+    if gy.shape != (N, O, geo[8], geo[9]) or x_shape[0] != N:
+        raise ValueError(f"conv2d_grad_input: gy shape {gy.shape} does not match x_shape "
+                         f"{tuple(x_shape)} and weight {w.shape}")
+    gx = np.empty(tuple(x_shape), dtype=gy.dtype)
+    _conv2d_grad_input_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
+                              np.ascontiguousarray(w).reshape(O, -1), gx, *geo)
+    return gx
+
+
+def conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation):
+    """Tiled Numba ``conv2d_grad_weight``; see the reference."""
+    if not _native(x, gy):
+        return ref.conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation)
+    geo = _conv_args(x.shape, w_shape, stride, pads, dilation)
+    N, O = x.shape[0], w_shape[0]
+    if gy.shape != (N, O, geo[8], geo[9]):
+        raise ValueError(f"conv2d_grad_weight: gy shape {gy.shape} does not match x "
+                         f"{x.shape} and weight shape {tuple(w_shape)}")
+    m, R = geo[-2:]
+    n_tiles = -(-N // m) if R >= geo[8] else N * -(-geo[8] // R)
+    parts = np.empty((min(n_tiles, _WEIGHT_PARTS), O, int(np.prod(w_shape[1:]))), x.dtype)
+    _conv2d_grad_weight_kernel(np.ascontiguousarray(x), np.ascontiguousarray(gy).reshape(N, O, -1),
+                               parts, *geo)
+    if parts.shape[0] > 1:
+        _sum_parts_kernel(parts)
+    return parts[0].reshape(tuple(w_shape))
+
+
+single_threaded_blas()
 
 
 # ----------------------------------------------------------------------------- elementwise

@@ -150,6 +150,64 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
     return xp.ascontiguousarray(xpad[:, :, top:top + H, left:left + W].transpose(1, 0, 2, 3))
 
 
+def conv2d(x, w, b, stride, pads, dilation):
+    """Convolution (cross-correlation) as one GEMM over the columns.
+
+    Parameters
+    ----------
+    x : (N, C, H, W);  w : (O, C, kh, kw);  b : (O,) or None
+
+    Returns
+    -------
+    y : (N, O, OH, OW) with ``y[n, o] = sum_c w[o, c] (*) x[n, c] + b[o]``, computed as
+        ``w.reshape(O, C*kh*kw) @ im2col(x)`` -> (O, N*OH*OW), then moved to NCHW.
+    """
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    *_, OH, OW = geometry(H, W, kh, kw, stride, pads, dilation)
+    y = w.reshape(O, -1) @ im2col(x, kh, kw, stride, pads, dilation)
+    y = xp.ascontiguousarray(y.reshape(O, N, OH, OW).transpose(1, 0, 2, 3))
+    return y if b is None else y + b.reshape(1, O, 1, 1)
+
+
+def conv2d_grad_input(gy, w, x_shape, stride, pads, dilation):
+    """The adjoint of ``conv2d`` in x (its input gradient; also the transposed conv).
+
+    Parameters
+    ----------
+    gy : (N, O, OH, OW);  w : (O, C, kh, kw);  x_shape : (N, C, H, W) with
+        ``conv2d`` mapping H x W to OH x OW
+
+    Returns
+    -------
+    gx : (N, C, H, W) = ``col2im(w.reshape(O, -1).T @ gy as (O, N*OH*OW))``, i.e.
+        ``gx[n, c, h, w'] = sum_{o, i, j} w[o, c, i, j] gy[n, o, oh, ow]`` over the
+        windows (oh, ow) whose tap (i, j) lands on pixel (h, w').
+    """
+    N, O, OH, OW = gy.shape
+    _, _, kh, kw = w.shape
+    g2 = gy.transpose(1, 0, 2, 3).reshape(O, N * OH * OW)
+    return col2im(w.reshape(O, -1).T @ g2, tuple(x_shape), kh, kw, stride, pads, dilation)
+
+
+def conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation):
+    """The weight gradient of ``conv2d``: bilinear in (x, gy).
+
+    Parameters
+    ----------
+    x : (N, C, H, W);  gy : (N, O, OH, OW);  w_shape : (O, C, kh, kw)
+
+    Returns
+    -------
+    gw : w_shape, ``gw[o, (c, i, j)] = sum_{n, p} gy[n, o, p] * im2col(x)[(c, i, j), (n, p)]``.
+    """
+    N, O, OH, OW = gy.shape
+    _, _, kh, kw = w_shape
+    g2 = gy.transpose(1, 0, 2, 3).reshape(O, N * OH * OW)
+    return (g2 @ im2col(x, kh, kw, stride, pads, dilation).T).reshape(tuple(w_shape))
+
+
 def leaky_relu(x, slope):
     """``y = x if x > 0 else slope * x`` elementwise."""
     xp = get_array_module(x)

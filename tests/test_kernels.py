@@ -7,6 +7,7 @@ Three layers, cs231n style:
 3. every CuPy kernel against the reference (marked ``gpu``; skipped without CuPy + CUDA).
 """
 import math
+import os
 import subprocess
 import sys
 
@@ -136,6 +137,30 @@ def test_conv_transpose_as_gemm_col2im_matches_naive(geom, Cout, data, seed):
     y = ref.col2im(cols, (N, Cout, OH, OW), kh, kw, stride, pads, dil) + b.reshape(1, Cout, 1, 1)
     expected = naive.conv_transpose2d_naive(x, Wt, b, stride, pads, dil, (OH, OW))
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+@SETTINGS
+@given(geom=conv_geometry(), O=st.integers(1, 3), bias=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_reference_conv_kernels_match_naive_and_adjoint(geom, O, bias, seed):
+    """conv2d against naive loops; conv2d_grad_input is its adjoint in x and
+    conv2d_grad_weight its adjoint in w: <conv(x, w), gy> = <x, gx> = <w, gw>."""
+    x_shape, kh, kw, stride, pads, dil = geom
+    rng = _rng(seed)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((O, x_shape[1], kh, kw))
+    b = rng.standard_normal(O) if bias else None
+    y = ref.conv2d(x, w, b, stride, pads, dil)
+    np.testing.assert_allclose(y, naive.conv2d_naive(x, w, b, stride, pads, dil),
+                               rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    y0 = ref.conv2d(x, w, None, stride, pads, dil)
+    gx = ref.conv2d_grad_input(gy, w, x_shape, stride, pads, dil)
+    gw = ref.conv2d_grad_weight(x, gy, w.shape, stride, pads, dil)
+    assert gx.shape == x.shape and gw.shape == w.shape
+    scale = np.abs(y0).ravel() @ np.abs(gy).ravel() + 1
+    assert abs(np.vdot(y0, gy) - np.vdot(x, gx)) <= 1e-12 * scale
+    assert abs(np.vdot(y0, gy) - np.vdot(w, gw)) <= 1e-12 * scale
 
 
 def test_im2col_geometry_errors():
@@ -428,6 +453,71 @@ def test_compiled_im2col_col2im(compiled, dtype, geom, seed):
     assert_close(got, ref.col2im(c, x_shape, kh, kw, stride, pads, dil), dtype)
 
 
+@st.composite
+def tiled_conv_geometry(draw):
+    """conv_geometry, sometimes with maps large enough to be split into row blocks
+    (more than 256 output pixels) or with batches spread over several tiles."""
+    x_shape, kh, kw, stride, pads, dil = draw(conv_geometry(max_hw=9))
+    if draw(st.booleans()):
+        N, C, _, _ = x_shape
+        stride = (1, draw(st.integers(1, 2)))
+        size = draw(st.integers(17, 40))
+        x_shape = (draw(st.integers(1, 3)), C, size, size + draw(st.integers(0, 3)))
+    elif draw(st.booleans()):
+        x_shape = (draw(st.integers(3, 40)),) + x_shape[1:]
+    return x_shape, kh, kw, stride, pads, dil
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=25, deadline=None)
+@given(geom=tiled_conv_geometry(), O=st.integers(1, 4), bias=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_compiled_conv_kernels(compiled, dtype, geom, O, bias, seed):
+    """The fused/tiled conv kernels against the im2col + GEMM reference (BLAS may sum
+    in another order: compared at the dtype's tolerance)."""
+    x_shape, kh, kw, stride, pads, dil = geom
+    rng = _rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((O, x_shape[1], kh, kw)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype) if bias else None
+    K, dev, host = compiled.K, compiled.to_dev, compiled.to_host
+    y = ref.conv2d(x, w, b, stride, pads, dil)
+    assert_close(host(K.conv2d(dev(x), dev(w), None if b is None else dev(b), stride, pads, dil)),
+                 y, dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(host(K.conv2d_grad_input(dev(gy), dev(w), x_shape, stride, pads, dil)),
+                 ref.conv2d_grad_input(gy, w, x_shape, stride, pads, dil), dtype)
+    assert_close(host(K.conv2d_grad_weight(dev(x), dev(gy), w.shape, stride, pads, dil)),
+                 ref.conv2d_grad_weight(x, gy, w.shape, stride, pads, dil), dtype)
+
+
+_THREAD_CHECK = """
+import numba, numpy as np, kernels
+K = kernels.load("numba")
+rng = np.random.default_rng(21)
+x = rng.standard_normal((37, 3, 12, 12)).astype(np.float32)
+w = rng.standard_normal((5, 3, 5, 5)).astype(np.float32)
+gy = rng.standard_normal((37, 5, 6, 6)).astype(np.float32)
+args = ((2, 2), (1, 2, 1, 2), (1, 1))
+out = []
+for n in (1, 2):
+    numba.set_num_threads(n)
+    out.append([K.conv2d(x, w, None, *args), K.conv2d_grad_input(gy, w, x.shape, *args),
+                K.conv2d_grad_weight(x, gy, w.shape, *args)])
+assert all(np.array_equal(a, b) for a, b in zip(*out)), "thread count changed the result"
+"""
+
+
+def test_numba_conv_kernels_do_not_depend_on_thread_count():
+    """Tiles and partial sums are fixed by the shapes, so 1 and 2 threads agree bit for bit
+    (a resumed run stays identical whatever the thread count). In a subprocess: the
+    suite itself runs Numba on one thread."""
+    if not kernels.available("numba"):
+        pytest.skip("numba not installed")
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    subprocess.run([sys.executable, "-c", _THREAD_CHECK], check=True, env=env, timeout=300)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_compiled_im2col_noncontiguous_input(compiled, dtype):
     x = _rng(9).standard_normal((3, 2, 9, 10)).astype(dtype).transpose(1, 0, 3, 2)  # (2,3,10,9) view
@@ -508,6 +598,10 @@ def test_compiled_kernels_do_not_write_inputs(compiled):
     xd, gyd, ud, gd, bd, cd = inputs
     K.im2col(xd, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1))
     K.col2im(cd, x.shape, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1))
+    wd = dev(np.ones((3, 3, 3, 3)))
+    K.conv2d(xd, wd, bd, (1, 1), (1, 1, 1, 1), (1, 1))
+    K.conv2d_grad_input(gyd, wd, x.shape, (1, 1), (1, 1, 1, 1), (1, 1))
+    K.conv2d_grad_weight(xd, gyd, (3, 3, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1))
     K.leaky_relu(xd, 0.2)
     K.leaky_relu_grad(xd, gyd, 0.2)
     K.dropout(xd, ud, 0.5)

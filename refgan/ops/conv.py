@@ -1,11 +1,13 @@
 """Convolution, transposed convolution, unfold, pooling and upsampling.
 
-Convolutions run as one GEMM over im2col columns (the kernels' ``im2col`` / ``col2im``)::
+The arithmetic lives in three kernels (``kernels``: ``conv2d``, ``conv2d_grad_input``,
+``conv2d_grad_weight``). The NumPy reference runs each as one GEMM over im2col columns::
 
     cols = im2col(x)                    (C*kh*kw, N*OH*OW)   batch folded into columns
     y    = W.reshape(O, C*kh*kw) @ cols (O, N*OH*OW)  -> transposed to (N, O, OH, OW)
 
-The three functions below close the graph under differentiation (as in Chainer):
+and the Numba kernels as cache-sized column tiles fed to sgemm, one image group per
+thread. The three functions below close the graph under differentiation (as in Chainer):
 
 * ``Conv2d(x, W)``            : backward  gx = ConvTranspose2d(gy, W),  gW = Conv2dGradW(x, gy)
 * ``ConvTranspose2d(x, W)``   : backward  gx = Conv2d(gy, W),           gW = Conv2dGradW(gy, x)
@@ -71,19 +73,6 @@ def conv_out_hw(in_hw, k_hw, stride, pads, dilation):
             (W + left + right - dw * (kw - 1) - 1) // sw + 1)
 
 
-def _channels_last(a):
-    """(N, C, H, W) -> (C, N*H*W), the GEMM operand layout of the columns."""
-    N, C, H, W = a.shape
-    return a.transpose(1, 0, 2, 3).reshape(C, N * H * W)
-
-
-def _channels_first(a, N, H, W):
-    """(C, N*H*W) GEMM result -> contiguous (N, C, H, W)."""
-    C = a.shape[0]
-    return backend.get_array_module(a).ascontiguousarray(
-        a.reshape(C, N, H, W).transpose(1, 0, 2, 3))
-
-
 class _ConvBase(Function):
     def __init__(self, stride, pads, dilation):
         self.stride, self.pads, self.dilation = stride, pads, dilation
@@ -96,16 +85,13 @@ class Conv2d(_ConvBase):
     """y[n,o] = sum_c W[o,c] (*) x[n,c] + b[o];  x (N,C,H,W), W (O,C,kh,kw)."""
 
     def forward(self, x, W, b=None):
-        N = x.shape[0]
         O, C, kh, kw = W.shape
         if x.shape[1] != C:
             raise ValueError(f"conv2d: input has {x.shape[1]} channels, weight expects {C}")
         OH, OW = conv_out_hw(x.shape[2:], (kh, kw), self.stride, self.pads, self.dilation)
         if OH <= 0 or OW <= 0:
             raise ValueError(f"conv2d: input {x.shape[2:]} too small for kernel {(kh, kw)}")
-        cols = backend.kernels().im2col(x, **self._geom(kh, kw))
-        y = _channels_first(W.reshape(O, -1) @ cols, N, OH, OW)
-        return y if b is None else y + b.reshape(1, O, 1, 1)
+        return backend.kernels().conv2d(x, W, b, self.stride, self.pads, self.dilation)
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
@@ -138,8 +124,9 @@ class ConvTranspose2d(_ConvBase):
         if grid != (H, Wd):
             raise ValueError(f"conv_transpose2d: input grid {(H, Wd)} does not match output "
                              f"size {self.out_size} (conv of it gives {grid})")
-        cols = W.reshape(Cin, -1).T @ _channels_last(x)  # (Cout*kh*kw, N*H*W)
-        y = backend.kernels().col2im(cols, (N, Cout) + self.out_size, **self._geom(kh, kw))
+        # x plays the conv's output gradient and W the conv's (O=Cin, C=Cout) weight.
+        y = backend.kernels().conv2d_grad_input(x, W, (N, Cout) + self.out_size, self.stride,
+                                                self.pads, self.dilation)
         return y if b is None else y + b.reshape(1, Cout, 1, 1)
 
     def backward(self, gy):
@@ -162,9 +149,8 @@ class Conv2dGradW(_ConvBase):
         self.w_shape = tuple(w_shape)
 
     def forward(self, x, gy):
-        O, C, kh, kw = self.w_shape
-        cols = backend.kernels().im2col(x, **self._geom(kh, kw))  # (C*kh*kw, N*L)
-        return (_channels_last(gy) @ cols.T).reshape(self.w_shape)  # (O, N*L) @ (N*L, K)
+        return backend.kernels().conv2d_grad_weight(x, gy, self.w_shape, self.stride,
+                                                    self.pads, self.dilation)
 
     def backward(self, ggW):
         x, gy = self.inputs
