@@ -492,7 +492,8 @@ def test_compiled_conv_kernels(compiled, dtype, geom, O, bias, seed):
 
 
 _THREAD_CHECK = """
-import numba, numpy as np, kernels
+import numba, numpy as np
+from refgan import kernels
 K = kernels.load("numba")
 rng = np.random.default_rng(21)
 x = rng.standard_normal((37, 3, 12, 12)).astype(np.float32)
@@ -512,7 +513,7 @@ def test_numba_conv_kernels_do_not_depend_on_thread_count():
     """Tiles and partial sums are fixed by the shapes, so 1 and 2 threads agree bit for bit
     (a resumed run stays identical whatever the thread count). In a subprocess: the
     suite itself runs Numba on one thread."""
-    if not kernels.available("numba"):
+    if not backend.available("numba"):
         pytest.skip("numba not installed")
     env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
     subprocess.run([sys.executable, "-c", _THREAD_CHECK], check=True, env=env, timeout=300)
