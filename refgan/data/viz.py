@@ -28,7 +28,7 @@ def as_uint8_nhwc(images) -> np.ndarray:
 
 
 def save_grid(images, path, labels=None, class_names=None, nrow: int | None = None, title: str | None = None,
-              scale: int | None = None) -> str:
+              scale: int | None = None, row_labels=None) -> str:
     """Write images as one labelled grid PNG.
 
     Parameters
@@ -40,6 +40,8 @@ def save_grid(images, path, labels=None, class_names=None, nrow: int | None = No
     nrow : tiles per row (default ``ceil(sqrt(N))``)
     title : optional figure title
     scale : display pixels per image pixel (default: tiles of ~128 px)
+    row_labels : optional list of strings, one per row, written once at the left
+        of its row (a grid whose rows are classes: no caption on every tile)
 
     Returns the path written.
     """
@@ -54,15 +56,18 @@ def save_grid(images, path, labels=None, class_names=None, nrow: int | None = No
         raise ValueError("no images to draw")
     ncol = nrow or int(np.ceil(np.sqrt(n)))
     nrows = int(np.ceil(n / ncol))
+    if row_labels is not None and len(row_labels) != nrows:
+        raise ValueError(f"{len(row_labels)} row labels for {nrows} rows")
     scale = scale or max(1, int(round(128 / max(h, w))))
     tile_w, tile_h = w * scale / 100.0, h * scale / 100.0
     label_h = 0.22 if labels is not None else 0.02
-    fig_w = ncol * (tile_w + 0.06)
+    margin = 0.09 * max(map(len, row_labels)) + 0.1 if row_labels is not None else 0.0
+    fig_w = margin + ncol * (tile_w + 0.06)
     fig_h = nrows * (tile_h + label_h) + (0.3 if title else 0.05)
     fig = plt.figure(figsize=(fig_w, fig_h), dpi=100)
     for i in range(n):
         r, c = divmod(i, ncol)
-        left = c * (tile_w + 0.06) / fig_w
+        left = (margin + c * (tile_w + 0.06)) / fig_w
         bottom = 1 - ((r + 1) * (tile_h + label_h) + (0.3 if title else 0.05)) / fig_h
         ax = fig.add_axes([left, bottom, tile_w / fig_w, tile_h / fig_h])
         ax.imshow(x[i], interpolation="nearest")
@@ -71,6 +76,9 @@ def save_grid(images, path, labels=None, class_names=None, nrow: int | None = No
             lab = int(labels[i])
             text = class_names[lab] if class_names is not None else str(lab)
             ax.set_title(text, fontsize=8, pad=2)
+    for r, text in enumerate(row_labels if row_labels is not None else []):
+        middle = 1 - ((r + 0.5) * (tile_h + label_h) + (0.3 if title else 0.05)) / fig_h
+        fig.text((margin - 0.05) / fig_w, middle, text, ha="right", va="center", fontsize=10)
     if title:
         fig.suptitle(title, fontsize=10, y=1 - 0.12 / fig_h)
     d = os.path.dirname(os.path.abspath(path))
