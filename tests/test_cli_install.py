@@ -61,6 +61,23 @@ def test_the_three_ways_to_start_refgan(launcher, tmp_path):
     assert str(Path(refgan.__file__).parent) in out.stdout
 
 
+def test_every_command_works_without_the_optional_extras(tmp_path):
+    """A plain `pip install .` has no JAX, torch or CuPy: help and a small command still run."""
+    code = ("import sys\n"
+            "for name in ('jax', 'jaxlib', 'torch', 'cupy', 'flatbuffers'):\n"
+            "    sys.modules[name] = None\n"
+            "from refgan.commands import COMMANDS, main\n"
+            "for name in COMMANDS:\n"
+            "    try:\n"
+            "        main([name, '--help'])\n"
+            "    except SystemExit as e:\n"
+            "        assert e.code == 0, name\n"
+            "assert main(['data', 'preview', '--per-class', '2', '--size', '16', '--out', 'p.png']) == 0\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
 def test_version_names_the_commit_of_a_checkout(capsys):
     from refgan.provenance import git_state
 
