@@ -47,15 +47,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import precision_recall_fscore_support
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
-from refgan.classifiers import make_classifier
 from refgan.data.imops import resize
+
+# scikit-learn (and refgan.classifiers, built on it) load in the functions that use
+# them: ~1 s, and the train command imports this module to build its parser.
 
 PIXELS = 25          # Gaur et al.'s linear models: 25 x 25 x 3
 C2ST_PIXELS = 16     # the two-sample test's logistic regression
@@ -112,6 +108,12 @@ def two_sample_test(real: np.ndarray, other: np.ndarray, folds: int = 5, seed: i
 
     Returns {'lr_pixels': accuracy, 'svm_colour': accuracy, 'n': images per side}.
     """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
     rng = np.random.default_rng(seed)
     n = min(len(real), len(other))
     a = real[rng.choice(len(real), n, replace=False)]
@@ -130,6 +132,8 @@ def two_sample_test(real: np.ndarray, other: np.ndarray, folds: int = 5, seed: i
 
 def classifier_scores(y_true, y_pred) -> dict:
     """Accuracy and macro precision, recall, F1."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
     return {"accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
             "precision": float(p), "recall": float(r), "f1": float(f)}
@@ -138,6 +142,8 @@ def classifier_scores(y_true, y_pred) -> dict:
 def table1(train, test, generated: dict, classifiers=TABLE1, seed: int = 0) -> dict:
     """Gaur et al.'s Table 1: {classifier: {'generated': scores, 'real_test': scores,
     'predictions': {class: predicted labels of its generated images}}}."""
+    from refgan.classifiers import make_classifier
+
     names = list(train.class_names)
     gen_x = np.concatenate(list(generated.values()))
     gen_y = np.concatenate([np.full(len(v), names.index(k)) for k, v in generated.items()])

@@ -1,0 +1,171 @@
+"""Learning-rate searches as the papers ran them: short runs, ranked by how well a
+generator's samples pass for real images.
+
+* Gaur et al.: (lr_G, lr_D) drawn log-uniformly, G in [1e-5, 1e-3] and D in
+  [1e-4, 1e-2] (:func:`log_uniform`);
+* Nizam and Md Ali: a (G, D) grid, by default theirs: (2e-4, 2e-4), (4e-4, 3e-4),
+  (4e-4, 4e-4), (4e-4, 2e-4) (:func:`grid`).
+
+Each trial is an ordinary training run (``Trainer``, its own run folder under the
+sweep folder) with the sweep's options plus the trial's rates. Its score is the
+classifier two-sample test of :mod:`refgan.gans.quality`: the mean over classes of
+the two classifiers' 5-fold accuracies at telling ``quality_n`` samples from real
+images (0.5 = indistinguishable; lower is better). The real images are fresh ones
+on the embedded dataset (newly rendered cells) and the *training* images otherwise,
+so that the held-out test images play no part in choosing a configuration.
+
+Trials run in parallel through joblib: ``loky`` (default) uses the local cores, one
+process per trial, each kept to one BLAS/Numba thread; any other joblib backend can
+be named, e.g. ``dask`` (the trials go to a ``dask.distributed`` cluster: start a
+``Client`` first, or pass its scheduler address) or ``ray``. The scheduling is
+joblib's; refgan only lists the trials.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from refgan import backend
+from refgan.data import make_blood_cells
+from refgan.errors import UserError
+from refgan.gans import presets, quality
+from refgan.gans.trainer import Trainer
+
+GAUR_G = (1e-5, 1e-3)
+GAUR_D = (1e-4, 1e-2)
+NIZAM_GRID = ((2e-4, 2e-4), (4e-4, 3e-4), (4e-4, 4e-4), (4e-4, 2e-4))
+
+
+def log_uniform(n: int, g_range=GAUR_G, d_range=GAUR_D, seed: int = 0) -> list[tuple[float, float]]:
+    """n pairs (lr_g, lr_d), each drawn uniformly in log10 over its range."""
+    rng = np.random.default_rng(seed)
+    draw = lambda lo, hi: float(10 ** rng.uniform(math.log10(lo), math.log10(hi)))  # noqa: E731
+    return [(draw(*g_range), draw(*d_range)) for _ in range(n)]
+
+
+def grid(lrs_g=None, lrs_d=None) -> list[tuple[float, float]]:
+    """Every (lr_g, lr_d) of two lists; no lists: Nizam and Md Ali's four pairs."""
+    if lrs_g is None and lrs_d is None:
+        return list(NIZAM_GRID)
+    lrs_d = lrs_g if lrs_d is None else lrs_d
+    lrs_g = lrs_d if lrs_g is None else lrs_g
+    return [(float(g), float(d)) for g in lrs_g for d in lrs_d]
+
+
+def reference_images(c, train) -> dict:
+    """{class: real images} the samples are compared with (see the module doc)."""
+    names = list(train.class_names)
+    if c["data"] == "synthetic":
+        fresh = make_blood_cells(n_per_class=max(int(c["quality_n"]), 50), classes=tuple(names),
+                                 size=c["size"], seed=int(c["data_seed"]) + 10_000)
+        return {k: fresh.images[fresh.labels == i] for i, k in enumerate(names)}
+    return {k: train.images[train.labels == i] for i, k in enumerate(names)}
+
+
+def score(trainer, n: int, seed: int = 0) -> dict:
+    """Two-sample-test figures of a trained run: {'c2st': mean, per class ...}."""
+    ref = reference_images(trainer.c, trainer.train_set)
+    per_class = {}
+    for i, name in enumerate(trainer.train_set.class_names):
+        gen = trainer.sample_class(name, n, seed=seed + 1000 + i)
+        per_class[name] = quality.two_sample_test(ref[name], gen, seed=seed)
+    mean = float(np.mean([[v["lr_pixels"], v["svm_colour"]] for v in per_class.values()]))
+    return {"c2st": mean, "per_class": per_class}
+
+
+def run_trial(model: str, preset: str, options: dict, lr_g: float, lr_d: float,
+              run_dir: str, backend_name: str | None = None) -> dict:
+    """One short run and its score (runs in a joblib worker: arguments are plain data)."""
+    t0 = time.perf_counter()
+    ctx = backend.using_backend(backend_name) if backend_name else contextlib.nullcontext()
+    with ctx:
+        c = presets.resolve(model, preset, **dict(options, lr_g=lr_g, lr_d=lr_d,
+                                                  progress=False, quality=False))
+        trainer = Trainer(c, run_dir, log=lambda msg: None).setup()
+        try:
+            trainer.run()
+            result = score(trainer, int(c["quality_n"]), seed=int(c["seed"]))
+            error = None
+        except UserError as err:  # a diverged trial ranks last, with its reason
+            result, error = {"c2st": float("inf"), "per_class": {}}, str(err)
+    return dict(lr_g=lr_g, lr_d=lr_d, run_dir=run_dir, wall_s=round(time.perf_counter() - t0, 1),
+                flags=sorted(f"{kind}:{key}" for kind, key in trainer.flagged), error=error,
+                **result)
+
+
+def parallel_config(joblib_backend: str, n_jobs: int, scheduler: str | None = None):
+    """The joblib context the trials run in; for dask, an existing or new Client."""
+    import joblib
+
+    if joblib_backend == "dask":
+        try:
+            from dask.distributed import Client, get_client
+        except ModuleNotFoundError:
+            raise UserError("--joblib-backend dask needs dask.distributed: "
+                            "pip install 'dask[distributed]'") from None
+        if scheduler:
+            Client(scheduler)
+        else:
+            try:
+                get_client()
+            except ValueError:
+                Client()  # a local cluster: still dask's scheduler, not ours
+    elif joblib_backend == "ray":
+        try:
+            from ray.util.joblib import register_ray
+        except ModuleNotFoundError:
+            raise UserError("--joblib-backend ray needs ray: pip install 'ray'") from None
+        register_ray()
+    return joblib.parallel_config(backend=joblib_backend, n_jobs=n_jobs)
+
+
+def sweep(model: str, preset: str, options: dict, pairs, out_dir, n_jobs: int = -1,
+          joblib_backend: str = "loky", scheduler: str | None = None, log=print) -> list[dict]:
+    """Run one trial per (lr_g, lr_d) pair; write ``trials.csv``, ``trials.json`` and
+    ``best.json`` (the best trial's full config) under ``out_dir``; return the trials,
+    best first."""
+    import joblib
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"sweep folder {out} exists and is not empty; choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    presets.resolve(model, preset, **options)  # refuse bad options before starting workers
+    name = backend.get_backend().name
+    jobs = [joblib.delayed(run_trial)(model, preset, options, g, d, str(out / f"trial-{i:03d}"), name)
+            for i, (g, d) in enumerate(pairs)]
+    log(f"sweep: {len(jobs)} trials of {model} ({preset} preset) on joblib backend "
+        f"'{joblib_backend}', n_jobs={n_jobs}; folder {out}")
+    with parallel_config(joblib_backend, n_jobs, scheduler):
+        trials = joblib.Parallel(verbose=0)(jobs)
+    trials.sort(key=lambda t: t["c2st"])
+    (out / "trials.json").write_text(json.dumps(trials, indent=1))
+    (out / "trials.csv").write_text(table(trials, sep=","))
+    best = trials[0]
+    if math.isfinite(best["c2st"]):
+        cfg = json.loads((Path(best["run_dir"]) / "config.json").read_text())
+        (out / "best.json").write_text(json.dumps(dict(score=best["c2st"], config=cfg), indent=1))
+    return trials
+
+
+def table(trials: list[dict], sep: str = "  ") -> str:
+    """rank, lr_g, lr_d, c2st (lower is better), per-class figures, wall, run folder."""
+    classes = sorted({k for t in trials for k in t["per_class"]})
+    head = ["rank", "lr_g", "lr_d", "c2st"] + [f"{k}_{m}" for k in classes
+                                                for m in ("lr_pixels", "svm_colour")]
+    rows = [head + ["wall_s", "flags", "run_dir"]]
+    for i, t in enumerate(trials, 1):
+        per = [f"{t['per_class'][k][m]:.3f}" if k in t["per_class"] else "-"
+               for k in classes for m in ("lr_pixels", "svm_colour")]
+        rows.append([str(i), f"{t['lr_g']:.2e}", f"{t['lr_d']:.2e}", f"{t['c2st']:.3f}"] + per
+                    + [str(t["wall_s"]), ";".join(t["flags"]) or (t["error"] and "diverged") or "-",
+                       t["run_dir"]])
+    if sep != "  ":
+        return "\n".join(sep.join(r) for r in rows) + "\n"
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) + 3)]
+    return "\n".join(sep.join(v.rjust(w) for v, w in zip(r, widths)) for r in rows)
