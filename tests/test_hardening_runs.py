@@ -92,3 +92,71 @@ def test_size_8_listed_in_help_is_accepted(tmp_path, capsys):
     assert cli.main(["--backend", "numpy", "train", "--preset", "smoke", "--size", "8", "--steps", "1",
                      "--run-dir", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r" / "samples.png").exists()
+
+
+# --------------------------------------------------------------------- run folders
+def test_run_folder_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from refgan.errors import UserError
+    from refgan.gans import runfolder
+
+    run = tmp_path / "run"
+    with runfolder.locked(run):
+        with pytest.raises(UserError, match=rf"run folder {run} is in use by another refgan process \(pid \d+\)"):
+            with runfolder.locked(run):
+                pass
+    with runfolder.locked(run):      # released on exit
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from refgan.gans import runfolder\n"
+                               f"with runfolder.locked({str(run)!r}):\n print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(UserError, match=f"pid {holder.pid}"):
+        with runfolder.locked(run):
+            pass
+    holder.kill()
+    holder.wait()
+    time.sleep(0.05)
+    with runfolder.locked(run):      # kill -9 released it
+        pass
+
+
+def test_metrics_truncated_to_the_checkpoint_and_damage_named(tmp_path):
+    import json
+
+    from refgan.errors import UserError
+    from refgan.gans import runfolder
+
+    log = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"step": s, "healthy/d_loss": 0.1 * s}) for s in range(1, 6)]
+    log.write_text("\n".join(lines) + "\n" + '{"step": 6, "healthy/d_lo')   # torn by a kill
+    assert runfolder.truncate_metrics(log, 3) == 3
+    assert [r["step"] for r in runfolder.read_metrics(log)] == [1, 2, 3]
+    log.write_text(lines[0] + "\nnot json\n" + lines[1] + "\n")
+    with pytest.raises(UserError, match=r"metrics.jsonl line 2 is not valid JSON"):
+        runfolder.read_metrics(log)
+    with pytest.raises(UserError, match=r"line 2 is not valid JSON"):
+        runfolder.truncate_metrics(log, 1)
+
+
+def test_staged_output_appears_whole_or_not_at_all(tmp_path):
+    from refgan.errors import UserError
+    from refgan.gans import runfolder
+
+    out = tmp_path / "gen"
+    (tmp_path / ".gen.partial").mkdir()                 # left by a killed command
+    (tmp_path / ".gen.partial" / "half.png").write_text("x")
+    with pytest.raises(RuntimeError):
+        with runfolder.staged_output(out) as tmp:
+            (tmp / "a.png").write_text("x")
+            raise RuntimeError("killed")
+    assert not out.exists() and not (tmp_path / ".gen.partial").exists()
+    with runfolder.staged_output(out) as tmp:
+        (tmp / "a.png").write_text("x")
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+    with pytest.raises(UserError, match="already exists"):
+        with runfolder.staged_output(out):
+            pass
