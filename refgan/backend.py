@@ -147,23 +147,36 @@ def using_backend(name: str):
         _current = saved
 
 
-def set_num_threads(n: int) -> None:
-    """Run BLAS and Numba kernels on ``n`` threads (refgan's training commands use 1).
+def available_cores() -> int:
+    """The number of cores this process may run on (its CPU affinity, else cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
-    Why 1 by default: at refgan's CPU sizes (32x32 images, batch 32, 16-64 channels)
-    each GEMM and kernel call is short, and two thread pools (OpenBLAS and Numba)
-    that spin-wait for each other's cores cost more than they give. Measured on
-    2 cores, the main job's 40 generator iterations took 21.7 s on one thread and
-    83.6 s on two; a WGAN-GP critic step at the paper's widths is at best 12% faster
-    on two. Raise it for large batches or widths on an idle many-core machine.
+
+def set_num_threads(n: int | None = None) -> int:
+    """Run refgan's kernels on ``n`` threads (None: every core this process may use).
+
+    One thread pool, never two. With the numba backend Numba's threads do all the
+    parallel work: the convolution kernels call sgemm from inside them, one column
+    tile per thread, so BLAS itself runs single-threaded (numpy's own matmuls are
+    the small Linear layers). Two pools that spin-wait on the same cores -- OpenBLAS's
+    and Numba's, which alternated at every conv before -- made 2 threads 3-6x slower
+    than 1 on 2 cores. With the numpy backend BLAS is the only pool and gets ``n``.
+    Returns the thread count set.
     """
-    if int(n) < 1:
+    n = available_cores() if n is None else int(n)
+    if n < 1:
         raise UserError(f"the number of threads must be >= 1, got {n}")
-    threadpool_limits(int(n))
     if get_backend().name == "numba":
         import numba  # lazy: numba is optional and slow to import; it is the active backend here
 
-        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+        threadpool_limits(1, user_api="blas")
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    else:
+        threadpool_limits(n)
+    return n
 
 
 def xp():
