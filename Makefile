@@ -33,9 +33,15 @@ test-gpu: install
 	$(BIN)/python -m pip install -q -e '.[gpu]'
 	$(PYTEST) -q -m "gpu" tests
 
+# Benchmarks (only they) drop the OpenBLAS pins some machines set for old builds:
+# OPENBLAS_CORETYPE=Haswell halves a current OpenBLAS's sgemm on AVX-512 cores.
+BENCH := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python
+
 bench: install
-	$(BIN)/python bench/bench_ops.py
-	$(BIN)/python bench/bench_data.py
+	$(BENCH) bench/bench_ops.py
+	$(BENCH) bench/bench_data.py
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then $(BENCH) bench/vs_torch.py; \
+	else echo "bench/vs_torch.py skipped: pip install -e '.[bench]' for PyTorch (CPU)"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -108,11 +108,15 @@ extern "C" __global__ void refgan_col2im_{T}(
 """
 
 
+#: ``cupy.RawKernel`` sources, name -> CUDA text with ``{T}`` for the C type; the
+#: kernel is ``refgan_<name>_<ctype>``.
+RAW = {"im2col": _IM2COL_SRC, "col2im": _COL2IM_SRC}
+
+
 @functools.lru_cache(maxsize=None)
 def _raw_kernel(which, dtype):
     ctype = _CTYPE[np.dtype(dtype)]
-    src = (_IM2COL_SRC if which == "im2col" else _COL2IM_SRC).format(T=ctype)
-    return cupy.RawKernel(src, f"refgan_{which}_{ctype}")
+    return cupy.RawKernel(RAW[which].format(T=ctype), f"refgan_{which}_{ctype}")
 
 
 def _launch(kernel, total, *args):
@@ -156,52 +160,49 @@ def col2im(cols, x_shape, kh, kw, stride, pads, dilation):
 
 # ----------------------------------------------------------------------------- fused elementwise / reductions
 
+#: ``cupy.ElementwiseKernel`` specs, name -> (in_params, out_params, operation).
+ELEMENTWISE = {
+    "leaky_relu": ("T x, T slope", "T y", "y = x > (T)0 ? x : x * slope"),
+    "leaky_relu_grad": ("T x, T gy, T slope", "T gx", "gx = x > (T)0 ? gy : gy * slope"),
+    "dropout": ("T x, U u, U p, T scale", "T y", "y = u >= p ? x * scale : (T)0"),
+    "bn_normalize": ("T x, T mean, T invstd, T gamma, T beta", "T y",
+                     "y = (x - mean) * invstd * gamma + beta"),
+    "bn_backward": ("T x, T gy, T mean, T invstd, T scale, T gbeta, T ggamma, T M", "T gx",
+                    "gx = scale * (M * gy - gbeta - (x - mean) * invstd * ggamma)"),
+    "bn_inference": ("T x, T mean, T scale, T beta", "T y", "y = (x - mean) * scale + beta"),
+    # param, m, v are outputs that are also read: CuPy updates them in place.
+    "adam": ("T grad, T beta1, T beta2, T one_m_beta1, T one_m_beta2, T step_size, "
+             "T bias_correction2_sqrt, T eps, T wd",
+             "T param, T m, T v",
+             """
+             const T g = wd != (T)0 ? grad + wd * param : grad;
+             m = beta1 * m + one_m_beta1 * g;
+             v = beta2 * v + one_m_beta2 * (g * g);
+             param = param - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps);
+             """),
+    "rmsprop": ("T grad, T alpha, T one_m_alpha, T lr, T eps, T wd", "T param, T sq",
+                """
+                const T g = wd != (T)0 ? grad + wd * param : grad;
+                sq = alpha * sq + one_m_alpha * (g * g);
+                param = param - lr * g / (sqrt(sq) + eps);
+                """),
+}
+
+#: ``cupy.ReductionKernel`` specs, name -> (in_params, out_params, map_expr, reduce_expr,
+#: post_map_expr, identity); per-channel sums with the statistics broadcast (1, C, 1, ...).
+REDUCTION = {
+    "sqdev_sum": ("T x, T mean", "T out", "(x - mean) * (x - mean)", "a + b", "out = a", "0"),
+    "gy_xhat_sum": ("T gy, T x, T mean, T invstd", "T out", "gy * ((x - mean) * invstd)",
+                    "a + b", "out = a", "0"),
+}
+
+
 @functools.lru_cache(maxsize=None)
 def _k(name):
     """Build (once) and return the named ElementwiseKernel / ReductionKernel."""
-    E, R = cupy.ElementwiseKernel, cupy.ReductionKernel
-    if name == "leaky_relu":
-        return E("T x, T slope", "T y", "y = x > (T)0 ? x : x * slope", "refgan_leaky_relu")
-    if name == "leaky_relu_grad":
-        return E("T x, T gy, T slope", "T gx", "gx = x > (T)0 ? gy : gy * slope",
-                 "refgan_leaky_relu_grad")
-    if name == "dropout":
-        return E("T x, U u, U p, T scale", "T y", "y = u >= p ? x * scale : (T)0", "refgan_dropout")
-    if name == "sqdev_sum":      # sum (x - mean)^2 per channel, mean broadcast (1, C, 1, ...)
-        return R("T x, T mean", "T out", "(x - mean) * (x - mean)", "a + b", "out = a", "0",
-                 "refgan_bn_sqdev_sum")
-    if name == "gy_xhat_sum":    # sum gy * xhat per channel
-        return R("T gy, T x, T mean, T invstd", "T out", "gy * ((x - mean) * invstd)", "a + b",
-                 "out = a", "0", "refgan_bn_gy_xhat_sum")
-    if name == "bn_normalize":
-        return E("T x, T mean, T invstd, T gamma, T beta", "T y",
-                 "y = (x - mean) * invstd * gamma + beta", "refgan_bn_normalize")
-    if name == "bn_backward":
-        return E("T x, T gy, T mean, T invstd, T scale, T gbeta, T ggamma, T M", "T gx",
-                 "gx = scale * (M * gy - gbeta - (x - mean) * invstd * ggamma)",
-                 "refgan_bn_backward")
-    if name == "bn_inference":
-        return E("T x, T mean, T scale, T beta", "T y", "y = (x - mean) * scale + beta",
-                 "refgan_bn_inference")
-    if name == "adam":
-        # param, m, v are outputs that are also read: CuPy updates them in place.
-        return E("T grad, T beta1, T beta2, T one_m_beta1, T one_m_beta2, T step_size, "
-                 "T bias_correction2_sqrt, T eps, T wd",
-                 "T param, T m, T v",
-                 """
-                 const T g = wd != (T)0 ? grad + wd * param : grad;
-                 m = beta1 * m + one_m_beta1 * g;
-                 v = beta2 * v + one_m_beta2 * (g * g);
-                 param = param - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps);
-                 """, "refgan_adam")
-    if name == "rmsprop":
-        return E("T grad, T alpha, T one_m_alpha, T lr, T eps, T wd", "T param, T sq",
-                 """
-                 const T g = wd != (T)0 ? grad + wd * param : grad;
-                 sq = alpha * sq + one_m_alpha * (g * g);
-                 param = param - lr * g / (sqrt(sq) + eps);
-                 """, "refgan_rmsprop")
-    raise KeyError(name)
+    if name in ELEMENTWISE:
+        return cupy.ElementwiseKernel(*ELEMENTWISE[name], f"refgan_{name}")
+    return cupy.ReductionKernel(*REDUCTION[name], f"refgan_{name}")
 
 
 def leaky_relu(x, slope):
