@@ -10,9 +10,9 @@ import pytest
 import refgan
 from refgan import nn
 from refgan.commands import main
-from refgan.export import torch_export
-from refgan.export.bundle import _models_of_run
-from refgan.export.torch_export import architecture, read_safetensors, write_safetensors
+from refgan import torch_export
+from refgan.gans.load import load_models
+from refgan.torch_export import architecture, read_safetensors, write_safetensors
 
 MODELS = ["wgan-gp", "dcgan"]          # every model whose networks the export supports
 
@@ -106,7 +106,7 @@ def test_torch_modules_match_refgan(model, runs, tmp_path, capsys):
     assert main(["export", str(runs[model]), "--to", "torch", "--out", str(out)]) == 0
     assert "refgan_torch.load" in capsys.readouterr().out
     assert sorted(p.suffix for p in out.iterdir()) == [".json", ".py"] + [".safetensors"] * 4
-    models, _ = _models_of_run(runs[model])
+    models, _ = load_models(runs[model])
     refgan_torch = _load_template(out)
     assert refgan_torch.names(out) == ["blast.D", "blast.G", "healthy.D", "healthy.G"]
     worst = _max_relative_difference(models, out, refgan_torch)
@@ -116,7 +116,7 @@ def test_torch_modules_match_refgan(model, runs, tmp_path, capsys):
 def test_symmetric_padding_would_be_caught(runs, tmp_path, monkeypatch):
     """torch's padding=2 for the critic's 5x5 stride-2 'same' convolutions is wrong."""
     pytest.importorskip("torch")
-    models, meta = _models_of_run(runs["wgan-gp"])
+    models, meta = load_models(runs["wgan-gp"])
     torch_export.export_models(models, meta["config"], tmp_path)
     refgan_torch = _load_template(tmp_path)
     conv = refgan_torch.Conv2d(3, 4, 5, 2, "same", 1, True)

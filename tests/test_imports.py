@@ -19,7 +19,6 @@ LAZY = {
     # cli.py imports every command module to build its parser: a command defers what
     # only its own run needs when that loads an optional or slow dependency.
     ("refgan.commands.export", "refgan.export.bundle"): "refgan.export imports JAX (optional)",
-    ("refgan.commands.export", "refgan.export.torch_export"): "refgan.export imports JAX (optional)",
     ("refgan.commands.study", "refgan.study.config"): "refgan.study loads scikit-learn, SciPy (~1 s)",
     ("refgan.commands.study", "refgan.study"): "refgan.study loads scikit-learn, SciPy (~1 s)",
     ("refgan.commands.study", "refgan.classifiers"): "scikit-learn (~1 s)",

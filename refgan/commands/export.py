@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from refgan.errors import UserError
+from refgan.torch_export import export_run as export_torch
 
 
 def add_parser(sub):
@@ -30,9 +31,6 @@ def add_parser(sub):
 
 def run(args) -> int:
     if args.to == "torch":
-        # inside refgan.export, whose __init__ imports JAX (an optional extra)
-        from refgan.export.torch_export import export_run as export_torch
-
         manifest = export_torch(args.run_dir, args.out)
         print(f"exported {args.run_dir} to {args.out}: " + ", ".join(
             f"{n}.safetensors" for n in manifest["networks"]) + ", manifest.json, refgan_torch.py")

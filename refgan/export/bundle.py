@@ -27,26 +27,11 @@ import jax
 import numpy as np
 
 from refgan.errors import UserError
+from refgan.gans.load import load_models
 from refgan.export import to_jax, to_variables
 from refgan.gans import MODEL_CLASSES, checkpoint
 
 PLATFORMS = ("cpu", "cuda", "tpu")
-
-
-def _models_of_run(run_dir: Path):
-    """{model key: GAN} rebuilt from the latest checkpoint of a run folder."""
-    arrays, meta = checkpoint.load(run_dir / "checkpoints")
-    config = meta["config"]
-    states = checkpoint.split_models(arrays)
-    n_classes = 1 if config["per_class"] else len(config["classes"])
-    models = {}
-    for key, state in states.items():
-        m = MODEL_CLASSES[config["model"]](n_classes).build(config)
-        if any(k.startswith("net.G_ema.") for k in state):
-            m.nets["G_ema"] = copy.deepcopy(m.nets["G"])
-        m.load_state_dict(state)
-        models[key] = m
-    return models, meta
 
 
 def _input_spec(name, module, config, batch):
@@ -79,7 +64,7 @@ def export_run(run_dir, out, batch: int = 64) -> Path:
         raise UserError(f"{run_dir} is not a run folder with checkpoints")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new --out folder")
-    models, meta = _models_of_run(run_dir)
+    models, meta = load_models(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"run_dir": str(run_dir), "step": meta["step"], "batch": batch,
                 "config": meta["config"], "models": {}}

@@ -1,5 +1,7 @@
 """``refgan export RUN_DIR --to torch --out DIR``: a run's networks for PyTorch, no pickle.
 
+(Not inside ``refgan.export``, which imports JAX: this exporter needs NumPy only.)
+
 DIR receives, for every network of every model of the run (``<model>`` is a class
 name for per-class runs, else ``all``; ``<net>`` is ``G``, ``D``, ``G_ema`` ...)::
 
@@ -9,7 +11,7 @@ name for per-class runs, else ``all``; ``<net>`` is ``G``, ``D``, ``G_ema`` ...)
                                arguments), input shape and kind; the run and its config
     refgan_torch.py            a standalone module (torch only) that builds each
                                architecture from the manifest and loads its weights
-                               (``torch_template.py``)
+                               (``refgan/torch_template.py``)
 
 The weights are written here in the safetensors format with NumPy alone (no
 dependency): an 8-byte little-endian header length N, N bytes of JSON
@@ -32,8 +34,8 @@ import numpy as np
 
 from refgan import nn
 from refgan.errors import UserError
-from refgan.export.bundle import _models_of_run   # until run loading has one public home
 from refgan.gans.architectures import Generator, Trunk
+from refgan.gans.load import load_models
 from refgan.provenance import provenance
 
 SAFETENSORS_DTYPES = {np.dtype("float64"): "F64", np.dtype("float32"): "F32",
@@ -156,9 +158,7 @@ def export_models(models: dict, config: dict, out, source: dict | None = None) -
 def export_run(run_dir, out) -> dict:
     """Write the torch export of the latest checkpoint of ``run_dir`` into ``out``."""
     run_dir = Path(run_dir)
-    if not (run_dir / "checkpoints").is_dir():
-        raise UserError(f"{run_dir} is not a run folder with checkpoints")
-    models, meta = _models_of_run(run_dir)
+    models, meta = load_models(run_dir)
     source = {"run_dir": str(run_dir.resolve()), "step": meta["step"],
               "exported_by": provenance()}
     return export_models(models, meta["config"], out, source)
