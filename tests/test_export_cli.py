@@ -10,18 +10,20 @@ import pytest
 
 pytest.importorskip("jax")
 
-from refgan.export.engine import JaxWganGpTrainer, train_wgan_gp_jax  # noqa: E402
 from refgan.export.oracle import FAST_COMPILE  # noqa: E402
 from refgan.gans import presets  # noqa: E402
 from refgan.gans.trainer import Trainer  # noqa: E402
+from refgan.jax_engine import JaxWganGpTrainer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def jax_run(tmp_path_factory):
     """A 2-step smoke-preset WGAN-GP run trained by the JAX engine."""
     run_dir = tmp_path_factory.mktemp("runs") / "jax-wgan-gp"
-    config = presets.resolve("wgan-gp", "smoke", steps=2)
-    train_wgan_gp_jax(config, run_dir, compiler_options=FAST_COMPILE)
+    config = presets.resolve("wgan-gp", "smoke", steps=2, engine="jax", backend="jax")
+    trainer = JaxWganGpTrainer(config, run_dir)
+    trainer.compiler_options = FAST_COMPILE
+    assert trainer.setup().run() == 0
     return run_dir
 
 
@@ -102,7 +104,7 @@ class StopBeforeTraining(Exception):
 def test_train_command_dispatches_engine_jax(tmp_path, monkeypatch):
     """``cli.py train --engine jax`` hands the resolved config to the JAX trainer."""
     import cli
-    import refgan.export.engine as engine
+    import refgan.jax_engine as engine
 
     seen = {}
 

@@ -8,6 +8,7 @@ import pytest
 import refgan
 from refgan.gans import MODEL_CLASSES, presets, trainer as trainer_mod
 from refgan.gans.acgan import real_fraction
+from refgan.gans.config import TrainConfig
 from refgan.gans.trainer import Trainer
 
 UNCONDITIONAL = ["wgan-gp", "dcgan", "infogan", "infowgan-gp", "ali"]
@@ -16,7 +17,7 @@ CONDITIONAL = ["cgan", "acgan"]
 
 _DATA_KEYS = ("data", "n_per_class", "classes", "size", "data_seed", "test_frac", "grow")
 _prepare = functools.lru_cache(maxsize=8)(
-    lambda key, orig=trainer_mod.prepare_data: orig(dict(key)))
+    lambda key, orig=trainer_mod.prepare_data: orig(TrainConfig(**dict(key))))
 
 
 def cached_prepare(c):

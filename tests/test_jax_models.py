@@ -12,7 +12,7 @@ from refgan import nn, ops  # noqa: E402
 from refgan import random as rrandom  # noqa: E402
 from refgan.export import load_variables, to_jax, to_state_dict  # noqa: E402
 from refgan.export.oracle import FAST_COMPILE, assert_close  # noqa: E402
-from refgan.export.train_step import (WganGpHyper, critic_loss, generator_loss,  # noqa
+from refgan.jax_engine.step import (WganGpHyper, critic_loss, generator_loss,  # noqa
                                       init_state, make_wgan_gp_step)
 
 Z, SIDE, B = 8, 8, 4  # latent size, image side, batch: tiny, compile time dominates
@@ -259,7 +259,7 @@ def test_jitted_training_step_follows_refgan_wgan_gp(record_draws):
     n_drop = sum(isinstance(m, nn.Dropout) for m in D.modules())
     gapply, gvars = to_jax(G)
     capply, cvars = to_jax(D)
-    hyper = WganGpHyper(gp_weight=c["gp_lambda"], n_critic=c["n_disc"], lr_d=c["lr_d"],
+    hyper = WganGpHyper(gp_lambda=c["gp_lambda"], n_disc=c["n_disc"], lr_d=c["lr_d"],
                         lr_g=c["lr_g"], betas=(c["beta1"], c["beta2"]))
     step = jax.jit(make_wgan_gp_step(gapply, capply, hyper), compiler_options=FAST_COMPILE)
     state = init_state(gvars, cvars)

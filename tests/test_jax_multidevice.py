@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent("""
     from test_jax_models import B, SIDE, Z, critic, generator
     from refgan.export import to_jax, to_state_dict
     from refgan.export.oracle import FAST_COMPILE
-    from refgan.export.train_step import (WganGpHyper, data_parallel, init_state,
+    from refgan.jax_engine.step import (WganGpHyper, data_parallel, init_state,
                                           make_wgan_gp_step, noise_from_key)
 
     assert jax.local_device_count() == 4, jax.devices()
@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent("""
     refgan.manual_seed(0)
     gapply, gvars = to_jax(generator())
     capply, cvars = to_jax(critic())
-    hyper = WganGpHyper(n_critic=1, lr_d=1e-3, lr_g=1e-3)
+    hyper = WganGpHyper(n_disc=1, lr_d=1e-3, lr_g=1e-3)
     step = make_wgan_gp_step(gapply, capply, hyper)
     rng, n = np.random.default_rng(0), 2 * B  # the global batch: 2 samples per device
     f32 = lambda *s: rng.standard_normal(s).astype(np.float32)

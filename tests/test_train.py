@@ -222,3 +222,53 @@ def test_presets_resolve():
         presets.resolve("acgan", per_class=True)
     with pytest.raises(refgan.UserError):
         presets.resolve("wgan-gp", size=24)
+
+
+# ------------------------------------------------------------------ TrainConfig
+def test_config_is_the_one_source_of_options_presets_and_config_json():
+    import argparse
+    from dataclasses import fields
+
+    from refgan.gans.config import TrainConfig, add_arguments, given_options
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--lr-g", "1e-3", "--n-disc", "3", "--no-per-class",
+                              "--finetune", "--no-progress"])
+    assert given_options(args) == dict(lr_g=1e-3, n_disc=3, per_class=False, finetune=True,
+                                       progress=False)
+    assert given_options(parser.parse_args([])) == {}
+    for name in ("lr_g", "gp_lambda", "n_disc", "quality", "per_class", "ali"):
+        assert f"--{name.replace('_', '-')}" in parser.format_help()
+    # presets name only fields; config.json round-trips, runtime arrays excluded
+    names = {f.name for f in fields(TrainConfig)}
+    for values in list(presets.PRESETS.values()) + list(presets.MODEL_DEFAULTS.values()):
+        assert set(values) <= names
+    c = presets.resolve("wgan-gp", "paper", steps=7)
+    c.ali_state = {"w": np.ones(2)}
+    record = c.to_json()
+    assert "ali_state" not in record and record["steps"] == 7
+    assert TrainConfig.from_json(json.loads(json.dumps(record))) == c
+    # the older names of an idea are read on resume
+    old = dict(record)
+    old["n_critic"], old["gp_weight"] = old.pop("n_disc"), old.pop("gp_lambda")
+    back = TrainConfig.from_json(old)
+    assert (back.n_disc, back.gp_lambda) == (c.n_disc, c.gp_lambda)
+    with pytest.raises(refgan.UserError, match="unknown"):
+        TrainConfig.from_json(dict(record, nonsense=1))
+    with pytest.raises(refgan.UserError, match="unknown"):
+        presets.resolve("wgan-gp", nonsense=1)
+    assert c["size"] == c.size == 64
+
+
+@pytest.mark.parametrize("bad,message", [
+    (dict(batch=1), "--batch must be >= 2"), (dict(steps=0), "--steps must be >= 1"),
+    (dict(optimizer="sgd"), "--optimizer must be adam or rmsprop"),
+    (dict(schedule="linear"), "--schedule must be constant, cosine or step"),
+    (dict(ema=1.0), r"--ema must be a decay in \[0, 1\)"),
+    (dict(grow="twice"), "--grow must be none, dihedral or rot45flip"),
+    (dict(size=24), "--size image size must be a power of two"),
+])
+def test_config_validation_names_the_option(bad, message):
+    with pytest.raises(refgan.UserError, match=message):
+        presets.resolve("wgan-gp", "smoke", **bad)

@@ -49,8 +49,8 @@ def run(args) -> int:
         raise UserError(f"unknown class {args.cls!r}; this run has {', '.join(names)}")
     manifest = dict(run_dir=str(run_dir.resolve()), checkpoint=meta["file"],
                     checkpoint_sha256=meta["sha256"], step=meta["step"],
-                    model=trainer.c["model"], seed=args.seed, n_per_class=args.n,
-                    ema=trainer.c["ema"] > 0, classes={}, files=[])
+                    model=trainer.config.model, seed=args.seed, n_per_class=args.n,
+                    ema=trainer.config.ema > 0, classes={}, files=[])
     for i, name in enumerate(classes):
         seed = args.seed * 1000 + names.index(name)
         imgs = to_uint8(trainer.sample_class(name, args.n, seed))

@@ -2,8 +2,10 @@
 
 * :mod:`refgan.export.jax_ops` -- the one table of JAX twins of refgan's ops;
 * :mod:`refgan.export.to_jax` -- ``to_jax(module) -> (apply, variables)``;
-* :mod:`refgan.export.train_step` -- a jitted WGAN-GP training step, one device or
-  data-parallel over a device mesh, and the ``--engine jax`` training loop.
+* :mod:`refgan.export.bundle` -- ``cli.py export``: a run's networks as weights,
+  StableHLO and a loader.
+
+The ``--engine jax`` training loop built on these lives in :mod:`refgan.jax_engine`.
 
 refgan itself never imports this package; importing it imports JAX.
 """

@@ -104,12 +104,12 @@ class ACGANALI(ACGAN):
 
     def make(self, c):
         super().make(c)
-        if not c.get("ali_state"):
+        if not c.ali_state:
             raise UserError("acgan-ali needs a trained ALI encoder: first run "
                             "'train --model ali --no-per-class', then pass --ali RUN_DIR")
         ali = ALI(1)
-        ali.build(dict(c, **c["ali_config"]))
-        ali.load_state_dict(c["ali_state"])
+        ali.build(c.replace(**c.ali_config))
+        ali.load_state_dict(c.ali_state)
         self.nets["E"] = ali.nets["E"].requires_grad_(False)  # frozen: it only provides codes
         if c["finetune"]:
             self._init_from(ali.nets["G"])
@@ -153,10 +153,10 @@ class ACGANALI(ACGAN):
         return {"g_loss": mean_of(g_loss)}
 
 
-def attach_ali(c: dict) -> None:
-    """Load the ALI run named by c['ali'] into c (runtime-only keys 'ali_state',
-    'ali_config'), and match this run's latent size and generator to it."""
-    if not c.get("ali"):
+def attach_ali(c) -> None:
+    """Load the ALI run named by c.ali into c (runtime-only fields ``ali_state``,
+    ``ali_config``), and match this run's latent size and generator to it."""
+    if not c.ali:
         raise UserError("acgan-ali needs a trained ALI encoder: first run "
                         "'train --model ali --no-per-class', then pass --ali RUN_DIR")
     arrays, meta = checkpoint.load(f"{c['ali']}/checkpoints")
@@ -167,7 +167,7 @@ def attach_ali(c: dict) -> None:
     if ac["size"] != c["size"]:
         raise UserError(f"the ALI run has {ac['size']} px images, this run {c['size']} px; "
                         f"pass --size {ac['size']}")
-    c["latent_dim"], c["width_g"] = ac["latent_dim"], ac["width_g"]
+    c.latent_dim, c.width_g = ac["latent_dim"], ac["width_g"]
     states = checkpoint.split_models(arrays)
-    c["ali_state"] = states["all"]
-    c["ali_config"] = {k: ac[k] for k in ("size", "width_g", "width_d", "latent_dim")}
+    c.ali_state = states["all"]
+    c.ali_config = {k: ac[k] for k in ("size", "width_g", "width_d", "latent_dim")}

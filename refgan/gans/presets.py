@@ -1,8 +1,9 @@
 """Every training option, its default, and the named presets.
 
-Resolution order (later wins): ``DEFAULTS`` -> the model's ``MODEL_DEFAULTS`` ->
-the preset -> options given on the command line. The resolved dict is written to
-``config.json`` in the run folder, so a run records everything it depended on.
+Resolution order (later wins): the defaults of :class:`refgan.gans.config.TrainConfig`
+-> the model's ``MODEL_DEFAULTS`` -> the preset -> options given on the command line.
+The resolved config is written to ``config.json`` in the run folder, so a run records
+everything it depended on.
 
 Presets
 -------
@@ -27,26 +28,8 @@ iteration count; 5,000 generator iterations per class is our choice. Meant for
 from __future__ import annotations
 
 from refgan.errors import UserError
-
-DEFAULTS = dict(
-    model="wgan-gp", preset="cpu",
-    # data
-    data="synthetic", n_per_class=130, classes=["healthy", "blast"], test_frac=0.2,
-    data_seed=0, grow="dihedral",
-    # networks
-    size=32, width_g=16, width_d=16, latent_dim=128, dropout=0.3,
-    # optimisation
-    batch=32, steps=300, n_disc=2, optimizer="adam", lr_g=2e-4, lr_d=2e-4,
-    beta1=0.5, beta2=0.9, schedule="constant", ema=0.0, gp_lambda=10.0,
-    per_class=None,
-    # model-specific
-    n_cat=2, n_cont=2, info_lambda=1.0, embed_dim=16, real_fraction="v3",
-    ali=None, finetune=False,
-    # bookkeeping
-    seed=0, log_every=10, sample_every=50, ckpt_every=100, n_fixed=16,
-    collapse_threshold=0.25, explode_threshold=1e5,
-    quality=True, quality_n=200, progress=True, threads=1,
-)
+from refgan.gans import MODEL_CLASSES
+from refgan.gans.config import TrainConfig
 
 # Per-model defaults (Gaur et al. for WGAN-GP; DCGAN practice for the BCE models).
 MODEL_DEFAULTS = {
@@ -76,51 +59,23 @@ PRESET_MODEL_KEYS = {"n_disc", "beta1", "beta2", "lr_g", "lr_d"}
 MODELS = tuple(MODEL_DEFAULTS)
 
 
-def resolve(model: str, preset: str = "cpu", **overrides) -> dict:
-    """The full config for ``model`` under ``preset`` with ``overrides`` (None = unset)."""
+def resolve(model: str = "wgan-gp", preset: str = "cpu", **overrides) -> TrainConfig:
+    """The validated config for ``model`` under ``preset`` with ``overrides``
+    (TrainConfig field names; None = not given)."""
     if model not in MODEL_DEFAULTS:
         raise UserError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    from refgan.gans import MODEL_CLASSES
-
-    cfg = dict(DEFAULTS)
-    cfg.update(MODEL_DEFAULTS[model])
-    p = dict(PRESETS[preset])
+    tuned = dict(PRESETS[preset])
     if model != "wgan-gp":
-        p = {k: v for k, v in p.items() if k not in PRESET_MODEL_KEYS}
-    cfg.update(p)
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
-    cfg["model"], cfg["preset"] = model, preset
+        tuned = {k: v for k, v in tuned.items() if k not in PRESET_MODEL_KEYS}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    cfg = TrainConfig().replace(**{**MODEL_DEFAULTS[model], **tuned, **given,
+                                   "model": model, "preset": preset})
     conditional = MODEL_CLASSES[model].conditional
-    if cfg["per_class"] is None:
-        cfg["per_class"] = not conditional
-    if conditional and cfg["per_class"]:
+    if cfg.per_class is None:
+        cfg.per_class = not conditional
+    if conditional and cfg.per_class:
         raise UserError(f"{model} is a conditional model (one model for all classes); "
                         "drop --per-class")
-    validate(cfg)
-    return cfg
-
-
-def validate(c: dict) -> None:
-    from refgan.gans.architectures import stages
-
-    try:
-        stages(int(c["size"]))
-    except ValueError as err:
-        raise UserError(f"--size: {err}") from None
-    for key in ("batch", "steps", "n_disc", "width_g", "width_d", "latent_dim"):
-        if int(c[key]) < 1:
-            raise UserError(f"--{key.replace('_', '-')} must be >= 1, got {c[key]}")
-    if int(c["batch"]) < 2:
-        raise UserError("--batch must be >= 2 (batch norm needs two samples)")
-    if c["optimizer"] not in ("adam", "rmsprop"):
-        raise UserError(f"--optimizer must be adam or rmsprop, got {c['optimizer']!r}")
-    if c["schedule"] not in ("constant", "cosine", "step"):
-        raise UserError(f"--schedule must be constant, cosine or step, got {c['schedule']!r}")
-    if not 0.0 <= float(c["ema"]) < 1.0:
-        raise UserError(f"--ema must be a decay in [0, 1) (0 = off), got {c['ema']}")
-    if c["grow"] not in ("none", "dihedral", "rot45flip"):
-        raise UserError(f"--grow must be none, dihedral or rot45flip, got {c['grow']!r}")
-    if c["model"] in ("infogan", "infowgan-gp") and (int(c["n_cat"]) < 1 or int(c["n_cont"]) < 1):
-        raise UserError(f"{c['model']} needs --n-cat >= 1 and --n-cont >= 1")
+    return cfg.validate()

@@ -57,37 +57,30 @@ import refgan
 from refgan import backend, optim, random
 from refgan.errors import UserError
 from refgan.gans import MODEL_CLASSES, checkpoint
+from refgan.gans.config import TrainConfig
 
 
 # ------------------------------------------------------------------------- data
-def prepare_data(c: dict):
+def prepare_data(c: TrainConfig):
     """(train, test, gan_set): the real split and the grown GAN training set."""
     from refgan import augment
     from refgan.data import load_dataset, make_blood_cells, split
 
-    if c["data"] == "synthetic":
-        ds = make_blood_cells(n_per_class=c["n_per_class"], classes=tuple(c["classes"]),
-                              size=c["size"], seed=c["data_seed"])
+    if c.data == "synthetic":
+        ds = make_blood_cells(n_per_class=c.n_per_class, classes=tuple(c.classes),
+                              size=c.size, seed=c.data_seed)
     else:
-        ds = load_dataset(c["data"], size=c["size"])
-        c["classes"] = list(ds.class_names)
-    train, _, test = split(ds, test=c["test_frac"], seed=c["data_seed"])
-    if c["grow"] == "dihedral":
+        ds = load_dataset(c.data, size=c.size)
+        c.classes = list(ds.class_names)
+    train, _, test = split(ds, test=c.test_frac, seed=c.data_seed)
+    if c.grow == "dihedral":
         gan = augment.dihedral(train)
-    elif c["grow"] == "rot45flip":
+    elif c.grow == "rot45flip":
         rot = augment.rotations45(train)
         gan = augment.expand(rot, [augment.HorizontalFlip(p=1.0)])
     else:
         gan = train
     return train, test, gan
-
-
-RUNTIME_KEYS = ("ali_state", "ali_config")
-
-
-def public_config(c: dict) -> dict:
-    """The config without runtime-only entries (arrays loaded from another run)."""
-    return {k: v for k, v in c.items() if k not in RUNTIME_KEYS}
 
 
 def data_hash(ds) -> str:
@@ -140,10 +133,10 @@ class TrainingDiverged(UserError):
 class Trainer:
     """Builds the data and models of a config and runs (or resumes) training."""
 
-    def __init__(self, config: dict, run_dir=None, log=None):
-        self.c = config
+    def __init__(self, config: TrainConfig, run_dir=None, log=None):
+        self.config = config
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        self.run_dir = Path(run_dir) if run_dir else new_run_dir("runs", config["model"])
+        self.run_dir = Path(run_dir) if run_dir else new_run_dir("runs", config.model)
         self.step = 0
         self._stop = False
         self.flagged: set = set()
@@ -152,12 +145,12 @@ class Trainer:
 
     # -- construction ------------------------------------------------------------
     def setup(self):
-        c = self.c
-        backend.set_num_threads(int(c["threads"]))
+        c = self.config
+        backend.set_num_threads(int(c.threads))
         self.train_set, self.test_set, self.gan_set = prepare_data(c)
         self.data_hash = data_hash(self.gan_set)
         names = list(self.gan_set.class_names)
-        if c["per_class"]:
+        if c.per_class:
             self.keys = names
             self.data = {k: self.gan_set.images[self.gan_set.labels == i]
                          for i, k in enumerate(names)}
@@ -169,40 +162,40 @@ class Trainer:
         for k, v in self.data.items():
             if len(v) < 2:
                 raise UserError(f"class {k!r} has {len(v)} training image(s); a GAN needs more")
-        if c["model"] == "acgan-ali":
+        if c.model == "acgan-ali":
             from refgan.gans.ali import attach_ali
 
             attach_ali(c)
-        refgan.manual_seed(c["seed"])
-        cls = MODEL_CLASSES[c["model"]]
-        n_classes = 1 if c["per_class"] else len(names)
+        refgan.manual_seed(c.seed)
+        cls = MODEL_CLASSES[c.model]
+        n_classes = 1 if c.per_class else len(names)
         self.models = {k: cls(n_classes).build(c) for k in self.keys}
         self.schedules = {}
         for k, m in self.models.items():
-            if c["ema"] > 0:
+            if c.ema > 0:
                 m.nets["G_ema"] = copy.deepcopy(m.nets["G"])
-            self.schedules[k] = {n: optim.make_schedule(c["schedule"], o, c["steps"])
+            self.schedules[k] = {n: optim.make_schedule(c.schedule, o, c.steps)
                                  for n, o in m.opts.items()}
-        self.batch_rng = np.random.default_rng([c["seed"], 1])
-        fixed = np.random.default_rng([c["seed"], 2])
-        self.fixed_z = fixed.standard_normal((c["n_fixed"], c["latent_dim"])).astype(np.float32)
+        self.batch_rng = np.random.default_rng([c.seed, 1])
+        fixed = np.random.default_rng([c.seed, 2])
+        self.fixed_z = fixed.standard_normal((c.n_fixed, c.latent_dim)).astype(np.float32)
         self.real_div = {}
         for i, k in enumerate(self.keys):
             real = (self.train_set.images if k == "all"
                     else self.train_set.images[self.train_set.labels == i])
-            pick = fixed.choice(len(real), min(len(real), c["n_fixed"]), replace=False)
+            pick = fixed.choice(len(real), min(len(real), c.n_fixed), replace=False)
             self.real_div[k] = diversity(real[pick])
         return self
 
     def fixed_labels(self, key):
         if key == "all":
-            return np.arange(self.c["n_fixed"]) % len(self.gan_set.class_names)
+            return np.arange(self.config.n_fixed) % len(self.gan_set.class_names)
         return None
 
     # -- state ---------------------------------------------------------------------
     def state(self) -> tuple[dict, dict]:
         arrays = checkpoint.join_models({k: m.state_dict() for k, m in self.models.items()})
-        meta = dict(config=public_config(self.c), data_hash=self.data_hash, backend=backend.get_backend().name,
+        meta = dict(config=self.config.to_json(), data_hash=self.data_hash, backend=backend.get_backend().name,
                     refgan_rng=random.get_state(), batch_rng=self.batch_rng.bit_generator.state,
                     schedules={k: {n: s.state_dict() for n, s in v.items()}
                                for k, v in self.schedules.items()},
@@ -218,9 +211,9 @@ class Trainer:
     def resume(cls, run_dir, log=None, steps: int | None = None) -> "Trainer":
         """A trainer continuing the latest checkpoint of ``run_dir`` exactly."""
         arrays, meta = checkpoint.load(Path(run_dir) / "checkpoints")
-        config = meta["config"]
+        config = TrainConfig.from_json(meta["config"])
         if steps is not None:
-            config["steps"] = int(steps)
+            config.steps = int(steps)
         t = cls(config, run_dir, log).setup()
         if t.data_hash != meta["data_hash"]:
             raise UserError("the training data differ from those the run was trained on "
@@ -236,7 +229,7 @@ class Trainer:
         random.set_state(meta["refgan_rng"])
         t.batch_rng.bit_generator.state = meta["batch_rng"]
         t.step = t.last_ckpt_step = int(meta["step"])
-        if t.step > config["steps"]:
+        if t.step > config.steps:
             raise UserError(f"the run is already at step {t.step}; --steps must be at least that")
         t.flagged = {tuple(f) for f in meta.get("flagged", [])}
         return t
@@ -244,16 +237,16 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------
     def batch(self, key):
         n = len(self.data[key])
-        B = self.c["batch"]
+        B = self.config.batch
         idx = self.batch_rng.choice(n, B, replace=n < B)
         return refgan.tensor(self.data[key][idx]), self.labels[key][idx]
 
     def train_step(self) -> dict:
-        c = self.c
+        c = self.config
         metrics = {}
         for key, m in self.models.items():
-            m.epoch = (self.step * c["n_disc"] * c["batch"]) // len(self.data[key])
-            d_logs = [m.discriminator_step(self.batch(key)) for _ in range(c["n_disc"])]
+            m.epoch = (self.step * c.n_disc * c.batch) // len(self.data[key])
+            d_logs = [m.discriminator_step(self.batch(key)) for _ in range(c.n_disc)]
             logs = {k: float(np.mean([d[k] for d in d_logs])) for k in d_logs[0]}
             logs.update(m.generator_step(self.batch(key) if m.needs_real_in_g_step else None))
             self._finish_model_step(key, m, logs, metrics)
@@ -262,14 +255,14 @@ class Trainer:
 
     def _finish_model_step(self, key, m, logs: dict, metrics: dict) -> None:
         """After one model's update: EMA of G, lr schedules, metrics under ``key/``."""
-        if self.c["ema"] > 0:
+        if self.config.ema > 0:
             self._ema(m)
         for s in self.schedules[key].values():
             s.step()
         metrics.update({f"{key}/{k}": v for k, v in logs.items()})
 
     def _ema(self, m):
-        d = float(self.c["ema"])
+        d = float(self.config.ema)
         G, E = m.nets["G"], m.nets["G_ema"]
         for pe, p in zip(E.parameters(), G.parameters()):
             pe.data = pe.data * d + p.data * (1.0 - d)
@@ -278,7 +271,7 @@ class Trainer:
                 object.__setattr__(me, name, getattr(mg, name))
 
     def check_finite(self, metrics):
-        limit = float(self.c["explode_threshold"])
+        limit = float(self.config.explode_threshold)
         for name, v in metrics.items():
             if not math.isfinite(v) or abs(v) > limit:
                 what = "is not finite" if not math.isfinite(v) else f"exceeds {limit:g}"
@@ -305,7 +298,7 @@ class Trainer:
     def samples_grid(self):
         rows = {k: m.sample(len(self.fixed_z), labels=self.fixed_labels(k), z=self.fixed_z)
                 for k, m in self.models.items()}
-        img = mosaic(list(rows.values()), scale=max(1, 64 // self.c["size"]))
+        img = mosaic(list(rows.values()), scale=max(1, 64 // self.config.size))
         import imageio.v3 as iio
 
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
@@ -314,19 +307,19 @@ class Trainer:
         return rows
 
     def check_health(self, rows):
-        c = self.c
-        late = self.step >= max(1, c["steps"] // 5)
+        c = self.config
+        late = self.step >= max(1, c.steps // 5)
         out = {}
         for k, x in rows.items():
             ratio = diversity(x) / max(self.real_div[k], 1e-8)
             out[f"{k}/diversity"] = ratio
-            if late and ratio < c["collapse_threshold"]:
+            if late and ratio < c.collapse_threshold:
                 self.flag("mode_collapse", k, f"possible mode collapse at step {self.step}: "
                           f"fixed-z sample diversity is {ratio:.2f} of the real images' "
-                          f"(threshold {c['collapse_threshold']})")
+                          f"(threshold {c.collapse_threshold})")
         for k in self.models:
             h = self.history.get(k, [])
-            w = max(10, c["steps"] // 10)
+            w = max(10, c.steps // 10)
             if not late or len(h) < 2 * w:
                 continue
             recent = h[-w:]
@@ -355,32 +348,32 @@ class Trainer:
         self._stop = True
 
     def run(self, max_steps: int | None = None) -> int:
-        """Train up to config['steps'] (or ``max_steps``, for tests: behaves like an
+        """Train up to config.steps (or ``max_steps``, for tests: behaves like an
         interrupt there). Returns 0 when finished, 130 when interrupted."""
         from tqdm import tqdm
 
-        c = self.c
+        c = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint.atomic_write_json(self.run_dir / "config.json", public_config(c))
+        checkpoint.atomic_write_json(self.run_dir / "config.json", c.to_json())
         main = threading.current_thread() is threading.main_thread()
         old = signal.signal(signal.SIGINT, self._on_sigint) if main else None
-        bar = tqdm(total=c["steps"], initial=self.step, disable=not c["progress"],
-                   desc=f"{c['model']} x{len(self.models)}", unit="it", dynamic_ncols=True,
+        bar = tqdm(total=c.steps, initial=self.step, disable=not c.progress,
+                   desc=f"{c.model} x{len(self.models)}", unit="it", dynamic_ncols=True,
                    file=sys.stderr)
         try:
             t_last, s_last, t0 = time.perf_counter(), self.step, time.perf_counter()
             if self.step == 0:
                 self.samples_grid()
-            while self.step < c["steps"] and not self._stop:
+            while self.step < c.steps and not self._stop:
                 metrics = self.train_step()
                 self.check_finite(metrics)
                 for k in self.models:
                     self.history.setdefault(k, []).append(
                         {n.split("/", 1)[1]: v for n, v in metrics.items() if n.startswith(k + "/")})
-                last = self.step == c["steps"]
-                if self.step % c["sample_every"] == 0 or last:
+                last = self.step == c.steps
+                if self.step % c.sample_every == 0 or last:
                     metrics.update(self.check_health(self.samples_grid()))
-                if self.step % c["log_every"] == 0 or last:
+                if self.step % c.log_every == 0 or last:
                     now = time.perf_counter()
                     m0 = next(iter(self.models.values()))
                     self._write_log(dict(step=self.step, elapsed_s=round(now - t0, 3),
@@ -388,7 +381,7 @@ class Trainer:
                                          **{f"lr_{n}": o.lr for n, o in m0.opts.items()},
                                          **metrics))
                     t_last, s_last = now, self.step
-                if self.step % c["ckpt_every"] == 0 or last:
+                if self.step % c.ckpt_every == 0 or last:
                     self.save_checkpoint()
                 if max_steps is not None and self.step >= max_steps:
                     self._stop = True
@@ -397,11 +390,11 @@ class Trainer:
                 bar.set_postfix({n.split("/")[1]: f"{v:.3g}" for n, v in metrics.items()
                                  if n.startswith(k0 + "/") and n.split("/")[1] in
                                  ("d_loss", "g_loss", "wasserstein")}, refresh=False)
-            if self.step < c["steps"]:  # interrupted: keep everything done so far
+            if self.step < c.steps:  # interrupted: keep everything done so far
                 if self.last_ckpt_step != self.step:
                     self.save_checkpoint()
                 self._write_log({"event": "interrupted", "step": self.step})
-                self.log(f"stopped at step {self.step}/{c['steps']}; checkpoint saved. "
+                self.log(f"stopped at step {self.step}/{c.steps}; checkpoint saved. "
                          f"Continue with: python cli.py train --resume {self.run_dir}")
                 return 130
         finally:
@@ -424,7 +417,7 @@ class Trainer:
             labels = np.repeat([names.index(k) for k in self.keys], len(self.fixed_z))
         save_grid(np.concatenate(rows), self.run_dir / "samples.png", labels=labels,
                   class_names=names, nrow=len(self.fixed_z),
-                  title=f"{self.c['model']} after {self.step} steps (fixed z)")
+                  title=f"{self.config.model} after {self.step} steps (fixed z)")
         frames = sorted((self.run_dir / "samples").glob("step_*.png"))
         if frames:
             import imageio.v3 as iio
@@ -439,7 +432,7 @@ class Trainer:
         names = list(self.gan_set.class_names)
         if name not in names:
             raise UserError(f"unknown class {name!r}; this run has {', '.join(names)}")
-        z = np.random.default_rng(seed).standard_normal((n, self.c["latent_dim"]))
+        z = np.random.default_rng(seed).standard_normal((n, self.config.latent_dim))
         z = z.astype(np.float32)
         if "all" in self.models:
             return self.models["all"].sample(n, labels=np.full(n, names.index(name)), z=z)

@@ -21,7 +21,7 @@ class WGANGP(GAN):
     name = "wgan-gp"
 
     def make(self, c):
-        self.lam = c["gp_lambda"]
+        self.gp_lambda = c["gp_lambda"]
         G = Generator(c["latent_dim"], c["size"], c["width_g"], style="upsample")
         trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"])
         D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
@@ -36,7 +36,7 @@ class WGANGP(GAN):
             fake = G(self.z(len(x)))
         d_real, d_fake = D(x), D(fake)
         gp, norms = ops.gradient_penalty(D, x, fake)
-        d_loss = d_fake.mean() - d_real.mean() + self.lam * gp
+        d_loss = d_fake.mean() - d_real.mean() + self.gp_lambda * gp
         self.update(self.opts["D"], d_loss, D)
         return {"d_loss": mean_of(d_loss), "wasserstein": mean_of(d_real) - mean_of(d_fake),
                 "gp": mean_of(gp), "grad_norm": mean_of(norms)}

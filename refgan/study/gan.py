@@ -26,6 +26,7 @@ import numpy as np
 
 from refgan.data import Dataset
 from refgan.errors import UserError
+from refgan.gans.config import TrainConfig
 
 
 @dataclass
@@ -86,7 +87,7 @@ def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
                                         "progress": False})
         t0 = time.perf_counter()
         tr = Trainer(cfg, run_dir=Path(workdir), log=lambda msg: None)
-        with _trainer_data(train, cfg["grow"]):
+        with _trainer_data(train, cfg.grow):
             tr.setup()
         code = tr.run()
         if code != 0:
@@ -94,7 +95,7 @@ def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
         gen = _sample(tr, train.class_names, n_per_class, seed, trained_on=train,
                       name=f"{model} samples")
         losses = {k: _columns(h) for k, h in tr.history.items()}
-        return GanOutput(gen, losses, dict(model=model, preset=preset, steps=cfg["steps"],
+        return GanOutput(gen, losses, dict(model=model, preset=preset, steps=cfg.steps,
                                            run_dir=str(workdir),
                                            seconds=round(time.perf_counter() - t0, 1)))
 
@@ -156,13 +157,13 @@ def run_folder_step(run_dir):
     def step(train: Dataset, n_per_class: dict, seed: int, workdir: Path) -> GanOutput:
         from refgan.gans.trainer import Trainer
 
-        cfg = json.loads((run_dir / "config.json").read_text())
+        cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
         tr = Trainer.resume(run_dir, log=lambda msg: None)
         if list(tr.train_set.class_names) != list(train.class_names):
             raise UserError(f"run {run_dir} has classes {tr.train_set.class_names}, the study "
                             f"{train.class_names}")
         gen = _sample(tr, train.class_names, n_per_class, seed, trained_on=tr.train_set,
-                      name=f"{cfg['model']} run samples")
+                      name=f"{cfg.model} run samples")
         losses = {}
         log = run_dir / "metrics.jsonl"
         if log.exists():
@@ -172,8 +173,8 @@ def run_folder_step(run_dir):
                     if "/" in k and isinstance(v, (int, float)):
                         key, name = k.split("/", 1)
                         losses.setdefault(key, {}).setdefault(name, []).append(float(v))
-        return GanOutput(gen, losses, dict(model=cfg["model"], run_dir=str(run_dir),
-                                           steps=cfg.get("steps")))
+        return GanOutput(gen, losses, dict(model=cfg.model, run_dir=str(run_dir),
+                                           steps=cfg.steps))
 
     step.description = f"existing run {run_dir}"
     return step

@@ -2,7 +2,7 @@
 
 The step is refgan's WGAN-GP iteration (Gulrajani et al. 2017, Algorithm 1) on the
 functions :func:`~refgan.export.to_jax` exports, with Adam written in ``jax.numpy``
-exactly as ``refgan.optim.Adam`` (PyTorch semantics). For k = 1 .. n_critic::
+exactly as ``refgan.optim.Adam`` (PyTorch semantics). For k = 1 .. n_disc::
 
     x~      = G(z_k)                       (train mode: batch-norm statistics update)
     x^      = eps_k x_k + (1 - eps_k) x~   (eps_k ~ U(0, 1) per sample)
@@ -40,8 +40,8 @@ class WganGpHyper:
     """WGAN-GP hyper-parameters (Gaur et al.: lambda 10, 5 critic steps, Adam 2e-4,
     betas (0.5, 0.9))."""
 
-    gp_weight: float = 10.0
-    n_critic: int = 5
+    gp_lambda: float = 10.0
+    n_disc: int = 5
     lr_d: float = 1e-4
     lr_g: float = 1e-4
     betas: tuple = (0.5, 0.9)
@@ -88,8 +88,8 @@ def gradient_penalty(critic, cvars, x_hat, rng, target: float = 1.0):
     return jnp.mean((norms - target) ** 2), norms
 
 
-def critic_loss(critic, cparams, cvars, real, fake, eps, noise, gp_weight):
-    """L_D = mean D(fake) - mean D(real) + gp_weight * GP; returns (L_D, (metrics, state)).
+def critic_loss(critic, cparams, cvars, real, fake, eps, noise, gp_lambda):
+    """L_D = mean D(fake) - mean D(real) + gp_lambda * GP; returns (L_D, (metrics, state)).
 
     ``noise`` = {"real": rng, "fake": rng, "gp": rng}; D is called in that order."""
     cvars = _with(cvars, params=cparams)
@@ -98,7 +98,7 @@ def critic_loss(critic, cparams, cvars, real, fake, eps, noise, gp_weight):
     x_hat = eps * real + (1.0 - eps) * fake
     gp, norms = gradient_penalty(critic, _with(cvars, state=state), x_hat, noise["gp"])
     wasserstein = jnp.mean(d_real) - jnp.mean(d_fake)
-    loss = jnp.mean(d_fake) - jnp.mean(d_real) + gp_weight * gp
+    loss = jnp.mean(d_fake) - jnp.mean(d_real) + gp_lambda * gp
     return loss, ({"d_loss": loss, "wasserstein": wasserstein, "gp": gp,
                    "grad_norm": jnp.mean(norms)}, state)
 
@@ -117,11 +117,11 @@ def init_state(gen_vars, critic_vars):
             "opt_g": adam_init(gen_vars["params"]), "opt_d": adam_init(critic_vars["params"])}
 
 
-def noise_from_key(key, n_critic: int):
+def noise_from_key(key, n_disc: int):
     """Dropout noise for one step from a PRNG key: per call site (and critic step)
     one key, so the step's randomness is one input."""
     k = jax.random.split(key, 4)
-    per_step = lambda kk: jax.random.split(kk, n_critic)  # noqa: E731
+    per_step = lambda kk: jax.random.split(kk, n_disc)  # noqa: E731
     return {"critic": {"real": per_step(k[0]), "fake": per_step(k[1]),
                        "gp": per_step(k[2])}, "gen": k[3]}
 
@@ -130,13 +130,13 @@ def make_wgan_gp_step(gen, critic, hyper: WganGpHyper = WganGpHyper()):
     """``step(state, batch) -> (state, metrics)``, not yet jitted (``jax.jit`` it, or use
     :func:`data_parallel`).
 
-    batch = {"real": (n_critic, B, C, H, W), "z_critic": (n_critic, B, Z),
-             "eps": (n_critic, B, 1, 1, 1), "z_gen": (B, Z), "noise": see
+    batch = {"real": (n_disc, B, C, H, W), "z_critic": (n_disc, B, Z),
+             "eps": (n_disc, B, 1, 1, 1), "z_gen": (B, Z), "noise": see
              :func:`noise_from_key` (a key per site, or lists of uniform arrays with the
              same leading axes), optional "lr_d", "lr_g": this step's learning rates
              (schedules; default ``hyper``'s)}
     metrics (the names refgan.gans.wgan_gp logs): d_loss, wasserstein, gp, grad_norm
-    per critic step (n_critic,), and g_loss.
+    per critic step (n_disc,), and g_loss.
     """
     critic_grad = jax.value_and_grad(critic_loss, argnums=1, has_aux=True)
     gen_grad = jax.value_and_grad(generator_loss, argnums=2, has_aux=True)
@@ -147,13 +147,13 @@ def make_wgan_gp_step(gen, critic, hyper: WganGpHyper = WganGpHyper()):
         fake = jax.lax.stop_gradient(fake)
         (_, (metrics, cstate)), grads = critic_grad(critic, cvars["params"], cvars,
                                                     xs["real"], fake, xs["eps"],
-                                                    xs["noise"], hyper.gp_weight)
+                                                    xs["noise"], hyper.gp_lambda)
         params, opt_d = adam_update(cvars["params"], grads, opt_d, xs["lr_d"],
                                     hyper.betas, hyper.adam_eps)
         return (_with(gvars, state=gstate), _with(cvars, params, cstate), opt_d), metrics
 
     def step(state, batch):
-        lr_d = jnp.broadcast_to(batch.get("lr_d", hyper.lr_d), (hyper.n_critic,))
+        lr_d = jnp.broadcast_to(batch.get("lr_d", hyper.lr_d), (hyper.n_disc,))
         xs = {"real": batch["real"], "z_critic": batch["z_critic"], "eps": batch["eps"],
               "noise": batch["noise"]["critic"], "lr_d": lr_d}
         (gvars, cvars, opt_d), metrics = jax.lax.scan(

@@ -4,7 +4,7 @@ Everything but the step is refgan's own trainer (:class:`refgan.gans.trainer.Tra
 the data, the per-class models and their initial weights (same seed, same weights),
 batches, latents, schedules, sample grids, health checks, metrics.jsonl, checkpoints,
 resume and the quality figures. Only ``train_step`` differs: each class's models live
-as JAX state and one jitted :func:`~refgan.export.train_step.make_wgan_gp_step` (one
+as JAX state and one jitted :func:`~refgan.jax_engine.step.make_wgan_gp_step` (one
 compile shared by all classes) updates them, data-parallel over every local device
 when there are several. Whenever refgan reads the models (sampling, checkpoints,
 EMA) the JAX state is copied back into them, so a checkpoint of a JAX run *is* a
@@ -18,11 +18,15 @@ tests/test_jax_models.py).
 """
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from refgan import random
 from refgan.errors import UserError
+from refgan.export import load_variables, to_jax, to_variables
 from refgan.gans.trainer import Trainer
+from refgan.jax_engine.step import WganGpHyper, data_parallel, make_wgan_gp_step, noise_from_key
 
 
 class JaxWganGpTrainer(Trainer):
@@ -31,41 +35,32 @@ class JaxWganGpTrainer(Trainer):
     compiler_options = None  # tests pass oracle.FAST_COMPILE
 
     def setup(self):
-        import jax
-
-        from refgan.export import to_jax
-        from refgan.export.train_step import WganGpHyper, data_parallel, make_wgan_gp_step
-
-        c = self.c
-        if c["model"] != "wgan-gp":
-            raise UserError(f"--engine jax trains wgan-gp only, not {c['model']}")
-        if c["optimizer"] != "adam":
+        c = self.config
+        if c.model != "wgan-gp":
+            raise UserError(f"--engine jax trains wgan-gp only, not {c.model}")
+        if c.optimizer != "adam":
             raise UserError("--engine jax implements Adam only; drop --optimizer "
-                            f"{c['optimizer']}")
+                            f"{c.optimizer}")
         super().setup()
         m0 = self.models[self.keys[0]]
         gapply, _ = to_jax(m0.nets["G"])
         capply, _ = to_jax(m0.nets["D"])
-        hyper = WganGpHyper(gp_weight=c["gp_lambda"], n_critic=c["n_disc"],
-                            lr_d=c["lr_d"], lr_g=c["lr_g"], betas=(c["beta1"], c["beta2"]))
+        hyper = WganGpHyper(gp_lambda=c.gp_lambda, n_disc=c.n_disc,
+                            lr_d=c.lr_d, lr_g=c.lr_g, betas=(c.beta1, c.beta2))
         step = make_wgan_gp_step(gapply, capply, hyper)
         n_dev = jax.local_device_count()
-        if n_dev > 1 and c["batch"] % n_dev == 0:
+        if n_dev > 1 and c.batch % n_dev == 0:
             self._step, self._place = data_parallel(step, compiler_options=self.compiler_options)
         else:
             self._step = jax.jit(step, compiler_options=self.compiler_options)
             self._place = lambda state, batch: (state, batch)
-        self.devices = n_dev if n_dev > 1 and c["batch"] % n_dev == 0 else 1
-        self._key = jax.random.key(c["seed"])
+        self.devices = n_dev if n_dev > 1 and c.batch % n_dev == 0 else 1
+        self._key = jax.random.key(c.seed)
         self.jax_states: dict = {}  # built lazily: resume loads the models after setup
         return self
 
     # -- refgan models <-> JAX state ------------------------------------------------
     def _to_jax_state(self, m):
-        import jax.numpy as jnp
-
-        from refgan.export import to_variables
-
         state = {}
         for net, opt_name in (("G", "opt_g"), ("D", "opt_d")):
             module, opt = m.nets[net], m.opts[net]
@@ -80,8 +75,6 @@ class JaxWganGpTrainer(Trainer):
         return state
 
     def _to_refgan(self, key):
-        from refgan.export import load_variables
-
         state, m = self.jax_states.get(key), self.models[key]
         if state is None:
             return
@@ -104,16 +97,12 @@ class JaxWganGpTrainer(Trainer):
 
     # -- the step ---------------------------------------------------------------------
     def _batch(self, key, index, m):
-        import jax
-
-        from refgan.export.train_step import noise_from_key
-
-        c = self.c
-        B, n = c["batch"], c["n_disc"]
+        c = self.config
+        B, n = c.batch, c.n_disc
         real = np.stack([self.batch(key)[0].numpy() for _ in range(n)])
-        z_critic = np.stack([random.normal((B, c["latent_dim"])) for _ in range(n)])
+        z_critic = np.stack([random.normal((B, c.latent_dim)) for _ in range(n)])
         eps = np.stack([random.uniform((B, 1, 1, 1)) for _ in range(n)])
-        z_gen = random.normal((B, c["latent_dim"]))
+        z_gen = random.normal((B, c.latent_dim))
         k = jax.random.fold_in(jax.random.fold_in(self._key, index), self.step)
         return {"real": real, "z_critic": np.asarray(z_critic), "eps": np.asarray(eps),
                 "z_gen": np.asarray(z_gen), "noise": noise_from_key(k, n),
@@ -128,7 +117,7 @@ class JaxWganGpTrainer(Trainer):
             state, logs = self._step(state, batch)
             self.jax_states[key] = state
             logs = {name: float(np.mean(np.asarray(v))) for name, v in logs.items()}
-            if self.c["ema"] > 0:
+            if self.config.ema > 0:
                 self._to_refgan(key)  # the EMA reads refgan's copy of G
             self._finish_model_step(key, m, logs, metrics)
         self.step += 1
@@ -153,16 +142,3 @@ class JaxWganGpTrainer(Trainer):
         self.sync()
         return super().sample_class(name, n, seed)
 
-
-def train_wgan_gp_jax(config: dict, run_dir, max_steps: int | None = None,
-                      compiler_options=None) -> JaxWganGpTrainer:
-    """Train ``config`` (``refgan.gans.presets.resolve('wgan-gp', ...)``) with JAX into
-    ``run_dir`` (refgan's run-folder format); returns the finished trainer."""
-    config = dict(config, engine="jax", backend="jax")
-    trainer = JaxWganGpTrainer(config, run_dir)
-    trainer.compiler_options = compiler_options
-    trainer.setup()
-    code = trainer.run(max_steps=max_steps)
-    if code not in (0, 130):
-        raise UserError(f"JAX training stopped with code {code}")
-    return trainer

@@ -1,0 +1,249 @@
+"""Every training option in one place: its type, default, help and checks.
+
+:class:`TrainConfig` is the one description of a training run. Everything else is
+derived from its fields:
+
+* the ``train`` command's options (:func:`add_arguments`): field ``lr_g`` is
+  ``--lr-g``, its type is the field's type, its help the field's help;
+* the presets (:mod:`refgan.gans.presets`): named sets of field values;
+* ``config.json`` in the run folder (:meth:`TrainConfig.to_json`) and resume
+  (:meth:`TrainConfig.from_json`, which also reads the older names of a field).
+
+A field is declared with :func:`option`: ``checks`` are functions ``value -> str |
+None`` returning what is wrong with a value (``None``: nothing), so a new rule is one
+more function in one field's tuple; :meth:`TrainConfig.validate` runs them all, then
+the rules that tie several fields together.
+
+Names: one per idea, and the command line's: ``n_disc`` (discriminator or critic
+steps per generator step; Gulrajani et al.'s n_critic) and ``gp_lambda`` (the
+gradient-penalty weight lambda).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
+
+from refgan.errors import UserError
+from refgan.gans.architectures import stages
+
+Check = Callable[[Any], "str | None"]
+
+# Older names of a field, still read from the config.json of existing runs.
+OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
+
+
+# ----------------------------------------------------------------------- checks
+def at_least(low, why: str = "") -> Check:
+    """value >= low."""
+    note = f" ({why})" if why else ""
+    return lambda v: None if v >= low else f"must be >= {low}{note}, got {v}"
+
+
+def one_of(*choices) -> Check:
+    """value is one of ``choices``."""
+    said = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+    return lambda v: None if v in choices else f"must be {said}, got {v!r}"
+
+
+def image_side(v) -> str | None:
+    """A side the architectures can build (a power of two >= 8)."""
+    try:
+        stages(int(v))
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def ema_decay(v) -> str | None:
+    return None if 0.0 <= float(v) < 1.0 else f"must be a decay in [0, 1) (0 = off), got {v}"
+
+
+# ------------------------------------------------------------------------ fields
+def option(default, help: str = "", *, checks: tuple = (), cli: str | None = "value",
+           runtime: bool = False):
+    """A :class:`TrainConfig` field.
+
+    help : the option's help (a pair ``(on, off)`` for a ``switch``).
+    checks : functions ``value -> complaint or None`` run by ``validate``.
+    cli : how the command line sets it: ``"value"`` (``--name VALUE``), ``"switch"``
+        (``--name`` / ``--no-name``), ``"on"`` (``--name``), ``"off"`` (``--no-name``),
+        or None (not a command-line option).
+    runtime : held while the run lives, never written to config.json (arrays).
+    """
+    meta = dict(help=help, checks=tuple(checks), cli=cli, runtime=runtime)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta, repr=not runtime, compare=not runtime)
+
+
+@dataclass
+class TrainConfig:
+    """The options of one training run (defaults: the ``cpu`` preset before presets).
+
+    Presets and the command line override fields by name (:func:`refgan.gans.presets.
+    resolve`); models read them as attributes (or ``config["name"]``).
+    """
+
+    model: str = option("wgan-gp", "the GAN of the zoo", cli=None)
+    preset: str = option("cpu", "named set of options (refgan.gans.presets)", cli=None)
+    # data
+    data: str = option("synthetic", "'synthetic' (embedded dataset) or a dataset folder / .npz")
+    n_per_class: int = option(130, "synthetic images per class before the split",
+                              checks=(at_least(1),))
+    classes: list = option(["healthy", "blast"], "class names (synthetic data); recorded "
+                           "from the dataset otherwise", cli=None)
+    test_frac: float = option(0.2, "held-out share of the real images", cli=None)
+    data_seed: int = option(0, "seed of the synthetic images and of the split", cli=None)
+    grow: str = option("dihedral", "GAN-set growth: dihedral (8x, exact), rot45flip (16x, "
+                       "Gaur et al.), none", checks=(one_of("none", "dihedral", "rot45flip"),))
+    # networks
+    size: int = option(32, "image side: 8, 16, 32, 64, 128 (power of two)",
+                       checks=(image_side,))
+    width_g: int = option(16, "generator channels at full resolution (doubling towards 4x4)",
+                          checks=(at_least(1),))
+    width_d: int = option(16, "discriminator channels at full resolution",
+                          checks=(at_least(1),))
+    latent_dim: int = option(128, "size of z", checks=(at_least(1),))
+    dropout: float = option(0.3, "critic dropout (WGAN-GP)")
+    # optimisation
+    batch: int = option(32, "batch size", checks=(at_least(2, "batch norm needs two samples"),))
+    steps: int = option(300, "generator iterations per model", checks=(at_least(1),))
+    n_disc: int = option(2, "discriminator (critic) steps per generator step",
+                         checks=(at_least(1),))
+    optimizer: str = option("adam", "adam or rmsprop", checks=(one_of("adam", "rmsprop"),))
+    lr_g: float = option(2e-4, "generator learning rate")
+    lr_d: float = option(2e-4, "discriminator learning rate (TTUR: may differ from --lr-g)")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.9, "Adam beta2")
+    schedule: str = option("constant", "learning-rate schedule: constant, cosine, step",
+                           checks=(one_of("constant", "cosine", "step"),))
+    ema: float = option(0.0, "EMA decay of the generator weights for sampling (0 = off)",
+                        checks=(ema_decay,))
+    gp_lambda: float = option(10.0, "WGAN-GP penalty weight lambda")
+    per_class: bool | None = option(
+        None, ("one model per class (default for unconditional models)",
+               "one model for all classes (conditional models always)"), cli="switch")
+    # model-specific
+    n_cat: int = option(2, "InfoGAN categorical code size")
+    n_cont: int = option(2, "InfoGAN continuous codes")
+    info_lambda: float = option(1.0, "InfoGAN mutual-information weight")
+    embed_dim: int = option(16, "CGAN label-embedding size for G")
+    real_fraction: str = option("v3", "AC-GAN real share of D's batch: v1, v2, v3 or a number")
+    ali: str | None = option(None, "ACGAN-ALI: the ALI run folder providing the encoder")
+    finetune: bool = option(False, "ACGAN-ALI: start G from the ALI generator", cli="on")
+    # bookkeeping
+    seed: int = option(0, "seed of weights, latents and batches")
+    log_every: int = option(10, "steps between metrics-log lines", checks=(at_least(1),))
+    sample_every: int = option(50, "steps between sample grids", checks=(at_least(1),))
+    ckpt_every: int = option(100, "steps between checkpoints", checks=(at_least(1),))
+    n_fixed: int = option(16, "fixed-z samples per class in the grids", checks=(at_least(1),))
+    collapse_threshold: float = option(0.25, "flag mode collapse below this diversity ratio")
+    explode_threshold: float = option(1e5, "stop when a loss exceeds this magnitude")
+    quality: bool = option(True, ("compute the closing quality figures (default except "
+                                  "--preset smoke)", "skip the closing quality figures"),
+                           cli="switch")
+    quality_n: int = option(200, "generated images per class for the quality figures",
+                            checks=(at_least(1),))
+    progress: bool = option(True, "no progress bar", cli="off")
+    threads: int = option(1, "BLAS/Numba threads (default 1: fastest on a shared machine)",
+                          checks=(at_least(1),))
+    # recorded by the train command
+    backend: str | None = option(None, "array backend the run trained on", cli=None)
+    engine: str = option("refgan", "training engine: refgan or jax", cli=None)
+    # ACGAN-ALI at run time: the ALI run's encoder (refgan.gans.ali.attach_ali)
+    ali_state: dict | None = option(None, cli=None, runtime=True)
+    ali_config: dict | None = option(None, cli=None, runtime=True)
+
+    def __getitem__(self, name: str):
+        """``config["size"]`` reads ``config.size`` (the models' older spelling)."""
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with ``changes``; an unknown name is a UserError."""
+        unknown = set(changes) - set(field_names())
+        if unknown:
+            raise UserError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> "TrainConfig":
+        """Raise UserError naming the first option with a bad value; return self."""
+        for f in fields(self):
+            for check in f.metadata["checks"]:
+                complaint = check(getattr(self, f.name))
+                if complaint:
+                    raise UserError(f"--{f.name.replace('_', '-')} {complaint}")
+        if self.model in ("infogan", "infowgan-gp") and (int(self.n_cat) < 1
+                                                         or int(self.n_cont) < 1):
+            raise UserError(f"{self.model} needs --n-cat >= 1 and --n-cont >= 1")
+        return self
+
+    # -- config.json ---------------------------------------------------------------
+    def to_json(self) -> dict:
+        """Every option (no runtime arrays), as written to config.json."""
+        return {f.name: _copy(getattr(self, f.name)) for f in fields(self)
+                if not f.metadata["runtime"]}
+
+    @classmethod
+    def from_json(cls, record: dict) -> "TrainConfig":
+        """The config a run recorded (config.json, or a checkpoint's), older names
+        included."""
+        values = {OLD_NAMES.get(k, k): v for k, v in record.items()}
+        unknown = set(values) - set(field_names())
+        if unknown:
+            raise UserError(f"the run's config has unknown option(s) "
+                            f"{', '.join(sorted(unknown))}; was it made by a newer refgan?")
+        return cls(**values)
+
+
+def _copy(v):
+    return list(v) if isinstance(v, (list, tuple)) else v
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]
+
+
+# ------------------------------------------------------------------ command line
+def command_line_fields() -> list[dataclasses.Field]:
+    return [f for f in fields(TrainConfig) if f.metadata["cli"]]
+
+
+def _value_type(name: str):
+    """int / float / str of a field (the non-None member of ``X | None``)."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per command-line field; each defaults to None = not given (the
+    presets decide)."""
+    for f in command_line_fields():
+        flag, how, help_ = "--" + f.name.replace("_", "-"), f.metadata["cli"], f.metadata["help"]
+        off = "--no-" + f.name.replace("_", "-")
+        if how == "value":
+            parser.add_argument(flag, type=_value_type(f.name), default=None, help=help_)
+        elif how == "switch":
+            parser.add_argument(flag, dest=f.name, action="store_true", default=None,
+                                help=help_[0])
+            parser.add_argument(off, dest=f.name, action="store_false", help=help_[1])
+        elif how == "on":
+            parser.add_argument(flag, dest=f.name, action="store_true", default=None,
+                                help=help_)
+        elif how == "off":
+            parser.add_argument(off, dest=f.name, action="store_false", default=None,
+                                help=help_)
+        else:
+            raise ValueError(f"{f.name}: unknown cli kind {how!r}")
+
+
+def given_options(args: argparse.Namespace) -> dict:
+    """The command-line fields the user gave (not None)."""
+    return {f.name: getattr(args, f.name) for f in command_line_fields()
+            if getattr(args, f.name, None) is not None}
