@@ -21,6 +21,7 @@ import time
 from refgan.errors import UserError
 from refgan.gans import presets
 from refgan.gans import sweep as sweeps
+from refgan.gans.config import parse_value
 
 
 def _pair(text):
@@ -71,19 +72,8 @@ def add_parser(sub):
     return p
 
 
-def _typed(key, value):
-    """A --set value in the type of the option's default."""
-    default = presets.DEFAULTS.get(key) if hasattr(presets, "DEFAULTS") else None
-    if isinstance(default, bool):
-        return value.lower() in ("1", "true", "yes", "on")
-    for typ in (int, float):
-        if isinstance(default, typ):
-            return typ(value)
-    return value
-
-
 def run(args) -> int:
-    options = {k: _typed(k, v) for k, v in args.options}
+    options = {k: parse_value(k, v) for k, v in args.options}
     if args.steps is not None:
         options["steps"] = args.steps
     if args.search == "log-uniform":

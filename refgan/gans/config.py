@@ -221,6 +221,22 @@ def _value_type(name: str):
     return args[0] if args else hint
 
 
+def parse_value(name: str, text: str):
+    """``text`` as a value of field ``name`` (``--set KEY=VALUE`` style)."""
+    if name not in field_names():
+        raise UserError(f"unknown training option {name!r}")
+    typ = _value_type(name)
+    if typ is bool:
+        return text.lower() in ("1", "true", "yes", "on")
+    if typ in (int, float):
+        try:
+            return typ(text)
+        except ValueError:
+            raise UserError(f"--{name.replace('_', '-')} expects {typ.__name__}, "
+                            f"got {text!r}") from None
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per command-line field; each defaults to None = not given (the
     presets decide)."""

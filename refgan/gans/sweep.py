@@ -69,7 +69,7 @@ def reference_images(c, train) -> dict:
 
 def score(trainer, n: int, seed: int = 0) -> dict:
     """Two-sample-test figures of a trained run: {'c2st': mean, per class ...}."""
-    ref = reference_images(trainer.c, trainer.train_set)
+    ref = reference_images(trainer.config, trainer.train_set)
     per_class = {}
     for i, name in enumerate(trainer.train_set.class_names):
         gen = trainer.sample_class(name, n, seed=seed + 1000 + i)
