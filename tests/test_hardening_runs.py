@@ -160,3 +160,43 @@ def test_staged_output_appears_whole_or_not_at_all(tmp_path):
     with pytest.raises(UserError, match="already exists"):
         with runfolder.staged_output(out):
             pass
+
+
+# --------------------------------------------------------------------- training options
+@pytest.mark.parametrize("argv, message", [
+    (["--lr-g", "-1"], "--lr-g must be a positive finite rate such as 2e-4, got -1"),
+    (["--lr-d", "0"], "--lr-d must be a positive finite rate"),
+    (["--lr-g", "nan"], "--lr-g must be a positive finite rate such as 2e-4, got nan"),
+    (["--lr-d", "inf"], "--lr-d must be a positive finite rate such as 2e-4, got inf"),
+    (["--beta1", "2"], "--beta1 must lie in [0.0, 1.0), got 2"),
+    (["--beta2", "-0.1"], "--beta2 must lie in [0.0, 1.0)"),
+    (["--dropout", "1"], "--dropout must lie in [0.0, 1.0) (1 would drop every unit), got 1"),
+    (["--dropout", "-0.5"], "--dropout must lie in [0.0, 1.0)"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["--n-fixed", "0"], "--n-fixed must be >= 1, got 0"),
+    (["--quality-n", "0"], "--quality-n must be >= 1, got 0"),
+    (["--sample-every", "0"], "--sample-every must be >= 1, got 0"),
+    (["--log-every", "0"], "--log-every must be >= 1, got 0"),
+    (["--ckpt-every", "0"], "--ckpt-every must be >= 1, got 0"),
+    (["--gp-lambda", "nan"], "--gp-lambda must be a finite number >= 0"),
+    (["--model", "acgan", "--real-fraction", "1.5"], "--real-fraction must be v1, v2, v3 or a share"),
+])
+def test_every_training_option_is_checked_up_front(tmp_path, capsys, argv, message):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--preset", "smoke", *argv, "--run-dir", str(run)]) == 2
+    _one_line(capsys, message)
+    assert not run.exists()
+
+
+def test_a_hand_edited_config_is_checked_like_the_command_line():
+    from refgan.errors import UserError
+    from refgan.gans.config import TrainConfig
+
+    good = TrainConfig().to_json()
+    for change, message in [(dict(steps="ten"), "--steps must be a whole number, got 'ten'"),
+                            (dict(lr_g=None), "--lr-g must be given, got null"),
+                            (dict(per_class="yes"), "--per-class must be true or false"),
+                            (dict(batch=True), "--batch must be a whole number, got True"),
+                            (dict(beta1=-1), "--beta1 must lie in")]:
+        with pytest.raises(UserError, match=message):
+            TrainConfig.from_json({**good, **change}).validate()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
@@ -61,6 +62,53 @@ def ema_decay(v) -> str | None:
     return None if 0.0 <= float(v) < 1.0 else f"must be a decay in [0, 1) (0 = off), got {v}"
 
 
+def positive_rate(v) -> str | None:
+    """A learning rate: finite and > 0 (NaN, inf, 0 and negatives would only show as
+    'diverged' or a frozen network later)."""
+    return None if math.isfinite(v) and v > 0 else f"must be a positive finite rate such as 2e-4, got {v}"
+
+
+def finite_at_least(low) -> Check:
+    """A finite value >= low."""
+    return lambda v: None if math.isfinite(v) and v >= low else f"must be a finite number >= {low}, got {v}"
+
+
+def in_range(low, high, why: str = "") -> Check:
+    """low <= value < high."""
+    note = f" ({why})" if why else ""
+    return lambda v: None if low <= v < high else f"must lie in [{low}, {high}){note}, got {v}"
+
+
+def real_share(v) -> str | None:
+    """AC-GAN's real share of D's batch: v1, v2, v3 or a number in (0, 1]."""
+    if v in ("v1", "v2", "v3"):
+        return None
+    try:
+        share = float(v)
+    except (TypeError, ValueError):
+        share = math.nan
+    return None if 0 < share <= 1 else f"must be v1, v2, v3 or a share in (0, 1], got {v!r}"
+
+
+def _type_complaint(value, hint) -> str | None:
+    """What is wrong with the JSON type of a field's value (config.json is edited by
+    hand, and a resume must check it as strictly as the command line does)."""
+    allowed = [a for a in (typing.get_args(hint) or (hint,))]
+    if value is None:
+        return None if type(None) in allowed else "must be given, got null"
+    for a in allowed:
+        if a is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None
+        if a is int and isinstance(value, int) and not isinstance(value, bool):
+            return None
+        if a in (str, bool, list, dict) and isinstance(value, a):
+            return None
+    said = " or ".join({int: "a whole number", float: "a number", str: "text", bool: "true or false",
+                        list: "a list", dict: "an object"}.get(a, a.__name__) for a in allowed
+                       if a is not type(None))
+    return f"must be {said}, got {value!r}"
+
+
 # ------------------------------------------------------------------------ fields
 def option(default, help: str = "", *, checks: tuple = (), cli: str | None = "value",
            runtime: bool = False):
@@ -95,8 +143,10 @@ class TrainConfig:
                               checks=(at_least(1),))
     classes: list = option(["healthy", "blast"], "class names (synthetic data); recorded "
                            "from the dataset otherwise", cli=None)
-    test_frac: float = option(0.2, "held-out share of the real images", cli=None)
-    data_seed: int = option(0, "seed of the synthetic images and of the split", cli=None)
+    test_frac: float = option(0.2, "held-out share of the real images", cli=None,
+                              checks=(lambda v: None if 0 < v < 1 else f"must lie in (0, 1), got {v}",))
+    data_seed: int = option(0, "seed of the synthetic images and of the split", cli=None,
+                            checks=(at_least(0),))
     grow: str = option("dihedral", "GAN-set growth: dihedral (8x, exact), rot45flip (16x, "
                        "Gaur et al.), none", checks=(one_of("none", "dihedral", "rot45flip"),))
     # networks
@@ -107,41 +157,47 @@ class TrainConfig:
     width_d: int = option(16, "discriminator channels at full resolution",
                           checks=(at_least(1),))
     latent_dim: int = option(128, "size of z", checks=(at_least(1),))
-    dropout: float = option(0.3, "critic dropout (WGAN-GP)")
+    dropout: float = option(0.3, "critic dropout (WGAN-GP), in [0, 1)",
+                            checks=(in_range(0.0, 1.0, "1 would drop every unit"),))
     # optimisation
-    batch: int = option(32, "batch size", checks=(at_least(2, "batch norm needs two samples"),))
+    batch: int = option(32, "batch size (at most the smallest class's training images)",
+                        checks=(at_least(2, "batch norm needs two samples"),))
     steps: int = option(300, "generator iterations per model", checks=(at_least(1),))
     n_disc: int = option(2, "discriminator (critic) steps per generator step",
                          checks=(at_least(1),))
     optimizer: str = option("adam", "adam or rmsprop", checks=(one_of("adam", "rmsprop"),))
-    lr_g: float = option(2e-4, "generator learning rate")
-    lr_d: float = option(2e-4, "discriminator learning rate (TTUR: may differ from --lr-g)")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.9, "Adam beta2")
+    lr_g: float = option(2e-4, "generator learning rate", checks=(positive_rate,))
+    lr_d: float = option(2e-4, "discriminator learning rate (TTUR: may differ from --lr-g)",
+                         checks=(positive_rate,))
+    beta1: float = option(0.5, "Adam beta1, in [0, 1)", checks=(in_range(0.0, 1.0),))
+    beta2: float = option(0.9, "Adam beta2, in [0, 1)", checks=(in_range(0.0, 1.0),))
     schedule: str = option("constant", "learning-rate schedule: constant, cosine, step",
                            checks=(one_of("constant", "cosine", "step"),))
     ema: float = option(0.0, "EMA decay of the generator weights for sampling (0 = off)",
                         checks=(ema_decay,))
-    gp_lambda: float = option(10.0, "WGAN-GP penalty weight lambda")
+    gp_lambda: float = option(10.0, "WGAN-GP penalty weight lambda", checks=(finite_at_least(0),))
     per_class: bool | None = option(
         None, ("one model per class (default for unconditional models)",
                "one model for all classes (conditional models always)"), cli="switch")
     # model-specific
     n_cat: int = option(2, "InfoGAN categorical code size")
     n_cont: int = option(2, "InfoGAN continuous codes")
-    info_lambda: float = option(1.0, "InfoGAN mutual-information weight")
-    embed_dim: int = option(16, "CGAN label-embedding size for G")
-    real_fraction: str = option("v3", "AC-GAN real share of D's batch: v1, v2, v3 or a number")
+    info_lambda: float = option(1.0, "InfoGAN mutual-information weight", checks=(finite_at_least(0),))
+    embed_dim: int = option(16, "CGAN label-embedding size for G", checks=(at_least(1),))
+    real_fraction: str = option("v3", "AC-GAN real share of D's batch: v1, v2, v3 or a number",
+                                checks=(real_share,))
     ali: str | None = option(None, "ACGAN-ALI: the ALI run folder providing the encoder")
     finetune: bool = option(False, "ACGAN-ALI: start G from the ALI generator", cli="on")
     # bookkeeping
-    seed: int = option(0, "seed of weights, latents and batches")
+    seed: int = option(0, "seed of weights, latents and batches (>= 0)", checks=(at_least(0),))
     log_every: int = option(10, "steps between metrics-log lines", checks=(at_least(1),))
     sample_every: int = option(50, "steps between sample grids", checks=(at_least(1),))
     ckpt_every: int = option(100, "steps between checkpoints", checks=(at_least(1),))
     n_fixed: int = option(16, "fixed-z samples per class in the grids", checks=(at_least(1),))
-    collapse_threshold: float = option(0.25, "flag mode collapse below this diversity ratio")
-    explode_threshold: float = option(1e5, "stop when a loss exceeds this magnitude")
+    collapse_threshold: float = option(0.25, "flag mode collapse below this diversity ratio",
+                                       checks=(finite_at_least(0),))
+    explode_threshold: float = option(1e5, "stop when a loss exceeds this magnitude",
+                                      checks=(lambda v: None if v > 0 else f"must be > 0, got {v}",))
     quality: bool = option(True, ("compute the closing quality figures (default except "
                                   "--preset smoke)", "skip the closing quality figures"),
                            cli="switch")
@@ -173,11 +229,14 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise UserError naming the first option with a bad value; return self."""
+        hints = typing.get_type_hints(TrainConfig)
         for f in fields(self):
-            for check in f.metadata["checks"]:
-                complaint = check(getattr(self, f.name))
-                if complaint:
-                    raise UserError(f"--{f.name.replace('_', '-')} {complaint}")
+            value = getattr(self, f.name)
+            complaint = _type_complaint(value, hints[f.name])
+            for check in () if complaint or value is None else f.metadata["checks"]:
+                complaint = complaint or check(value)
+            if complaint:
+                raise UserError(f"--{f.name.replace('_', '-')} {complaint}")
         if self.model in ("infogan", "infowgan-gp") and (int(self.n_cat) < 1
                                                          or int(self.n_cont) < 1):
             raise UserError(f"{self.model} needs --n-cat >= 1 and --n-cont >= 1")
