@@ -88,6 +88,22 @@ class GAN:
         loss.backward()
         opt.step()
 
+    # -- generator EMA ------------------------------------------------------------
+    def update_ema(self, decay: float, step: int, warmup: int = 10) -> float:
+        """theta_ema <- d theta_ema + (1 - d) theta_G after G's update ``step`` (1-based),
+        with the warm-up d = min(decay, (1 + step) / (warmup + step)): early on the
+        average forgets fast, so it does not hold the untrained first weights (a plain
+        0.999 average still remembers its start after 1,000 steps: 0.999^1000 = 0.37).
+        Batch-norm statistics are copied, not averaged. Returns the d used."""
+        d = min(float(decay), (1.0 + step) / (warmup + step))
+        G, E = self.nets["G"], self.nets["G_ema"]
+        for pe, p in zip(E.parameters(), G.parameters()):
+            pe.data = pe.data * d + p.data * (1.0 - d)
+        for me, mg in zip(E.modules(), G.modules()):
+            for name in mg._buffers:
+                object.__setattr__(me, name, getattr(mg, name))
+        return d
+
     # -- sampling ---------------------------------------------------------------
     def generator(self):
         """The network to sample from (the EMA copy when the trainer keeps one)."""

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from refgan.errors import UserError
 from refgan.gans.architectures import stages
+from refgan.gans.diffaugment import POLICIES
 
 Check = Callable[[Any], "str | None"]
 
@@ -109,6 +110,11 @@ def _type_complaint(value, hint) -> str | None:
     return f"must be {said}, got {value!r}"
 
 
+def diffaugment_policy(v) -> str | None:
+    unknown = [p for p in str(v or "").split(",") if p.strip() not in ("", "none", *POLICIES)]
+    return f"has unknown transform {unknown[0]!r} (use {', '.join(POLICIES)})" if unknown else None
+
+
 # ------------------------------------------------------------------------ fields
 def option(default, help: str = "", *, checks: tuple = (), cli: str | None = "value",
            runtime: bool = False):
@@ -176,6 +182,9 @@ class TrainConfig:
     ema: float = option(0.0, "EMA decay of the generator weights for sampling (0 = off)",
                         checks=(ema_decay,))
     gp_lambda: float = option(10.0, "WGAN-GP penalty weight lambda", checks=(finite_at_least(0),))
+    diffaugment: str = option("", "WGAN-GP: DiffAugment policy for the critic, a comma-separated "
+                              "subset of color,translation,cutout ('' or none = off)",
+                              checks=(diffaugment_policy,))
     per_class: bool | None = option(
         None, ("one model per class (default for unconditional models)",
                "one model for all classes (conditional models always)"), cli="switch")

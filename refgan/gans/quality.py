@@ -130,6 +130,16 @@ def two_sample_test(real: np.ndarray, other: np.ndarray, folds: int = 5, seed: i
     return {"lr_pixels": float(acc_lr), "svm_colour": float(acc_svm), "n": int(n)}
 
 
+def c2st_score(reference: dict, generated: dict, seed: int = 0) -> tuple[float, dict]:
+    """One number for ranking generators: the mean over classes and the two
+    classifiers of :func:`two_sample_test` (0.5 = indistinguishable, lower is
+    better), and the per-class figures. ``reference`` and ``generated`` map a class
+    name to images."""
+    per_class = {k: two_sample_test(reference[k], generated[k], seed=seed) for k in generated}
+    mean = float(np.mean([[v["lr_pixels"], v["svm_colour"]] for v in per_class.values()]))
+    return mean, per_class
+
+
 def classifier_scores(y_true, y_pred) -> dict:
     """Accuracy and macro precision, recall, F1."""
     from sklearn.metrics import precision_recall_fscore_support

@@ -68,13 +68,11 @@ def reference_images(c, train) -> dict:
 
 
 def score(trainer, n: int, seed: int = 0) -> dict:
-    """Two-sample-test figures of a trained run: {'c2st': mean, per class ...}."""
+    """Two-sample-test figures of a trained run: {'c2st': mean, 'per_class': ...}."""
     ref = reference_images(trainer.config, trainer.train_set)
-    per_class = {}
-    for i, name in enumerate(trainer.train_set.class_names):
-        gen = trainer.sample_class(name, n, seed=seed + 1000 + i)
-        per_class[name] = quality.two_sample_test(ref[name], gen, seed=seed)
-    mean = float(np.mean([[v["lr_pixels"], v["svm_colour"]] for v in per_class.values()]))
+    gen = {name: trainer.sample_class(name, n, seed=seed + 1000 + i)
+           for i, name in enumerate(trainer.train_set.class_names)}
+    mean, per_class = quality.c2st_score(ref, gen, seed=seed)
     return {"c2st": mean, "per_class": per_class}
 
 

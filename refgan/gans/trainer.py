@@ -256,19 +256,10 @@ class Trainer:
     def _finish_model_step(self, key, m, logs: dict, metrics: dict) -> None:
         """After one model's update: EMA of G, lr schedules, metrics under ``key/``."""
         if self.config.ema > 0:
-            self._ema(m)
+            m.update_ema(self.config.ema, self.step + 1)  # with its warm-up (base.GAN)
         for s in self.schedules[key].values():
             s.step()
         metrics.update({f"{key}/{k}": v for k, v in logs.items()})
-
-    def _ema(self, m):
-        d = float(self.config.ema)
-        G, E = m.nets["G"], m.nets["G_ema"]
-        for pe, p in zip(E.parameters(), G.parameters()):
-            pe.data = pe.data * d + p.data * (1.0 - d)
-        for me, mg in zip(E.modules(), G.modules()):
-            for name in mg._buffers:
-                object.__setattr__(me, name, getattr(mg, name))
 
     def check_finite(self, metrics):
         limit = float(self.config.explode_threshold)

@@ -9,12 +9,19 @@ with x_hat = eps x + (1 - eps) G(z), eps ~ U(0, 1) per sample, lambda = 10, and
 n_critic = 5 critic steps per generator step (Gaur et al.: 8 was too many). -L_D
 without the penalty, E[D(x)] - E[D(G(z))], is the critic's estimate of the
 Wasserstein-1 distance; it is logged as ``wasserstein``.
+
+With ``diffaugment`` (a policy such as 'color,translation,cutout'; '' = off) the
+critic sees only augmented images, real and generated alike, and G is trained
+through the augmentation (DiffAugment, :mod:`refgan.gans.diffaugment`): D above
+reads D(T(.)), and the penalty is taken between T(x) and T(G(z)), where the critic
+is evaluated.
 """
 from __future__ import annotations
 
 from refgan import nn, no_grad, ops
 from refgan.gans.architectures import Generator, Trunk
 from refgan.gans.base import GAN, mean_of
+from refgan.gans.diffaugment import diff_augment, parse_policy
 
 
 class WGANGP(GAN):
@@ -22,6 +29,7 @@ class WGANGP(GAN):
 
     def make(self, c):
         self.gp_lambda = c["gp_lambda"]
+        self.policy = ",".join(parse_policy(c["diffaugment"]))
         G = Generator(c["latent_dim"], c["size"], c["width_g"], style="upsample")
         trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"])
         D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
@@ -29,11 +37,16 @@ class WGANGP(GAN):
         self.opts = {"G": self._optimizer(G.parameters(), c["lr_g"], c),
                      "D": self._optimizer(D.parameters(), c["lr_d"], c)}
 
+    def augment(self, x):
+        """T(x): DiffAugment's transforms (identity without a policy)."""
+        return diff_augment(x, self.policy) if self.policy else x
+
     def discriminator_step(self, batch):
         G, D = self.nets["G"], self.nets["D"]
         x, _ = batch
         with no_grad():
             fake = G(self.z(len(x)))
+        x, fake = self.augment(x), self.augment(fake)
         d_real, d_fake = D(x), D(fake)
         gp, norms = ops.gradient_penalty(D, x, fake)
         d_loss = d_fake.mean() - d_real.mean() + self.gp_lambda * gp
@@ -44,6 +57,6 @@ class WGANGP(GAN):
     def generator_step(self, batch=None):
         G, D = self.nets["G"], self.nets["D"]
         with self.frozen(D):
-            g_loss = -D(G(self.z(self.batch_size))).mean()
+            g_loss = -D(self.augment(G(self.z(self.batch_size)))).mean()
             self.update(self.opts["G"], g_loss, G)
         return {"g_loss": mean_of(g_loss)}
