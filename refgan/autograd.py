@@ -303,7 +303,7 @@ def run_backward(outputs, grad_outputs, inputs, create_graph: bool, retain_graph
                 if g is None:  # an output off the path to the loss: zero gradient
                     g = Tensor(_backend.get_array_module(f.inputs[0].data).zeros(shape, dtype))
                 gys.append(g)
-            gxs = f.backward(*gys)
+            gxs = _backward_toward(f, gys, targets, relevant)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             if len(gxs) != len(f.inputs):
@@ -341,6 +341,27 @@ def run_backward(outputs, grad_outputs, inputs, create_graph: bool, retain_graph
                                "pass allow_unused=True to get None for it")
         result.append(g)
     return tuple(result)
+
+
+def _backward_toward(f, gys, targets, relevant):
+    """``f.backward(*gys)``; for ``grad(outputs, inputs)`` (``targets`` given) only the
+    gradients of inputs on a path to a target are asked for.
+
+    ``needs_input_grad`` says which inputs require grad at all; a gradient towards
+    ``x_hat`` does not need the weights' gradients although they require grad (WGAN-GP's
+    penalty would otherwise compute every critic layer's weight gradient and drop it:
+    7% of a WGAN-GP iteration). The flags are restored: a retained graph is walked again.
+    """
+    if targets is None:
+        return f.backward(*gys)
+    full = f.needs_input_grad
+    f.needs_input_grad = tuple(
+        need and (id(x) in targets or (x.creator is not None and id(x.creator) in relevant))
+        for need, x in zip(full, f.inputs))
+    try:
+        return f.backward(*gys)
+    finally:
+        f.needs_input_grad = full
 
 
 def _functions_leading_to(outputs, targets):
