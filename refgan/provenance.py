@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -30,6 +31,22 @@ LIBRARIES = ("numpy", "scipy", "numba", "scikit-learn", "imageio", "matplotlib",
              "cupy-cuda12x", "jax", "jaxlib", "torch")
 
 _SOURCE_ROOT = Path(refgan.__file__).resolve().parents[1]
+_command: list[str] | None = None    # the command line being run (set by refgan.commands.main)
+
+
+def set_command(argv: list[str]) -> None:
+    """Record the command line this process runs (``provenance()`` reports it)."""
+    global _command
+    _command = [str(a) for a in argv]
+
+
+def refgan_command() -> str:
+    """How to call this refgan from any shell: ``refgan`` when that is this
+    installation's console script on PATH, else this Python with ``-m refgan``."""
+    found = shutil.which("refgan")
+    if found and Path(found).parent == Path(sys.executable).parent:
+        return "refgan"
+    return f"{shlex.quote(sys.executable)} -m refgan"
 
 
 def git_state(root: Path = _SOURCE_ROOT) -> tuple[str | None, bool | None]:
@@ -65,10 +82,11 @@ def library_versions() -> dict[str, str]:
 def provenance(command: list[str] | None = None) -> dict:
     """The provenance record (see the module docstring) of this process.
 
-    ``command``: the command line as a list (default ``sys.argv``); stored shell-quoted.
+    ``command``: the command line as a list (default: the one ``set_command`` recorded,
+    else ``sys.argv``); stored shell-quoted.
     """
     commit, dirty = git_state()
-    argv = sys.argv if command is None else command
+    argv = command if command is not None else _command if _command is not None else sys.argv
     return {
         "refgan": refgan.__version__,
         "git_commit": commit,

@@ -33,3 +33,89 @@ def test_provenance_record():
 
 def test_no_git_outside_a_checkout(tmp_path):
     assert prov.git_state(tmp_path) == (None, None)
+
+
+# ------------------------------------------------------------------ a run folder
+import json  # noqa: E402
+
+from refgan.commands import main  # noqa: E402
+from refgan.gans import run_files  # noqa: E402
+from refgan.gans.checkpoint import sha256_file  # noqa: E402
+from refgan.gans.config import TrainConfig  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory):
+    """A smoke run of 4 steps, resumed to 8, keeping every 4th checkpoint."""
+    run = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["-q", "train", "--preset", "smoke", "--steps", "4", "--keep-every", "4",
+                 "--no-quality", "--run-dir", str(run)]) == 0
+    assert main(["-q", "train", "--resume", str(run), "--steps", "8", "--no-quality"]) == 0
+    return run
+
+
+def test_config_json_keeps_provenance_and_every_session(resumed_run):
+    record = json.loads((resumed_run / "config.json").read_text())
+    assert record["steps"] == 8
+    first = record["provenance"]
+    assert first["command"].startswith("refgan -q train --preset smoke --steps 4")
+    assert first["refgan"] and "numpy" in first["libraries"]
+    assert [(h["from_step"], h["to_step"]) for h in record["history"]] == [(0, 4), (4, 8)]
+    assert record["history"][1]["command"].startswith("refgan -q train --resume")
+    assert TrainConfig.from_json(record).steps == 8          # still a config others read
+
+
+def test_elapsed_time_continues_across_resume(resumed_run):
+    records = [json.loads(line) for line in (resumed_run / "metrics.jsonl").read_text().splitlines()]
+    elapsed = [r["elapsed_s"] for r in records if "elapsed_s" in r]
+    steps = [r["step"] for r in records if "elapsed_s" in r]
+    assert steps == list(range(1, 9))
+    assert all(b >= a for a, b in zip(elapsed, elapsed[1:])), elapsed
+
+
+def test_log_txt_reals_and_snapshots(resumed_run):
+    log = (resumed_run / "log.txt").read_text()
+    assert "start wgan-gp at step 0/4" in log and "resume wgan-gp at step 4/8" in log
+    assert "step 8/8" in log and "finished step 8/8" in log
+    assert iio.imread(resumed_run / "reals.png").shape[0] > 100
+    kept = sorted(p.name for p in (resumed_run / "checkpoints").glob("ckpt-*.npz"))
+    assert kept == ["ckpt-0000004.npz", "ckpt-0000008.npz"]
+
+
+def test_best_checkpoint_is_a_copy_with_its_score(resumed_run):
+    folder = resumed_run / "checkpoints"
+    best = json.loads((folder / "best.json").read_text())
+    assert best["metric"] == run_files.BEST_METRIC and best["step"] in (2, 4, 6, 8)
+    assert best["sha256"] == sha256_file(folder / "best.npz")
+
+
+def test_progress_gif_frames_are_stamped_with_their_step(resumed_run):
+    frames = iio.imread(resumed_run / "progress.gif")
+    grids = sorted((resumed_run / "samples").glob("step_*.png"))
+    assert len(frames) == len(grids) > 1
+    a, b = run_files.stamp_step(np.zeros((40, 80, 3), np.uint8) + 200, 1), \
+        run_files.stamp_step(np.zeros((40, 80, 3), np.uint8) + 200, 1000)
+    band = a.shape[0] - 40
+    assert band > 0 and (a[:band] < 128).any() and not np.array_equal(a[:band], b[:band])
+    assert np.array_equal(a[band:], np.zeros((40, 80, 3), np.uint8) + 200)
+
+
+def test_sample_quality_ranks_noise_below_real_images():
+    from refgan.data import make_blood_cells
+
+    a, b = (make_blood_cells(n_per_class=30, size=16, seed=s) for s in (0, 1))
+    by_class = lambda ds: {n: ds.images[ds.labels == i] for i, n in enumerate(ds.class_names)}  # noqa: E731
+    noise = {n: np.random.default_rng(0).uniform(-1, 1, x.shape).astype(np.float32)
+             for n, x in by_class(a).items()}
+    assert run_files.sample_quality(by_class(b), by_class(a)) < 0.1 < run_files.sample_quality(noise, by_class(a))
+
+
+def test_the_resume_hint_is_a_command_that_runs(tmp_path):
+    import shlex
+    import subprocess
+
+    from refgan.provenance import refgan_command
+
+    argv = shlex.split(refgan_command()) + ["--version"]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("refgan ")

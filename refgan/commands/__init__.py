@@ -23,6 +23,7 @@ import warnings
 
 import refgan
 from refgan.backend import BACKENDS
+from refgan import provenance
 from refgan.provenance import version_line
 
 # Command modules, in the order ``--help`` lists them. A module that is missing
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None, prog: str = "refgan") -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    provenance.set_command([prog] + list(sys.argv[1:] if argv is None else argv))
     with _stderr_for(args.verbosity) as stderr:
         try:
             if args.backend:

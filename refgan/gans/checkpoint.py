@@ -68,8 +68,11 @@ def atomic_write_json(path, obj) -> None:
     atomic_write_bytes(path, lambda f: f.write(data))
 
 
-def save(folder, step: int, arrays: dict, meta: dict) -> Path:
-    """Write checkpoint ``step`` into ``folder`` and make it the latest."""
+def save(folder, step: int, arrays: dict, meta: dict, keep_every: int = 0) -> Path:
+    """Write checkpoint ``step`` into ``folder`` and make it the latest.
+
+    The previous latest is deleted, unless ``keep_every`` > 0 and its step is a
+    multiple of it (the snapshots a user asked to keep)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     old = _latest_npz(folder)
@@ -82,9 +85,14 @@ def save(folder, step: int, arrays: dict, meta: dict) -> Path:
         if npz != old:  # not committed: the previous checkpoint stays the latest
             npz.unlink(missing_ok=True)
         raise
-    if old is not None and old != npz and old.exists():
+    if old is not None and old != npz and old.exists() and not _kept(old, keep_every):
         old.unlink()
     return npz
+
+
+def _kept(npz: Path, keep_every: int) -> bool:
+    step = int(npz.stem.split("-")[1])
+    return keep_every > 0 and step % keep_every == 0
 
 
 def checkpoint_name(step: int) -> str:

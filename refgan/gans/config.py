@@ -33,6 +33,8 @@ from refgan.gans.diffaugment import POLICIES
 
 Check = Callable[[Any], "str | None"]
 
+# What config.json records besides the options (refgan/gans/run_files.py): not options.
+RECORD_ONLY = ("provenance", "history")
 # Older names of a field, still read from the config.json of existing runs.
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
@@ -202,6 +204,8 @@ class TrainConfig:
     log_every: int = option(10, "steps between metrics-log lines", checks=(at_least(1),))
     sample_every: int = option(50, "steps between sample grids", checks=(at_least(1),))
     ckpt_every: int = option(100, "steps between checkpoints", checks=(at_least(1),))
+    keep_every: int = option(0, "also keep every checkpoint whose step is a multiple of N "
+                             "(0: only the latest and the best)", checks=(at_least(0),))
     n_fixed: int = option(16, "fixed-z samples per class in the grids", checks=(at_least(1),))
     collapse_threshold: float = option(0.25, "flag mode collapse below this diversity ratio",
                                        checks=(finite_at_least(0),))
@@ -261,7 +265,7 @@ class TrainConfig:
     def from_json(cls, record: dict) -> "TrainConfig":
         """The config a run recorded (config.json, or a checkpoint's), older names
         included."""
-        values = {OLD_NAMES.get(k, k): v for k, v in record.items()}
+        values = {OLD_NAMES.get(k, k): v for k, v in record.items() if k not in RECORD_ONLY}
         unknown = set(values) - set(field_names())
         if unknown:
             raise UserError(f"the run's config has unknown option(s) "

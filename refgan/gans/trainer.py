@@ -56,8 +56,9 @@ import numpy as np
 import refgan
 from refgan import backend, optim, random
 from refgan.errors import UserError
-from refgan.gans import MODEL_CLASSES, checkpoint
+from refgan.gans import MODEL_CLASSES, checkpoint, run_files
 from refgan.gans.config import TrainConfig
+from refgan.provenance import refgan_command
 
 
 # ------------------------------------------------------------------------- data
@@ -142,6 +143,9 @@ class Trainer:
         self.flagged: set = set()
         self.history: dict[str, list] = {}
         self.last_ckpt_step = None
+        self.elapsed_before = 0.0      # seconds trained before this session (resume)
+        self._t0 = time.perf_counter()
+        self.best = None               # checkpoints/best.json of the run
 
     # -- construction ------------------------------------------------------------
     def setup(self):
@@ -199,13 +203,20 @@ class Trainer:
                     refgan_rng=random.get_state(), batch_rng=self.batch_rng.bit_generator.state,
                     schedules={k: {n: s.state_dict() for n, s in v.items()}
                                for k, v in self.schedules.items()},
-                    flagged=sorted(self.flagged), saved_at=datetime.now().isoformat())
+                    flagged=sorted(self.flagged), saved_at=datetime.now().isoformat(),
+                    elapsed_s=round(self.elapsed(), 3))
         return arrays, meta
+
+    def elapsed(self) -> float:
+        """Seconds of training in this run, over every session (resumes add up)."""
+        return self.elapsed_before + time.perf_counter() - self._t0
 
     def save_checkpoint(self):
         arrays, meta = self.state()
-        checkpoint.save(self.run_dir / "checkpoints", self.step, arrays, meta)
+        npz = checkpoint.save(self.run_dir / "checkpoints", self.step, arrays, meta,
+                              keep_every=self.config.keep_every)
         self.last_ckpt_step = self.step
+        self.best = run_files.update_best(self, npz, self.best)
 
     @classmethod
     def resume(cls, run_dir, log=None, steps: int | None = None) -> "Trainer":
@@ -232,6 +243,8 @@ class Trainer:
         if t.step > config.steps:
             raise UserError(f"the run is already at step {t.step}; --steps must be at least that")
         t.flagged = {tuple(f) for f in meta.get("flagged", [])}
+        t.elapsed_before = float(meta.get("elapsed_s", 0.0))
+        t.best = run_files.read_best(run_dir)
         return t
 
     # -- the loop ------------------------------------------------------------------
@@ -345,14 +358,14 @@ class Trainer:
 
         c = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint.atomic_write_json(self.run_dir / "config.json", c.to_json())
+        run_files.start_session(self)
         main = threading.current_thread() is threading.main_thread()
         old = signal.signal(signal.SIGINT, self._on_sigint) if main else None
         bar = tqdm(total=c.steps, initial=self.step, disable=not c.progress,
                    desc=f"{c.model} x{len(self.models)}", unit="it", dynamic_ncols=True,
                    file=sys.stderr)
         try:
-            t_last, s_last, t0 = time.perf_counter(), self.step, time.perf_counter()
+            t_last, s_last, self._t0 = time.perf_counter(), self.step, time.perf_counter()
             if self.step == 0:
                 self.samples_grid()
             while self.step < c.steps and not self._stop:
@@ -367,10 +380,11 @@ class Trainer:
                 if self.step % c.log_every == 0 or last:
                     now = time.perf_counter()
                     m0 = next(iter(self.models.values()))
-                    self._write_log(dict(step=self.step, elapsed_s=round(now - t0, 3),
-                                         sec_per_step=(now - t_last) / max(self.step - s_last, 1),
-                                         **{f"lr_{n}": o.lr for n, o in m0.opts.items()},
-                                         **metrics))
+                    record = dict(step=self.step, elapsed_s=round(self.elapsed(), 3),
+                                  sec_per_step=(now - t_last) / max(self.step - s_last, 1),
+                                  **{f"lr_{n}": o.lr for n, o in m0.opts.items()}, **metrics)
+                    self._write_log(record)
+                    self.log(run_files.status_line(record, c.steps), console=False)
                     t_last, s_last = now, self.step
                 if self.step % c.ckpt_every == 0 or last:
                     self.save_checkpoint()
@@ -386,7 +400,7 @@ class Trainer:
                     self.save_checkpoint()
                 self._write_log({"event": "interrupted", "step": self.step})
                 self.log(f"stopped at step {self.step}/{c.steps}; checkpoint saved. "
-                         f"Continue with: python cli.py train --resume {self.run_dir}")
+                         f"Continue with: {refgan_command()} train --resume {self.run_dir}")
                 return 130
         finally:
             bar.close()
@@ -401,20 +415,17 @@ class Trainer:
 
         rows = [m.sample(len(self.fixed_z), labels=self.fixed_labels(k), z=self.fixed_z)
                 for k, m in self.models.items()]
-        names = self.gan_set.class_names
-        if self.keys == ["all"]:
-            labels = self.fixed_labels("all")
-        else:
-            labels = np.repeat([names.index(k) for k in self.keys], len(self.fixed_z))
-        save_grid(np.concatenate(rows), self.run_dir / "samples.png", labels=labels,
-                  class_names=names, nrow=len(self.fixed_z),
-                  title=f"{self.config.model} after {self.step} steps (fixed z)")
-        frames = sorted((self.run_dir / "samples").glob("step_*.png"))
-        if frames:
-            import imageio.v3 as iio
-
-            imgs = [iio.imread(f) for f in frames]
-            iio.imwrite(self.run_dir / "progress.gif", np.stack(imgs), duration=300, loop=0)
+        title = f"{self.config.model} after {self.step} steps (fixed z)"
+        if self.keys == ["all"]:     # one conditional model: classes mixed within a row
+            save_grid(np.concatenate(rows), self.run_dir / "samples.png",
+                      labels=self.fixed_labels("all"), class_names=self.gan_set.class_names,
+                      nrow=len(self.fixed_z), title=title)
+        else:                        # one model per class: a row each, labelled once
+            save_grid(np.concatenate(rows), self.run_dir / "samples.png",
+                      nrow=len(self.fixed_z), row_labels=self.keys, title=title)
+        run_files.write_progress_gif_of(self.run_dir)
+        self.log(f"finished step {self.step}/{self.config.steps} after "
+                 f"{self.elapsed():.0f} s of training", console=False)
 
     # -- sampling for generate / quality --------------------------------------------
     def sample_class(self, name: str, n: int, seed: int) -> np.ndarray:
