@@ -151,15 +151,15 @@ def _jax_engine(c, threads, weights_path):
 
     import refgan
     from refgan.export import to_jax
-    from refgan.export.train_step import (WganGpHyper, init_state, make_wgan_gp_step,
-                                          noise_from_key)
+    from refgan.jax_engine.step import (WganGpHyper, init_state, make_wgan_gp_step,
+                                         noise_from_key)
     from refgan.gans import MODEL_CLASSES
 
     refgan.manual_seed(0)
     model = MODEL_CLASSES["wgan-gp"](1).build(c)
     gapply, gvars = to_jax(model.nets["G"])
     capply, cvars = to_jax(model.nets["D"])
-    hyper = WganGpHyper(gp_weight=c["gp_lambda"], n_critic=c["n_disc"], lr_d=c["lr_d"],
+    hyper = WganGpHyper(gp_lambda=c["gp_lambda"], n_disc=c["n_disc"], lr_d=c["lr_d"],
                         lr_g=c["lr_g"], betas=(c["beta1"], c["beta2"]))
     step = jax.jit(make_wgan_gp_step(gapply, capply, hyper))
     rng = np.random.default_rng(1)

@@ -27,6 +27,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
+from refgan.backend import available_cores
 from refgan.errors import UserError
 from refgan.gans.architectures import stages
 from refgan.gans.diffaugment import POLICIES
@@ -217,8 +218,8 @@ class TrainConfig:
     quality_n: int = option(200, "generated images per class for the quality figures",
                             checks=(at_least(1),))
     progress: bool = option(True, "no progress bar", cli="off")
-    threads: int = option(1, "BLAS/Numba threads (default 1: fastest on a shared machine)",
-                          checks=(at_least(1),))
+    threads: int = option(available_cores(), "kernel threads (default: every core this "
+                          "process may use)", checks=(at_least(1),))
     # recorded by the train command
     backend: str | None = option(None, "array backend the run trained on", cli=None)
     engine: str = option("refgan", "training engine: refgan or jax", cli=None)
