@@ -119,3 +119,11 @@ def test_the_resume_hint_is_a_command_that_runs(tmp_path):
     argv = shlex.split(refgan_command()) + ["--version"]
     out = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("refgan ")
+
+
+def test_generate_manifest_records_provenance(resumed_run, tmp_path):
+    out = tmp_path / "gen"
+    assert main(["-q", "generate", str(resumed_run), "--n", "2", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["provenance"]["command"].startswith("refgan -q generate")
+    assert manifest["step"] == 8

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from refgan.provenance import provenance
+
 
 def add_parser(sub):
     p = sub.add_parser("generate", help="write generated images of a trained run",
@@ -50,7 +52,7 @@ def run(args) -> int:
     manifest = dict(run_dir=str(run_dir.resolve()), checkpoint=meta["file"],
                     checkpoint_sha256=meta["sha256"], step=meta["step"],
                     model=trainer.config.model, seed=args.seed, n_per_class=args.n,
-                    ema=trainer.config.ema > 0, classes={}, files=[])
+                    ema=trainer.config.ema > 0, provenance=provenance(), classes={}, files=[])
     for i, name in enumerate(classes):
         seed = args.seed * 1000 + names.index(name)
         imgs = to_uint8(trainer.sample_class(name, args.n, seed))
