@@ -215,6 +215,15 @@ class TrainConfig:
     quality: bool = option(True, ("compute the closing quality figures (default except "
                                   "--preset smoke)", "skip the closing quality figures"),
                            cli="switch")
+    best_metric: str = option("kid_simple", "what chooses checkpoints/best.npz at each checkpoint: "
+                              "kid_simple (KID on simple features vs the training images, "
+                              "cheap) or c2st (classifier two-sample test vs fresh cells, "
+                              "seconds)", checks=(one_of("kid_simple", "c2st"),))
+    use_best: bool = option(False, ("end the run with the best checkpoint's generators (the final "
+                                    "grid, quality figures and generate use them)",
+                                    "end the run with the last generators"), cli="switch")
+    time_budget: float = option(0.0, "stop training after this many seconds and finish the run "
+                                "normally (0 = off: train all --steps)", checks=(at_least(0.0),))
     quality_n: int = option(200, "generated images per class for the quality figures",
                             checks=(at_least(1),))
     progress: bool = option(True, "no progress bar", cli="off")

@@ -48,6 +48,7 @@ import warnings
 
 import numpy as np
 
+from refgan.data import make_blood_cells
 from refgan.data.imops import resize
 
 # scikit-learn (and refgan.classifiers, built on it) load in the functions that use
@@ -88,6 +89,19 @@ def simple_features(images: np.ndarray) -> np.ndarray:
     gy, gx = np.diff(x, axis=2)[..., :, :-1], np.diff(x, axis=3)[..., :-1, :]
     sharp = np.sqrt(gx ** 2 + gy ** 2).mean(axis=(2, 3))
     return np.concatenate([thumb, hist, sharp], axis=1).astype(np.float64)
+
+
+def reference_images(c, train) -> dict:
+    """{class: real images} that samples are compared with when choosing between
+    generators (sweep, best checkpoint): fresh cells on the embedded dataset (newly
+    rendered, seed data_seed + 10,000), the real *training* images otherwise, so
+    that the held-out test images play no part in the choice."""
+    names = list(train.class_names)
+    if c["data"] == "synthetic":
+        fresh = make_blood_cells(n_per_class=max(int(c["quality_n"]), 100), classes=tuple(names),
+                                 size=c["size"], seed=int(c["data_seed"]) + 10_000)
+        return {k: fresh.images[fresh.labels == i] for i, k in enumerate(names)}
+    return {k: train.images[train.labels == i] for i, k in enumerate(names)}
 
 
 # ------------------------------------------------------------------ figures

@@ -8,9 +8,11 @@ what made them:
 * ``log.txt``: the console's status lines, with time stamps (``RunLog``);
 * ``reals.png``: a grid of the real training images, one labelled row per class;
 * ``progress.gif``: the fixed-z sample grids with their step number on every frame;
-* the best checkpoint's score: :func:`sample_quality`, KID on simple features between
-  generated and real *training* images (the test split plays no part in choosing a
-  checkpoint).
+* the best checkpoint's score (``--best-metric``): :func:`sample_quality`, KID on simple
+  features between generated and real *training* images, or ``c2st``, the classifier
+  two-sample test against fresh cells (:func:`quality.c2st_score`,
+  :func:`quality.reference_images`); the test split plays no part in choosing a
+  checkpoint.
 """
 from __future__ import annotations
 
@@ -168,19 +170,28 @@ def update_best(trainer, npz: Path, best: dict | None) -> dict | None:
     stream as it was, so a run trains the same with or without it.
     """
     reals = {k: v for k, v in _reals_by_class(trainer).items() if len(v) >= 2}
+    metric = trainer.config.best_metric
+    if metric == "c2st":  # against fresh cells (quality.reference_images), 100 per class
+        if getattr(trainer, "best_reference", None) is None:
+            trainer.best_reference = quality.reference_images(trainer.config, trainer.train_set)
+        reals = {k: trainer.best_reference[k] for k in reals}
     saved = random.get_state()
     try:
-        generated = {name: trainer.sample_class(name, min(64, len(imgs)),
+        generated = {name: trainer.sample_class(name, 100 if metric == "c2st" else min(64, len(imgs)),
                                                 seed=trainer.config.seed + 5000 + i)
                      for i, (name, imgs) in enumerate(reals.items())}
     finally:
         random.set_state(saved)
-    value = sample_quality(generated, reals)
-    if best is not None and value >= best["value"]:
+    if metric == "c2st":
+        value = quality.c2st_score(reals, generated, seed=trainer.config.seed)[0]
+    else:
+        value = sample_quality(generated, reals)
+    name = BEST_METRIC if metric == "kid_simple" else "c2st_vs_fresh"
+    if best is not None and best.get("metric") == name and value >= best["value"]:
         return best
     folder = npz.parent
     atomic_write_bytes(folder / BEST_NPZ, lambda f: f.write(npz.read_bytes()))
-    record = {"step": int(trainer.step), "metric": BEST_METRIC, "value": value,
+    record = {"step": int(trainer.step), "metric": name, "value": value,
               "file": BEST_NPZ, "sha256": sha256_file(folder / BEST_NPZ)}
     atomic_write_json(folder / BEST_JSON, record)
     return record

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from refgan import backend
-from refgan.data import make_blood_cells
 from refgan.errors import UserError
 from refgan.gans import presets, quality
 from refgan.gans.trainer import Trainer
@@ -57,19 +56,9 @@ def grid(lrs_g=None, lrs_d=None) -> list[tuple[float, float]]:
     return [(float(g), float(d)) for g in lrs_g for d in lrs_d]
 
 
-def reference_images(c, train) -> dict:
-    """{class: real images} the samples are compared with (see the module doc)."""
-    names = list(train.class_names)
-    if c["data"] == "synthetic":
-        fresh = make_blood_cells(n_per_class=max(int(c["quality_n"]), 50), classes=tuple(names),
-                                 size=c["size"], seed=int(c["data_seed"]) + 10_000)
-        return {k: fresh.images[fresh.labels == i] for i, k in enumerate(names)}
-    return {k: train.images[train.labels == i] for i, k in enumerate(names)}
-
-
 def score(trainer, n: int, seed: int = 0) -> dict:
     """Two-sample-test figures of a trained run: {'c2st': mean, 'per_class': ...}."""
-    ref = reference_images(trainer.config, trainer.train_set)
+    ref = quality.reference_images(trainer.config, trainer.train_set)
     gen = {name: trainer.sample_class(name, n, seed=seed + 1000 + i)
            for i, name in enumerate(trainer.train_set.class_names)}
     mean, per_class = quality.c2st_score(ref, gen, seed=seed)

@@ -368,13 +368,15 @@ class Trainer:
             t_last, s_last, self._t0 = time.perf_counter(), self.step, time.perf_counter()
             if self.step == 0:
                 self.samples_grid()
+            budget_hit = False
             while self.step < c.steps and not self._stop:
                 metrics = self.train_step()
                 self.check_finite(metrics)
                 for k in self.models:
                     self.history.setdefault(k, []).append(
                         {n.split("/", 1)[1]: v for n, v in metrics.items() if n.startswith(k + "/")})
-                last = self.step == c.steps
+                budget_hit = bool(c.time_budget) and time.perf_counter() - self._t0 > c.time_budget
+                last = self.step == c.steps or budget_hit
                 if self.step % c.sample_every == 0 or last:
                     metrics.update(self.check_health(self.samples_grid()))
                 if self.step % c.log_every == 0 or last:
@@ -395,7 +397,13 @@ class Trainer:
                 bar.set_postfix({n.split("/")[1]: f"{v:.3g}" for n, v in metrics.items()
                                  if n.startswith(k0 + "/") and n.split("/")[1] in
                                  ("d_loss", "g_loss", "wasserstein")}, refresh=False)
-            if self.step < c.steps:  # interrupted: keep everything done so far
+                if budget_hit:
+                    self._write_log({"event": "time_budget", "step": self.step,
+                                     "message": f"--time-budget {c.time_budget:g} s reached"})
+                    self.log(f"time budget of {c.time_budget:g} s reached at step "
+                             f"{self.step}/{c.steps}; finishing the run")
+                    break
+            if self.step < c.steps and not budget_hit:  # interrupted: keep everything done so far
                 if self.last_ckpt_step != self.step:
                     self.save_checkpoint()
                 self._write_log({"event": "interrupted", "step": self.step})
@@ -410,8 +418,16 @@ class Trainer:
         return 0
 
     def finish(self):
-        """Final labelled grid and the progress animation."""
+        """Best generator back in place (``use_best``), final labelled grid and the
+        progress animation."""
         from refgan.data import save_grid
+
+        if self.config.use_best and self.best is not None:
+            path = self.run_dir / "checkpoints" / run_files.BEST_NPZ
+            with np.load(path, allow_pickle=False) as z:
+                checkpoint.restore_models(self.models, {k: z[k] for k in z.files}, path)
+            self.log(f"sampling from the best checkpoint, step {self.best['step']} "
+                     f"({self.best['metric']} {self.best['value']:.3f})")
 
         rows = [m.sample(len(self.fixed_z), labels=self.fixed_labels(k), z=self.fixed_z)
                 for k, m in self.models.items()]

@@ -1,0 +1,46 @@
+"""Best checkpoint by the two-sample test (--best-metric c2st), --use-best and
+--time-budget (refgan/gans/run_files.py, trainer.py)."""
+import json
+
+import numpy as np
+
+from refgan.gans import presets
+from refgan.gans.trainer import Trainer
+
+
+def test_c2st_best_checkpoint_used_at_the_end_and_a_time_budget(tmp_path, numpy_backend):
+    """--time-budget ends the run normally (exit 0, final grid) at the first step
+    past it; --best-metric c2st scores every checkpoint against fresh cells, and
+    --use-best ends the run with the best one's weights."""
+    c = presets.resolve("wgan-gp", "smoke", steps=50, ckpt_every=1, best_metric="c2st",
+                        use_best=True, time_budget=1e-9)
+    t = Trainer(c, tmp_path / "r", log=lambda m: None).setup()
+    assert t.run() == 0 and t.step == 1
+    events = [json.loads(line).get("event") for line in
+              (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert "time_budget" in events and "interrupted" not in events
+    assert (tmp_path / "r" / "samples.png").exists()
+    best = json.loads((tmp_path / "r" / "checkpoints" / "best.json").read_text())
+    assert best["metric"] == "c2st_vs_fresh" and 0.0 <= best["value"] <= 1.0
+
+
+def test_use_best_restores_the_best_weights(tmp_path, numpy_backend, monkeypatch):
+    from refgan.gans import quality
+
+    scores = iter([0.9, 0.6, 0.8, 0.95])
+    monkeypatch.setattr(quality, "c2st_score", lambda ref, gen, seed=0: (next(scores), {}))
+    c = presets.resolve("wgan-gp", "smoke", steps=4, ckpt_every=1, best_metric="c2st",
+                        use_best=True)
+    t = Trainer(c, tmp_path / "r", log=lambda m: None).setup()
+    weights = {}
+    original = t.save_checkpoint
+
+    def save_and_remember():
+        original()
+        weights[t.step] = t.models["healthy"].nets["G"].state_dict()["project.0.weight"].copy()
+
+    t.save_checkpoint = save_and_remember
+    assert t.run() == 0
+    assert t.best["step"] == 2 and t.best["value"] == 0.6
+    np.testing.assert_array_equal(t.models["healthy"].nets["G"].state_dict()["project.0.weight"],
+                                  weights[2])
