@@ -19,9 +19,12 @@ dependency): an 8-byte little-endian header length N, N bytes of JSON
 (padded with spaces to a multiple of 8), then the raw little-endian buffers, back to back.
 
 A network is exportable when it is a chain of refgan layers: ``nn.Sequential`` and the
-zoo's ``Generator`` and ``Trunk`` (each applies its children in order). That covers
-WGAN-GP and DCGAN (both networks); networks with extra inputs or heads (CGAN's label
-plane, InfoGAN's Q head, ALI's joint critic) are listed in the manifest's ``skipped``.
+zoo's ``Generator`` and ``Trunk`` (each applies its children in order); the manifest
+records what its first layer reads (``input_shape``). WGAN-GP and DCGAN export whole
+(G: z -> image, D: image -> score). Other models export their chain networks as they
+are (InfoGAN/AC-GAN: trunk and heads separately; CGAN: G reads z joined to the label
+embedding, D an image with the label plane); the glue between them (embeddings,
+ALI's encoder and joint critic) is listed under ``skipped`` when it is not a chain.
 """
 from __future__ import annotations
 
@@ -117,6 +120,19 @@ def architecture(module: nn.Module) -> dict:
     raise TypeError(f"{type(module).__name__} has no PyTorch twin in refgan_torch.py")
 
 
+def input_shape(arch: dict, size: int) -> list:
+    """``[1, features]`` or ``[1, channels, size, size]``: what the chain's first layer reads
+    (z for a generator, an image for a critic, trunk features for a head)."""
+    while arch["layer"] == "Chain":
+        arch = arch["children"][0][1]
+    a = arch["args"]
+    if arch["layer"] == "Linear":
+        return [1, a["in_features"]]
+    if arch["layer"] in ("Conv2d", "ConvTranspose2d"):
+        return [1, a["in_channels"], size, size]
+    raise TypeError(f"cannot tell the input of a network that starts with {arch['layer']}")
+
+
 def _jsonable(v):
     return list(v) if isinstance(v, tuple) else v
 
@@ -137,15 +153,15 @@ def export_models(models: dict, config: dict, out, source: dict | None = None) -
             name = f"{key}.{net_name}"
             try:
                 arch = architecture(module)
+                shape = input_shape(arch, config["size"])
             except TypeError as err:
                 manifest["skipped"][name] = str(err)
                 continue
             generator = net_name.startswith("G")
-            shape = [1, config["latent_dim"]] if generator else [1, 3, config["size"], config["size"]]
             write_safetensors(out / f"{name}.safetensors", module.state_dict(),
                               metadata={"format": "pt", "refgan_network": name})
             manifest["networks"][name] = {"architecture": arch, "input_shape": shape,
-                                          "kind": "generator" if generator else "discriminator"}
+                                          "kind": "generator" if generator else "network"}
     if not manifest["networks"]:
         shutil.rmtree(out)
         raise UserError(f"no network of this {config['model']} run can be exported to torch: "
