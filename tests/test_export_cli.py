@@ -12,6 +12,7 @@ pytest.importorskip("jax")
 
 from refgan.export.oracle import FAST_COMPILE  # noqa: E402
 from refgan.gans import presets  # noqa: E402
+from refgan.gans.data import prepare, run_data  # noqa: E402
 from refgan.gans.trainer import Trainer  # noqa: E402
 from refgan.jax_engine import JaxWganGpTrainer  # noqa: E402
 
@@ -21,7 +22,7 @@ def jax_run(tmp_path_factory):
     """A 2-step smoke-preset WGAN-GP run trained by the JAX engine."""
     run_dir = tmp_path_factory.mktemp("runs") / "jax-wgan-gp"
     config = presets.resolve("wgan-gp", "smoke", steps=2, engine="jax", backend="jax")
-    trainer = JaxWganGpTrainer(config, run_dir)
+    trainer = JaxWganGpTrainer(config, prepare(config), run_dir)
     trainer.compiler_options = FAST_COMPILE
     assert trainer.setup().run() == 0
     return run_dir
@@ -44,10 +45,10 @@ def test_refgan_resumes_a_jax_checkpoint_and_jax_resumes_refgan(jax_run, tmp_pat
 
     run = tmp_path / "run"
     shutil.copytree(jax_run, run)
-    t = Trainer.resume(run, steps=3)  # refgan continues the JAX run ...
+    t = Trainer.resume(run, run_data(run), steps=3)  # refgan continues the JAX run ...
     assert t.step == 2 and t.models["healthy"].opts["G"].step_count == 2
     assert t.run() == 0 and t.step == 3
-    j = JaxWganGpTrainer.resume(run, steps=4)  # ... and JAX takes refgan's checkpoint
+    j = JaxWganGpTrainer.resume(run, run_data(run), steps=4)  # ... and JAX takes refgan's
     assert j.step == 3
     m = j.models["healthy"]
     before = m.state_dict()
@@ -75,7 +76,7 @@ def test_export_command_writes_weights_and_a_loader(jax_run, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["models"]) == {"healthy.G", "healthy.D", "blast.G", "blast.D"}
     loader = _import_loader(out)
-    reference = Trainer.resume(jax_run)
+    reference = Trainer.resume(jax_run, run_data(jax_run))
     z = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)  # 5: pads
     expected = reference.models["blast"].sample(5, z=z)
     with np.load(out / "blast.G.npz") as f:
@@ -109,7 +110,7 @@ def test_train_command_dispatches_engine_jax(tmp_path, monkeypatch):
     seen = {}
 
     class Probe:
-        def __init__(self, config, run_dir):
+        def __init__(self, config, data, run_dir):
             seen.update(config=config, run_dir=run_dir)
             raise StopBeforeTraining
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import refgan
-from refgan.gans import MODEL_CLASSES, presets, trainer as trainer_mod
+from refgan.gans import MODEL_CLASSES, presets
+from refgan.gans import data as gan_data
 from refgan.gans.acgan import real_fraction
 from refgan.gans.config import TrainConfig
 from refgan.gans.trainer import Trainer
@@ -16,19 +17,19 @@ CONDITIONAL = ["cgan", "acgan"]
 
 
 _DATA_KEYS = ("data", "n_per_class", "classes", "size", "data_seed", "test_frac", "grow")
-_prepare = functools.lru_cache(maxsize=8)(
-    lambda key, orig=trainer_mod.prepare_data: orig(TrainConfig(**dict(key))))
+_prepare = functools.lru_cache(maxsize=8)(lambda key: gan_data.prepare(TrainConfig(**dict(key))))
 
 
 def cached_prepare(c):
-    return _prepare(tuple((k, tuple(c[k]) if isinstance(c[k], list) else c[k])
-                          for k in _DATA_KEYS))
+    """The GanData of config ``c``: the tiny synthetic set rendered once per
+    configuration, not once per test."""
+    return _prepare(tuple((k, tuple(getattr(c, k)) if isinstance(getattr(c, k), list)
+                           else getattr(c, k)) for k in _DATA_KEYS))
 
 
-@pytest.fixture(autouse=True)
-def cached_data(monkeypatch):
-    """Render the tiny synthetic set once per configuration, not once per test."""
-    monkeypatch.setattr(trainer_mod, "prepare_data", cached_prepare)
+def trainer(c, run_dir, **kw):
+    """A Trainer of config ``c`` on its (cached) data."""
+    return Trainer(c, cached_prepare(c), run_dir, **kw)
 
 
 def smoke_config(model, **kw):
@@ -39,7 +40,7 @@ def smoke_config(model, **kw):
 
 @pytest.mark.parametrize("model", UNCONDITIONAL + CONDITIONAL)
 def test_model_trains_a_few_steps(model, cpu_backend, tmp_path):
-    t = Trainer(smoke_config(model), tmp_path / "run", log=lambda m: None).setup()
+    t = trainer(smoke_config(model), tmp_path / "run", log=lambda m: None).setup()
     assert t.run() == 0
     assert t.step == 2
     assert len(t.models) == (1 if model in CONDITIONAL else 2)
@@ -52,11 +53,11 @@ def test_model_trains_a_few_steps(model, cpu_backend, tmp_path):
 
 def test_acgan_ali_from_an_ali_run(tmp_path):
     with refgan.using_backend("numpy"):
-        ali = Trainer(smoke_config("ali", per_class=False), tmp_path / "ali",
+        ali = trainer(smoke_config("ali", per_class=False), tmp_path / "ali",
                       log=lambda m: None).setup()
         ali.run()
         c = smoke_config("acgan-ali", ali=str(tmp_path / "ali"), finetune=True)
-        t = Trainer(c, tmp_path / "aa", log=lambda m: None).setup()
+        t = trainer(c, tmp_path / "aa", log=lambda m: None).setup()
         g_ali = ali.models["all"].nets["G"].state_dict()["blocks.0.weight"]
         assert np.array_equal(t.models["all"].nets["G"].state_dict()["blocks.0.weight"], g_ali)
         assert t.run() == 0
@@ -65,7 +66,7 @@ def test_acgan_ali_from_an_ali_run(tmp_path):
 
 def test_acgan_ali_needs_an_ali_run(tmp_path):
     with pytest.raises(refgan.UserError, match="--ali"):
-        Trainer(smoke_config("acgan-ali"), tmp_path / "aa").setup()
+        trainer(smoke_config("acgan-ali"), tmp_path / "aa").setup()
 
 
 def test_real_fraction_schedules():

@@ -31,8 +31,7 @@ LAZY = {
 }
 # Modules being rewritten by the rest of issue 13 (trainer, data, load_models, the JAX
 # engine): their imports are hoisted when that work lands. Shrink this set, do not grow it.
-PENDING = {"refgan.commands.generate", "refgan.gans.trainer",
-           "refgan.study.gan"}
+PENDING: set = set()
 
 
 def project_modules(root=ROOT):

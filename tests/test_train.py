@@ -7,11 +7,12 @@ import pytest
 
 import cli
 import refgan
+from refgan.gans.data import GanData, run_data
 from refgan.gans import checkpoint, presets, quality
-from refgan.gans import trainer as trainer_mod
-from refgan.gans.trainer import Trainer, TrainingDiverged
+from refgan.gans.monitor import TrainingDiverged
+from refgan.gans.trainer import Trainer
 
-from test_gans import cached_data, cached_prepare  # noqa: F401 - autouse fixture
+from test_gans import cached_prepare, trainer
 
 
 def config(model="wgan-gp", **kw):
@@ -30,11 +31,11 @@ def all_state(t):
     ("acgan", dict(real_fraction="v3")),            # conditional, epoch-dependent batches
 ])
 def test_interrupted_and_resumed_run_equals_uninterrupted(model, kw, tmp_path, numpy_backend):
-    full = Trainer(config(model, **kw), tmp_path / "full", log=lambda m: None).setup()
+    full = trainer(config(model, **kw), tmp_path / "full", log=lambda m: None).setup()
     assert full.run() == 0
-    part = Trainer(config(model, **kw), tmp_path / "part", log=lambda m: None).setup()
+    part = trainer(config(model, **kw), tmp_path / "part", log=lambda m: None).setup()
     assert part.run(max_steps=1) == 130          # as if Ctrl-C after step 1
-    resumed = Trainer.resume(tmp_path / "part", log=lambda m: None)
+    resumed = Trainer.resume(tmp_path / "part", part.data, log=lambda m: None)
     assert resumed.step == 1
     assert resumed.run() == 0
     a, b = all_state(full), all_state(resumed)
@@ -46,28 +47,24 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(model, kw, tmp_path, n
 
 def test_resume_on_numba_is_exact(tmp_path):
     with refgan.using_backend("numba"):
-        full = Trainer(config(steps=3), tmp_path / "full", log=lambda m: None).setup()
+        full = trainer(config(steps=3), tmp_path / "full", log=lambda m: None).setup()
         full.run()
-        part = Trainer(config(steps=3), tmp_path / "part", log=lambda m: None).setup()
+        part = trainer(config(steps=3), tmp_path / "part", log=lambda m: None).setup()
         part.run(max_steps=2)
-        resumed = Trainer.resume(tmp_path / "part", log=lambda m: None)
+        resumed = Trainer.resume(tmp_path / "part", part.data, log=lambda m: None)
         resumed.run()
         a, b = all_state(full)[0], all_state(resumed)[0]
         assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_resume_refuses_different_data(tmp_path, numpy_backend, monkeypatch):
-    t = Trainer(config(steps=2), tmp_path / "r", log=lambda m: None).setup()
+def test_resume_refuses_different_data(tmp_path, numpy_backend):
+    t = trainer(config(steps=2), tmp_path / "r", log=lambda m: None).setup()
     t.run()
-
-    def other(c):
-        train, test, gan = cached_prepare(c)
-        gan = gan.with_images(gan.images * 0.5)
-        return train, test, gan
-
-    monkeypatch.setattr(trainer_mod, "prepare_data", other)
+    data = cached_prepare(t.config)
+    other = GanData(data.train, data.test, data.gan_set.with_images(data.gan_set.images * 0.5))
     with pytest.raises(refgan.UserError, match="hash"):
-        Trainer.resume(tmp_path / "r")
+        Trainer.resume(tmp_path / "r", other)
+    assert Trainer.resume(tmp_path / "r", run_data(tmp_path / "r")).step == 2
 
 
 # ------------------------------------------------------------------- checkpoints
@@ -109,7 +106,7 @@ def test_damaged_checkpoint_is_detected(tmp_path):
 
 # ------------------------------------------------------------- failure detection
 def test_nan_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path, numpy_backend):
-    t = Trainer(config(steps=6, ckpt_every=2), tmp_path / "r", log=lambda m: None).setup()
+    t = trainer(config(steps=6, ckpt_every=2), tmp_path / "r", log=lambda m: None).setup()
     t.run(max_steps=2)
     t._stop = False
     w = t.models["healthy"].nets["G"].parameters()[0]
@@ -124,7 +121,7 @@ def test_nan_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path, num
 
 
 def test_exploding_loss_stops(tmp_path, numpy_backend):
-    t = Trainer(config(steps=2, explode_threshold=1e-6), tmp_path / "r",
+    t = trainer(config(steps=2, explode_threshold=1e-6), tmp_path / "r",
                 log=lambda m: None).setup()
     with pytest.raises(TrainingDiverged, match="exceeds"):
         t.run()
@@ -132,15 +129,15 @@ def test_exploding_loss_stops(tmp_path, numpy_backend):
 
 def test_mode_collapse_is_flagged(tmp_path, numpy_backend):
     msgs = []
-    t = Trainer(config(steps=2, collapse_threshold=10.0), tmp_path / "r", log=msgs.append)
+    t = trainer(config(steps=2, collapse_threshold=10.0), tmp_path / "r", log=msgs.append)
     t.setup().run()
     assert any("mode collapse" in m for m in msgs)
-    assert ("mode_collapse", "healthy") in t.flagged
+    assert ("mode_collapse", "healthy") in t.monitor.flagged
     assert "mode_collapse" in (tmp_path / "r" / "metrics.jsonl").read_text()
 
 
 def test_ctrl_c_handler_stops_at_step_end(tmp_path, numpy_backend):
-    t = Trainer(config(steps=3), tmp_path / "r", log=lambda m: None).setup()
+    t = trainer(config(steps=3), tmp_path / "r", log=lambda m: None).setup()
     step = t.train_step
 
     def step_then_ctrl_c():  # Ctrl-C arrives in the middle of step 1
@@ -156,7 +153,8 @@ def test_ctrl_c_handler_stops_at_step_end(tmp_path, numpy_backend):
 
 # ----------------------------------------------------------------------- quality
 def test_quality_figures(numpy_backend):
-    train, test, _ = cached_prepare(config())
+    data = cached_prepare(config())
+    train, test = data.train, data.test
     gen = {"healthy": test.images[test.labels == 0], "blast": train.images[train.labels == 1]}
     q = quality.evaluate(train, test, gen)
     assert q["gen_acc"]["healthy"] == q["real_acc"]["healthy"]   # same images

@@ -8,8 +8,15 @@ every image can be traced to the weights that made it.
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+from pathlib import Path
 
+import imageio.v3 as iio
+
+from refgan.data import to_uint8
+from refgan.errors import UserError
+from refgan.gans.config import TrainConfig
+from refgan.gans.load import load_models, sample_class
 from refgan.provenance import provenance
 
 
@@ -26,16 +33,6 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    import json
-    from pathlib import Path
-
-    import imageio.v3 as iio
-
-    from refgan.data import to_uint8
-    from refgan.errors import UserError
-    from refgan.gans import checkpoint
-    from refgan.gans.trainer import Trainer
-
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not an empty folder; choose a new --out "
@@ -43,19 +40,19 @@ def run(args) -> int:
     if args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
     run_dir = Path(args.run_dir)
-    trainer = Trainer.resume(run_dir, log=lambda m: print(m, file=sys.stderr))
-    meta = json_load(run_dir / "checkpoints" / checkpoint.LATEST)
-    names = list(trainer.gan_set.class_names)
+    models, meta = load_models(run_dir)
+    config = TrainConfig.from_json(meta["config"])
+    names = list(config.classes)
     classes = names if args.cls is None else [args.cls]
     if args.cls is not None and args.cls not in names:
         raise UserError(f"unknown class {args.cls!r}; this run has {', '.join(names)}")
     manifest = dict(run_dir=str(run_dir.resolve()), checkpoint=meta["file"],
                     checkpoint_sha256=meta["sha256"], step=meta["step"],
-                    model=trainer.config.model, seed=args.seed, n_per_class=args.n,
-                    ema=trainer.config.ema > 0, provenance=provenance(), classes={}, files=[])
-    for i, name in enumerate(classes):
+                    model=config.model, seed=args.seed, n_per_class=args.n,
+                    ema=config.ema > 0, provenance=provenance(), classes={}, files=[])
+    for name in classes:
         seed = args.seed * 1000 + names.index(name)
-        imgs = to_uint8(trainer.sample_class(name, args.n, seed))
+        imgs = to_uint8(sample_class(models, names, name, args.n, seed))
         (out / name).mkdir(parents=True, exist_ok=True)
         for j, img in enumerate(imgs):
             rel = f"{name}/{name}_{j:05d}.png"
@@ -66,9 +63,3 @@ def run(args) -> int:
     print(f"wrote {args.n * len(classes)} images and manifest.json to {out} "
           f"(checkpoint {meta['file']}, step {meta['step']})")
     return 0
-
-
-def json_load(path):
-    import json
-
-    return json.loads(open(path).read())

@@ -14,6 +14,7 @@ from pathlib import Path
 from refgan import backend
 from refgan.errors import UserError
 from refgan.gans import config as train_config
+from refgan.gans import data as gan_data
 from refgan.gans import presets, quality
 from refgan.gans.checkpoint import atomic_write_json
 from refgan.gans.presets import MODELS, PRESETS
@@ -60,7 +61,8 @@ def run(args) -> int:
         if extra or args.model or args.preset or args.run_dir:
             raise UserError("--resume continues the run's recorded config; only --steps, "
                             "--no-progress and --no-quality may be given with it")
-        trainer = engine.resume(args.resume, steps=given.get("steps"))
+        trainer = engine.resume(args.resume, gan_data.run_data(args.resume),
+                                steps=given.get("steps"))
         for k in ("progress", "quality"):
             if k in given:
                 setattr(trainer.config, k, given[k])
@@ -77,30 +79,30 @@ def run(args) -> int:
                                 "overwrites a run: choose a new --run-dir or --resume it")
         else:
             run_dir = new_run_dir(args.out, c.model)
-        trainer = engine(c, run_dir)
-        trainer.setup()
-        print(f"training {c.model} ({'one model per class: ' + ', '.join(trainer.keys) if c.per_class else 'one conditional model'}) "
-              f"on {len(trainer.gan_set)} images of {c.size}x{c.size} "
-              f"({len(trainer.train_set)} real training images grown by '{c.grow}'), "
+        data = gan_data.prepare(c)
+        trainer = engine(c, data, run_dir).setup()
+        models = ("one model per class: " + ", ".join(trainer.keys) if c.per_class
+                  else "one conditional model")
+        print(f"training {c.model} ({models}) on {len(data.gan_set)} images of {c.size}x{c.size} "
+              f"({len(data.train)} real training images grown by '{c.grow}'), "
               f"{c.steps} steps, backend {c.backend}; run folder {trainer.run_dir}",
               file=sys.stderr)
     code = trainer.run()
     if code:
         return code
-    c = trainer.config
+    c, data, flagged = trainer.config, trainer.data, trainer.monitor.flagged
     result = {"run_dir": str(trainer.run_dir), "steps": trainer.step}
     if c.quality:
         gen = {name: trainer.sample_class(name, c.quality_n, seed=c.seed + 1000 + i)
-               for i, name in enumerate(trainer.gan_set.class_names)}
-        q = quality.evaluate(trainer.train_set, trainer.test_set, gen)
-        result["quality"] = q
+               for i, name in enumerate(data.class_names)}
+        result["quality"] = quality.evaluate(data.train, data.test, gen)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     atomic_write_json(trainer.run_dir / "summary.json", result)
     print(f"\nrun folder: {trainer.run_dir}")
     print(f"  samples: {trainer.run_dir / 'samples.png'}  animation: "
           f"{trainer.run_dir / 'progress.gif'}")
-    if trainer.flagged:
-        print("  flags: " + "; ".join(f"{k}: {kind}" for kind, k in sorted(trainer.flagged)))
+    if flagged:
+        print("  flags: " + "; ".join(f"{k}: {kind}" for kind, k in sorted(flagged)))
     if c.quality:
         print("quality of the generated images:")
         print(quality.table(result["quality"]))

@@ -1,35 +1,75 @@
-"""``load_models(run_dir)``: the networks of a run folder, for export and sampling.
+"""The networks of a run: built from a config, loaded from a checkpoint, sampled.
 
-Needs only refgan's core (no JAX, no torch): the exporters to JAX and to PyTorch
-both start here.
+``load_models(run_dir)`` rebuilds a run's models from its latest checkpoint and the
+config recorded with it, without rebuilding its training data: ``generate``, the
+study's run-folder step and the exporters (JAX, PyTorch) start here. It needs only
+refgan's core (no JAX, no torch).
+
+A run holds one model per key: a class name (one unconditional model per class) or
+``all`` (one conditional model that sees the labels).
 """
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 
+import numpy as np
+
 from refgan.errors import UserError
 from refgan.gans import MODEL_CLASSES, checkpoint
+from refgan.gans.ali import attach_ali
+from refgan.gans.base import GAN
+from refgan.gans.config import TrainConfig
 
 
-def load_models(run_dir) -> tuple[dict, dict]:
+def model_keys(config: TrainConfig) -> list[str]:
+    """Class names (one model per class) or ``["all"]``."""
+    return list(config.classes) if config.per_class else ["all"]
+
+
+def build_models(config: TrainConfig) -> dict[str, GAN]:
+    """{key: freshly built model} (weights drawn from refgan's stream: seed it first),
+    with an EMA copy ``G_ema`` of each generator when ``config.ema > 0``.
+
+    ACGAN-ALI reads the ALI run named by ``config.ali`` into ``config`` first.
+    """
+    if config.model == "acgan-ali":
+        attach_ali(config)
+    n_classes = 1 if config.per_class else len(config.classes)
+    models = {}
+    for key in model_keys(config):
+        m = MODEL_CLASSES[config.model](n_classes).build(config)
+        if config.ema > 0:
+            m.nets["G_ema"] = copy.deepcopy(m.nets["G"])
+        models[key] = m
+    return models
+
+
+def load_models(run_dir) -> tuple[dict[str, GAN], dict]:
     """``({model key: GAN}, latest checkpoint meta)`` rebuilt from the latest checkpoint.
 
-    The model key is a class name for per-class runs, else ``all``; ``meta`` holds the
-    step and the run's config (``checkpoints/latest.json``).
+    ``meta`` is ``checkpoints/latest.json``: the step, the npz file and its sha256,
+    and the run's config as recorded (``TrainConfig.from_json(meta["config"])``).
     """
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoints").is_dir():
         raise UserError(f"{run_dir} is not a run folder with checkpoints")
     arrays, meta = checkpoint.load(run_dir / "checkpoints")
-    config = meta["config"]
-    states = checkpoint.split_models(arrays)
-    n_classes = 1 if config["per_class"] else len(config["classes"])
-    models = {}
-    for key, state in states.items():
-        m = MODEL_CLASSES[config["model"]](n_classes).build(config)
-        if any(k.startswith("net.G_ema.") for k in state):
-            m.nets["G_ema"] = copy.deepcopy(m.nets["G"])
-        m.load_state_dict(state)
-        models[key] = m
+    models = build_models(TrainConfig.from_json(meta["config"]))
+    for key, state in checkpoint.split_models(arrays).items():
+        models[key].load_state_dict(state)
     return models, meta
+
+
+def sample_class(models: dict[str, GAN], class_names, name: str, n: int,
+                 seed: int) -> np.ndarray:
+    """n images (n, 3, S, S) of class ``name``, z ~ N(0, I) drawn from ``seed``: the
+    class's own generator, or the conditional model asked for that label."""
+    names = list(class_names)
+    if name not in names:
+        raise UserError(f"unknown class {name!r}; this run has {', '.join(names)}")
+    m = models.get("all") or models[name]
+    z = np.random.default_rng(seed).standard_normal((n, m.latent_dim)).astype(np.float32)
+    if "all" in models:
+        return m.sample(n, labels=np.full(n, names.index(name)), z=z)
+    return m.sample(n, z=z)

@@ -130,7 +130,7 @@ def sample_quality(generated: dict, reals: dict) -> float:
 
 # ------------------------------------------------------------ the Trainer's hooks
 def _reals_by_class(trainer) -> dict:
-    ds = trainer.train_set
+    ds = trainer.data.train
     return {name: ds.images[ds.labels == i] for i, name in enumerate(ds.class_names)}
 
 
@@ -173,7 +173,7 @@ def update_best(trainer, npz: Path, best: dict | None) -> dict | None:
     metric = trainer.config.best_metric
     if metric == "c2st":  # against fresh cells (quality.reference_images), 100 per class
         if getattr(trainer, "best_reference", None) is None:
-            trainer.best_reference = quality.reference_images(trainer.config, trainer.train_set)
+            trainer.best_reference = quality.reference_images(trainer.config, trainer.data.train)
         reals = {k: trainer.best_reference[k] for k in reals}
     saved = random.get_state()
     try:

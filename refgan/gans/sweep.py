@@ -32,6 +32,7 @@ import numpy as np
 
 from refgan import backend
 from refgan.errors import UserError
+from refgan.gans import data as gan_data
 from refgan.gans import presets, quality
 from refgan.gans.trainer import Trainer
 
@@ -58,9 +59,9 @@ def grid(lrs_g=None, lrs_d=None) -> list[tuple[float, float]]:
 
 def score(trainer, n: int, seed: int = 0) -> dict:
     """Two-sample-test figures of a trained run: {'c2st': mean, 'per_class': ...}."""
-    ref = quality.reference_images(trainer.config, trainer.train_set)
+    ref = quality.reference_images(trainer.config, trainer.data.train)
     gen = {name: trainer.sample_class(name, n, seed=seed + 1000 + i)
-           for i, name in enumerate(trainer.train_set.class_names)}
+           for i, name in enumerate(trainer.data.class_names)}
     mean, per_class = quality.c2st_score(ref, gen, seed=seed)
     return {"c2st": mean, "per_class": per_class}
 
@@ -73,7 +74,7 @@ def run_trial(model: str, preset: str, options: dict, lr_g: float, lr_d: float,
     with ctx:
         c = presets.resolve(model, preset, **dict(options, lr_g=lr_g, lr_d=lr_d,
                                                   progress=False, quality=False))
-        trainer = Trainer(c, run_dir, log=lambda msg: None).setup()
+        trainer = Trainer(c, gan_data.prepare(c), run_dir, log=lambda msg: None).setup()
         try:
             trainer.run()
             result = score(trainer, int(c["quality_n"]), seed=int(c["seed"]))
@@ -81,7 +82,7 @@ def run_trial(model: str, preset: str, options: dict, lr_g: float, lr_d: float,
         except UserError as err:  # a diverged trial ranks last, with its reason
             result, error = {"c2st": float("inf"), "per_class": {}}, str(err)
     return dict(lr_g=lr_g, lr_d=lr_d, run_dir=run_dir, wall_s=round(time.perf_counter() - t0, 1),
-                flags=sorted(f"{kind}:{key}" for kind, key in trainer.flagged), error=error,
+                flags=sorted(f"{kind}:{key}" for kind, key in trainer.monitor.flagged), error=error,
                 **result)
 
 

@@ -17,8 +17,8 @@ Tests swap in a stub, so the protocol is tested without training GANs.
 """
 from __future__ import annotations
 
-import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,11 @@ import numpy as np
 
 from refgan.data import Dataset
 from refgan.errors import UserError
+from refgan.gans import data as gan_data
 from refgan.gans.config import TrainConfig
+from refgan.gans.load import load_models, sample_class
+from refgan.gans.presets import resolve
+from refgan.gans.trainer import Trainer
 
 
 @dataclass
@@ -44,57 +48,23 @@ class GanOutput:
     info: dict = field(default_factory=dict)
 
 
-def _grow(train: Dataset, how: str) -> Dataset:
-    from refgan import augment
-
-    if how == "dihedral":
-        return augment.dihedral(train)
-    if how == "rot45flip":
-        return augment.expand(augment.rotations45(train), [augment.HorizontalFlip(p=1.0)])
-    return train
-
-
-@contextlib.contextmanager
-def _trainer_data(train: Dataset, grow: str):
-    """Make the Trainer build its data from ``train`` instead of its own config.
-
-    The Trainer reads its data through ``refgan.gans.trainer.prepare_data(config)``;
-    until it accepts a Dataset directly, that one function is swapped for the fold's
-    split for the duration of ``setup()`` only.
-    """
-    from refgan.gans import trainer as T
-
-    saved = T.prepare_data
-    T.prepare_data = lambda c: (train, train.subset(np.zeros(0, np.int64)), _grow(train, grow))
-    try:
-        yield
-    finally:
-        T.prepare_data = saved
-
-
 def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
     """A GAN step training ``model`` of the refgan zoo under ``preset`` (see
     :mod:`refgan.gans.presets`) with ``overrides`` (e.g. ``steps=100``)."""
     def step(train: Dataset, n_per_class: dict, seed: int, workdir: Path) -> GanOutput:
-        import time
-
-        from refgan.gans.presets import resolve
-        from refgan.gans.trainer import Trainer
-
         size = train.image_size[0]
         cfg = resolve(model, preset, **{**overrides, "size": size, "seed": seed,
                                         "classes": list(train.class_names), "quality": False,
                                         "progress": False})
         t0 = time.perf_counter()
-        tr = Trainer(cfg, run_dir=Path(workdir), log=lambda msg: None)
-        with _trainer_data(train, cfg.grow):
-            tr.setup()
+        data = gan_data.from_split(train, how=cfg.grow)
+        tr = Trainer(cfg, data, run_dir=Path(workdir), log=lambda msg: None).setup()
         code = tr.run()
         if code != 0:
             raise UserError(f"GAN training stopped early (code {code}); see {workdir}")
-        gen = _sample(tr, train.class_names, n_per_class, seed, trained_on=train,
+        gen = _sample(tr.models, train.class_names, n_per_class, seed, trained_on=train,
                       name=f"{model} samples")
-        losses = {k: _columns(h) for k, h in tr.history.items()}
+        losses = {k: _columns(h) for k, h in tr.monitor.history.items()}
         return GanOutput(gen, losses, dict(model=model, preset=preset, steps=cfg.steps,
                                            run_dir=str(workdir),
                                            seconds=round(time.perf_counter() - t0, 1)))
@@ -113,7 +83,7 @@ def _columns(history: list[dict]) -> dict:
     return cols
 
 
-def _sample(trainer, class_names, n_per_class: dict, seed: int, trained_on: Dataset,
+def _sample(models, class_names, n_per_class: dict, seed: int, trained_on: Dataset,
             name: str) -> Dataset:
     """``n_per_class[c]`` images of each class c from a trained run, as a generated
     Dataset whose lineage is the real images the GAN saw."""
@@ -121,7 +91,8 @@ def _sample(trainer, class_names, n_per_class: dict, seed: int, trained_on: Data
     for i, cls in enumerate(class_names):
         n = int(n_per_class.get(cls, 0))
         if n:
-            imgs.append(np.asarray(trainer.sample_class(cls, n, seed=seed * 1000 + i), np.float32))
+            imgs.append(np.asarray(sample_class(models, class_names, cls, n, seed=seed * 1000 + i),
+                                   np.float32))
             labels.append(np.full(n, i, np.int64))
     return Dataset.generated(np.concatenate(imgs), np.concatenate(labels), class_names,
                              trained_on=trained_on, name=name)
@@ -129,15 +100,13 @@ def _sample(trainer, class_names, n_per_class: dict, seed: int, trained_on: Data
 
 def run_folder_split(run_dir):
     """The (train, test) split an existing run folder was trained on, rebuilt from its
-    recorded config (data, seed, test fraction); the trainer checks the data hash."""
+    recorded config (data, seed, test fraction) and checked against its data hash."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise UserError(f"{run_dir} is not a run folder (no config.json); train one with "
                         "`python cli.py train` or pass a model name to --gan")
-    from refgan.gans.trainer import Trainer
-
-    tr = Trainer.resume(run_dir, log=lambda msg: None)
-    train, test = tr.train_set, tr.test_set
+    data = gan_data.run_data(run_dir)
+    train, test = data.train, data.test
     train.role, test.role = "train", "test"
     return train, test
 
@@ -155,14 +124,13 @@ def run_folder_step(run_dir):
                         "`python cli.py train` or pass a model name to --gan")
 
     def step(train: Dataset, n_per_class: dict, seed: int, workdir: Path) -> GanOutput:
-        from refgan.gans.trainer import Trainer
-
         cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
-        tr = Trainer.resume(run_dir, log=lambda msg: None)
-        if list(tr.train_set.class_names) != list(train.class_names):
-            raise UserError(f"run {run_dir} has classes {tr.train_set.class_names}, the study "
+        run_train = gan_data.run_data(run_dir).train
+        if list(run_train.class_names) != list(train.class_names):
+            raise UserError(f"run {run_dir} has classes {run_train.class_names}, the study "
                             f"{train.class_names}")
-        gen = _sample(tr, train.class_names, n_per_class, seed, trained_on=tr.train_set,
+        models, _ = load_models(run_dir)
+        gen = _sample(models, train.class_names, n_per_class, seed, trained_on=run_train,
                       name=f"{cfg.model} run samples")
         losses = {}
         log = run_dir / "metrics.jsonl"

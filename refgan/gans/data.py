@@ -1,0 +1,91 @@
+"""The data a GAN trains on, prepared once for ``train`` and for the study.
+
+A :class:`GanData` holds three datasets:
+
+* ``train``: the real training images (the quality figures' and the study's
+  reference, and the lineage of every generated image);
+* ``test``: the held-out real images (empty in the study, where the fold's test split
+  never comes near a GAN);
+* ``gan_set``: ``train`` grown by ``grow`` (what the GAN sees): ``dihedral`` adds the
+  8 rotations/flips of the square (exact: no interpolation), ``rot45flip`` the 8
+  rotations by 45 degrees and their mirror images (16x, Gaur et al.), ``none`` nothing.
+
+The trainer is handed a GanData (as Chainer's updaters are handed an iterator) and
+never builds data from its config: ``train`` builds it with :func:`prepare`, the study
+from each fold's split with :func:`from_split`, resume and the study's run-folder step
+with :func:`run_data`, which checks it against the hash the run recorded.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from refgan import augment
+from refgan.data import Dataset, load_dataset, make_blood_cells, split
+from refgan.errors import UserError
+from refgan.gans import checkpoint
+from refgan.gans.config import TrainConfig
+
+
+@dataclass
+class GanData:
+    """The real split and the grown GAN training set (see the module docstring)."""
+
+    train: Dataset
+    test: Dataset
+    gan_set: Dataset
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.gan_set.class_names)
+
+    def hash(self) -> str:
+        """sha256 of the GAN set's images and labels: resume refuses other data."""
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.gan_set.images).tobytes())
+        h.update(np.ascontiguousarray(self.gan_set.labels).tobytes())
+        return h.hexdigest()
+
+
+def grow(train: Dataset, how: str) -> Dataset:
+    """``train`` grown by ``how``: 'dihedral', 'rot45flip' or 'none'."""
+    if how == "dihedral":
+        return augment.dihedral(train)
+    if how == "rot45flip":
+        return augment.expand(augment.rotations45(train), [augment.HorizontalFlip(p=1.0)])
+    if how == "none":
+        return train
+    raise UserError(f"--grow must be none, dihedral or rot45flip, got {how!r}")
+
+
+def from_split(train: Dataset, test: Dataset | None = None, how: str = "none") -> GanData:
+    """GanData of a given real split (``test`` None: an empty one)."""
+    if test is None:
+        test = train.subset(np.zeros(0, np.int64))
+    return GanData(train, test, grow(train, how))
+
+
+def prepare(config: TrainConfig) -> GanData:
+    """The real split of ``config.data`` (the embedded cells or a dataset on disk),
+    split with ``config.test_frac`` and ``config.data_seed``, grown by ``config.grow``."""
+    if config.data == "synthetic":
+        ds = make_blood_cells(n_per_class=config.n_per_class, classes=tuple(config.classes),
+                              size=config.size, seed=config.data_seed)
+    else:
+        ds = load_dataset(config.data, size=config.size)
+    train, _, test = split(ds, test=config.test_frac, seed=config.data_seed)
+    return from_split(train, test, config.grow)
+
+
+def run_data(run_dir) -> GanData:
+    """The data the run in ``run_dir`` trained on, rebuilt from its recorded config and
+    checked against the data hash of its latest checkpoint."""
+    _, meta = checkpoint.load(Path(run_dir) / "checkpoints")
+    data = prepare(TrainConfig.from_json(meta["config"]))
+    if data.hash() != meta["data_hash"]:
+        raise UserError(f"the data rebuilt from {run_dir}'s config differ from those the run "
+                        "was trained on (data hash mismatch): has the dataset changed?")
+    return data
