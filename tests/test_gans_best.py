@@ -5,6 +5,7 @@ import json
 import numpy as np
 
 from refgan.gans import presets
+from refgan.gans.data import prepare
 from refgan.gans.trainer import Trainer
 
 
@@ -14,7 +15,7 @@ def test_c2st_best_checkpoint_used_at_the_end_and_a_time_budget(tmp_path, numpy_
     --use-best ends the run with the best one's weights."""
     c = presets.resolve("wgan-gp", "smoke", steps=50, ckpt_every=1, best_metric="c2st",
                         use_best=True, time_budget=1e-9)
-    t = Trainer(c, tmp_path / "r", log=lambda m: None).setup()
+    t = Trainer(c, prepare(c), tmp_path / "r", log=lambda m: None).setup()
     assert t.run() == 0 and t.step == 1
     events = [json.loads(line).get("event") for line in
               (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
@@ -31,7 +32,7 @@ def test_use_best_restores_the_best_weights(tmp_path, numpy_backend, monkeypatch
     monkeypatch.setattr(quality, "c2st_score", lambda ref, gen, seed=0: (next(scores), {}))
     c = presets.resolve("wgan-gp", "smoke", steps=4, ckpt_every=1, best_metric="c2st",
                         use_best=True)
-    t = Trainer(c, tmp_path / "r", log=lambda m: None).setup()
+    t = Trainer(c, prepare(c), tmp_path / "r", log=lambda m: None).setup()
     weights = {}
     original = t.save_checkpoint
 
