@@ -13,9 +13,12 @@ model            module                          loss (see the module docstring)
 ``acgan-ali``    :mod:`refgan.gans.ali`          AC-GAN fed encoder codes (Guruswamy et al.)
 ===============  ==============================  =================================================================
 
-``refgan.gans.trainer.Trainer`` runs any of them; ``refgan.gans.presets`` holds the
-options; ``refgan.gans.checkpoint`` the run-folder files; ``refgan.gans.quality``
-the closing figures of the main job.
+``refgan.gans.trainer.Trainer`` runs any of them on the data ``refgan.gans.data``
+prepares; ``refgan.gans.config`` holds the options (``TrainConfig``) and
+``refgan.gans.presets`` their named sets; ``refgan.gans.monitor`` the sample grids and
+failure flags; ``refgan.gans.load`` rebuilds a run's models from its checkpoint;
+``refgan.gans.checkpoint`` the checkpoint files; ``refgan.gans.quality`` the closing
+figures of the main job.
 """
 from refgan.gans.acgan import ACGAN
 from refgan.gans.ali import ALI, ACGANALI
