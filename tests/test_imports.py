@@ -29,9 +29,6 @@ LAZY = {
     ("refgan.export.loader_template", "refgan.export.to_jax"): "refgan only when rebuilding",
     ("refgan.export.loader_template", "refgan.gans"): "refgan only when rebuilding",
 }
-# Modules being rewritten by the rest of issue 13 (trainer, data, load_models, the JAX
-# engine): their imports are hoisted when that work lands. Shrink this set, do not grow it.
-PENDING: set = set()
 
 
 def project_modules(root=ROOT):
@@ -133,7 +130,7 @@ def test_no_import_cycle_among_refgan_modules():
 def test_refgan_imports_its_own_modules_at_the_top_of_files():
     _, deferred = import_graph()
     unexplained = sorted(f"{m}:{line} imports {t}" for m, t, line in deferred
-                         if (m, t) not in LAZY and m not in PENDING)
+                         if (m, t) not in LAZY)
     assert unexplained == [], ("import refgan's own modules at the top of the file; one that "
                                "must stay lazy (an optional or slow dependency) goes into LAZY "
                                "with its reason")
