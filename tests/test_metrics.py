@@ -95,3 +95,41 @@ def test_paired_bootstrap_and_holm():
     np.testing.assert_allclose(M.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
     t = M.corrected_paired_ttest([0.02, 0.01, 0.03, 0.0, 0.02], 208, 52)
     assert 0 < t["p_value"] < 1
+
+
+def test_corrected_repeated_kfold_t_by_hand():
+    """Bouckaert & Frank: t = mean / sqrt(s^2 (1/(k r) + n_test/n_train)), df = k r - 1;
+    the interval comes from the same t, so it excludes 0 exactly when p < 0.05."""
+    d = np.array([0.02, 0.04, -0.01, 0.03, 0.05, 0.01, 0.0, 0.02, 0.03, 0.04])  # k=5, r=2
+    r = M.corrected_resampled_t(d, n_train=208, n_test=52)
+    se = np.sqrt(d.var(ddof=1) * (1 / 10 + 52 / 208))
+    assert r["t"] == pytest.approx(d.mean() / se) and r["df"] == 9
+    assert r["p_value"] == pytest.approx(2 * stats.t.sf(d.mean() / se, 9))
+    half = stats.t.ppf(0.975, 9) * se
+    assert (r["low"], r["high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    for shift in np.linspace(-0.05, 0.05, 21):
+        q = M.corrected_resampled_t(d + shift, 208, 52)
+        assert (q["p_value"] < 0.05) == (q["low"] > 0 or q["high"] < 0)
+    # the issue's case: per-fold differences [0, +42.3, 0] are not evidence
+    assert M.corrected_resampled_t([0, 0.423, 0], 53, 27)["p_value"] > 0.3
+
+
+def test_bonferroni_matches_simultaneous_intervals():
+    np.testing.assert_allclose(M.bonferroni([0.01, 0.04, 0.5]), [0.03, 0.12, 1.0])
+
+
+def test_multiclass_metrics_macro_and_per_class():
+    y = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+    p = np.array([0, 1, 1, 1, 2, 2, 0, 0])
+    m = M.multiclass_metrics(y, p, n_classes=4)  # class 3 absent: counts as 0 in the macro mean
+    assert m["accuracy"] == pytest.approx(5 / 8)
+    assert m["per_class"]["recall"] == pytest.approx([0.5, 1.0, 0.5, 0.0])
+    assert m["macro_recall"] == pytest.approx(0.5) == m["balanced_accuracy"]
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, p, labels=[0, 1, 2, 3], average="macro",
+                                                       zero_division=0))
+    assert m["per_class"]["support"] == [2, 2, 4, 0]
+
+
+def test_top_k_with_unseen_classes():
+    scores = np.eye(6)[[0, 1, 2, 3]] + 0.01 * np.arange(6)
+    assert M.top_k_accuracy([0, 1, 2, 4], scores, k=2) == pytest.approx(0.75)

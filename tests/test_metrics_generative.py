@@ -8,8 +8,8 @@ from refgan import metrics as M
 def test_kid_zero_for_same_distribution_positive_for_shift():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((300, 8)), rng.standard_normal((300, 8))
-    same = M.kid(a, b, n_boot=50)
-    shifted = M.kid(a, b + 1.0, n_boot=50)
+    same = M.kid_cnn_features(a, b, n_boot=50)
+    shifted = M.kid_cnn_features(a, b + 1.0, n_boot=50)
     assert same["low"] <= 0 <= same["high"] and abs(same["kid"]) < 0.02
     assert shifted["low"] > 0.05 and shifted["low"] <= shifted["kid"] <= shifted["high"]
 
@@ -21,7 +21,7 @@ def test_kid_matches_hand_formula():
     krr, kff = k(r, r), k(f, f)
     want = ((krr.sum() - np.trace(krr)) / 30 + (kff.sum() - np.trace(kff)) / 20
             - 2 * k(r, f).mean())
-    assert M.kid(r, f, n_boot=5)["kid"] == pytest.approx(want)
+    assert M.kid_cnn_features(r, f, n_boot=5)["kid"] == pytest.approx(want)
 
 
 def test_prdc_identical_and_disjoint():
@@ -75,3 +75,10 @@ def test_trts_and_tstr():
     yg = np.r_[np.zeros(40), np.ones(40)].astype(int)
     t = M.tstr(LogisticRegression, Xg, yg, Xg[::2], yg[::2], Xg, yg)
     assert t["tstr"]["accuracy"] > 0.9 and "trtr" in t
+
+
+def test_kid_names_say_their_feature_space():
+    assert not hasattr(M, "kid")  # one name per metric: the feature space is in the name
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((50, 4)), rng.standard_normal((60, 4))
+    assert M.kid_pixels(a, b, n_boot=5)["kid"] == M.kid_cnn_features(a, b, n_boot=5)["kid"]

@@ -1,13 +1,15 @@
 """The study end to end: protocol with a stub GAN, the report, the JSON and the CLI."""
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import refgan
-from refgan.data import Dataset, make_blood_cells
-from refgan.study import GanOutput, quick_config, run_study, summarise
+from refgan.data import Dataset, LeakError, make_blood_cells
+from refgan.study import CONDITIONS, GanOutput, quick_config, run_study, summarise
 from refgan.study import conditions as C
 
 
@@ -43,64 +45,156 @@ def _walk_numbers(o, path=""):
         yield path, o
 
 
+SMALL = dict(n_per_class=24, folds=2, repeats=2, gan_seeds=2, n_generated=12, n_boot=50,
+             ratios=(1.0,), classifiers=("lr", "cnn"), n_jobs=1, progress=False,
+             cnn=dict(channels=(4, 4, 8), dense=8, max_epochs=2, patience=1, image_size=16))
+
+
+class RecordingGan:
+    """The stub GAN, remembering the origins of every training set it was handed, by
+    its work folder (gan-r<repeat>f<fold>s<seed>)."""
+
+    description = "stub (noisy real images)"
+
+    def __init__(self):
+        self.seen = {}
+
+    def __call__(self, train, n_per_class, seed, workdir):
+        self.seen[Path(workdir).name] = np.asarray(train.origin)
+        return stub_gan(train, n_per_class, seed, workdir)
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    cfg = quick_config(n_per_class=24, folds=2, n_generated=12, n_boot=50, ratios=(1.0,),
-                       classifiers=("lr", "cnn"),
-                       cnn=dict(channels=(4, 4, 8), dense=8, max_epochs=2, patience=1, image_size=16))
+    cfg = quick_config(**SMALL)
+    gan = RecordingGan()
     with refgan.using_backend("numpy"):
-        res = run_study(cfg, out, gan_step=stub_gan, log=lambda m: None)
-    return cfg, out, res
+        res = run_study(cfg, out, gan_step=gan, log=lambda m: None)
+    return cfg, out, res, gan
 
 
 BALANCE_CONDITIONS = {"imbalanced", "class-weights", "oversample", "undersample", "gan-balance"}
 
 
-def check_results_json(out, cfg):
-    """Every condition present, every number finite, every interval ordered."""
+def check_results_json(out, cfg, conditions=None):
+    """Every condition present, every number finite, every interval ordered, and the
+    decision rule consistent: significant exactly when the interval excludes 0."""
     res = json.loads((out / "results.json").read_text())
     for clf in cfg.classifiers:
         rows = res["table"][clf]
-        expected = (set(cfg.conditions) | {f"real+gen x{r:g}" for r in cfg.ratios}
+        expected = (set(conditions or cfg.conditions) | {f"real+gen x{r:g}" for r in cfg.ratios}
                     | BALANCE_CONDITIONS)
+        if clf != "cnn":
+            expected.discard("real+rotate-on-the-fly")
         assert set(rows) == expected
         for cond, row in rows.items():
-            for m in ("accuracy", "precision", "recall", "specificity", "f1", "auc"):
+            for m in res["metrics"]:
                 e = row[m]
                 assert e["mean"] is not None, (clf, cond, m)
                 assert e["low"] <= e["mean"] + 1e-12 and e["mean"] <= e["high"] + 1e-12
-                assert e["pooled_low"] <= e["pooled"] <= e["pooled_high"]
                 assert 0 <= e["low"] and e["high"] <= 1
-    for _, v in _walk_numbers(res):
-        assert math.isfinite(v)
+                if "pooled" in e:
+                    assert e["pooled_low"] <= e["pooled"] <= e["pooled_high"]
+    for path, v in _walk_numbers(res):
+        assert v is None or math.isfinite(v) or ".comparisons." in path
     comps = res["comparisons"]["lr"]
     assert {c["baseline"] for c in comps} == {"real", "real+classic", "imbalanced"}
     for c in comps:
-        assert 0 <= c["p_mcnemar"] <= c["p_holm"] <= 1 and c["low"] <= c["diff"] <= c["high"]
+        if c["interpretable"]:
+            assert c["low"] <= c["diff"] <= c["high"] and 0 <= c["p_value"] <= c["p_adjusted"] <= 1
+            assert c["significant"] == (c["low"] > 0 or c["high"] < 0)
     q = res["folds"][0]["gan"]["quality"]
-    for key in ("trts", "tstr", "kid", "prdc", "diversity", "memorisation"):
+    for key in ("trts", "tstr", "kid", "kid_floor", "prdc", "diversity", "memorisation"):
         assert key in q
+    assert q["kid"]["name"] == "kid_cnn_features"
     return res
 
 
 def test_results_json_complete_and_ordered(study):
-    cfg, out, _ = study
+    cfg, out, _, _ = study
     res = check_results_json(out, cfg)
     # the stub copies training images: the memorisation check must see it
-    assert res["folds"][0]["gan"]["quality"]["memorisation"]["copy_rate"]["value"] > 0.5
+    gan_jobs = [f for f in res["folds"] if f["kind"] == "gan"]
+    assert len(gan_jobs) == cfg.folds * cfg.repeats * cfg.gan_seeds
+    assert gan_jobs[0]["gan"]["quality"]["memorisation"]["copy_rate"]["value"] > 0.5
+    assert res["config"]["augment"] == "rotations" and res["policy"]["gan_grow"] == "none"
 
 
-def test_every_test_image_once_and_no_leak(study):
-    _, _, res = study
-    origins = np.concatenate([[r["origin"] for r in f["records"]
-                               if r["classifier"] == "lr" and r["condition"] == "real"][0]
-                              for f in res["folds"]])
-    assert sorted(origins) == list(range(48))
+def test_every_test_image_once_per_repeat(study):
+    _, _, res, _ = study
+    for rep in range(2):
+        origins = np.concatenate([r["origin"] for f in res["folds"] if f["repeat"] == rep
+                                  for r in f["records"]
+                                  if r["classifier"] == "lr" and r["condition"] == "real"])
+        assert sorted(origins) == list(range(48))
+
+
+def test_gan_never_trains_on_the_cnns_validation_images(study):
+    """Leak: the CNN stops early on validation images carved from the training split;
+    a GAN trained on them makes generated images that flatter that choice."""
+    _, _, res, gan = study
+    val = {(f["repeat"], f["fold"]): f["val_origin"] for f in res["folds"]}
+    assert len(gan.seen) == 2 * 2 * 2 * 2  # folds x repeats x seeds x (gan, gan-balance)
+    for name, origins in gan.seen.items():
+        rep, fold = (int(x) for x in re.match(r".*r(\d+)f(\d+)s\d+$", name).groups())
+        assert len(val[(rep, fold)]) and not np.intersect1d(origins, val[(rep, fold)]).size
+
+
+def test_generated_images_depending_on_validation_images_are_refused():
+    from refgan.study.protocol import Job, _checked_generation, folds, val_split
+
+    ds = make_blood_cells(24, size=32, seed=0)
+    train, test = next(folds(ds, 2, 0))
+    val = val_split(train, 0)
+
+    def sees_everything_but_test(tr, n, seed, workdir):  # e.g. a run trained before the carve-out
+        return stub_gan(train, n, seed, workdir)
+
+    job = Job("gan", 0, 0, 0, train, test, val, np.zeros(0, np.int64))
+    with pytest.raises(LeakError, match="validation"):
+        _checked_generation(sees_everything_but_test, train, {"healthy": 2, "blast": 2}, 0, None, job)
+
+
+class PretrainedGan:
+    """A GAN 'pretrained' on each fold's whole training split (as a run folder is): whatever
+    it is handed, its lineage is the full split it saw first."""
+
+    description = "pretrained stub"
+
+    def __call__(self, train, n_per_class, seed, workdir):
+        if "balance" not in Path(workdir).name:
+            self.full = train  # the gan job of this fold comes first (n_jobs=1)
+        return stub_gan(self.full, n_per_class, seed, workdir)
+
+
+def test_balance_refuses_a_gan_that_saw_the_dropped_images(tmp_path):
+    """Leak: a generator trained on the whole training split holds the minority images the
+    imbalanced split dropped, so gan-balance would see real data the other remedies never
+    see: refused (a run folder with --balance is refused up front, see the CLI test)."""
+    cfg = quick_config(**dict(SMALL, classifiers=("lr",), ratios=(), conditions=("real", "real+gen")))
+    with pytest.raises(LeakError, match="dropped"):
+        run_study(cfg, tmp_path, gan_step=PretrainedGan(), log=lambda m: None)
+
+
+def test_acgan_ali_counts_its_ali_parents_training_images(tmp_path):
+    """Leak: ACGAN-ALI starts from an ALI run; when that run trained on another split, its
+    training images include the study's test images. They belong to the lineage."""
+    import cli
+
+    ali = tmp_path / "ali"
+    assert cli.main(["train", "--model", "ali", "--no-per-class", "--preset", "smoke",
+                     "--n-per-class", "24", "--size", "32", "--steps", "2",
+                     "--run-dir", str(ali)]) == 0
+    cfg = quick_config(**dict(SMALL, classifiers=("lr",), ratios=(), balance=False,
+                              conditions=("real", "real+gen")), gan="acgan-ali",
+                       gan_options=dict(ali=str(ali)))
+    with pytest.raises(LeakError):
+        run_study(cfg, tmp_path / "study", gan_step=stub_gan, log=lambda m: None)
 
 
 def test_report_has_every_section(study):
-    _, out, _ = study
+    _, out, _, _ = study
     check_report(out)
 
 
@@ -108,11 +202,13 @@ def check_report(out):
     html = (out / "report.html").read_text()
     for section in ("Verdict", "Setup", "Results", "Paired comparisons", "How much generated data",
                     "Real and generated images", "GAN training", "Generator quality",
-                    "Classifier training loss", "ROC curves", "Confusion matrices",
-                    "Balancing mode", "statistically significant"):
+                    "Classifier training loss", "ROC curves", "Accuracy against the decision threshold",
+                    "Confusion matrices", "Balancing mode", "Pipeline check", "kid_cnn_features",
+                    "real vs real (floor)", "forest plot", "Decision rule"):
         assert section in html, section
-    assert html.count("data:image/png;base64,") >= 6
+    assert html.count("data:image/png;base64,") >= 8
     assert "src=\"http" not in html  # stands alone
+    assert "by 0.0 points" not in html
     csv = (out / "results.csv").read_text().splitlines()
     assert csv[0].startswith("section,classifier") and len(csv) > 100
     assert not any(",nan," in line.lower() for line in csv)
@@ -121,62 +217,157 @@ def check_report(out):
 def test_conditions_shapes():
     ds = make_blood_cells(10, size=16, seed=0)
     ds.role = "train"
-    gen = stub_gan(ds, {"healthy": 20, "blast": 20}, 0, None).generated
-    from refgan.augment import rotations45
-
-    sets = C.table2_sets(ds, rotations45(ds), gen, ("real", "real+classic", "real+gen",
-                                                    "real+classic+gen"), 5)
-    assert [len(sets[k][0]) for k in sets] == [20, 160, 20 + 80, 160 + 80]
-    imb = C.make_imbalanced(ds, "blast", 0.5, 0)
+    gen = stub_gan(ds, {"healthy": 40, "blast": 40}, 0, None).generated
+    real = C.real_sets(ds, CONDITIONS, "rotations", 0)
+    assert {k: len(v[0]) for k, v in real.items()} == {
+        "real": 20, "real+classic": 160, "real+inplace-flip": 20, "real+inplace-rotate": 20,
+        "real+inplace-blur": 20, "real+inplace-noise": 20, "real+rotate-on-the-fly": 20}
+    assert real["real+rotate-on-the-fly"][2] is not None  # a batch transform for the CNN
+    changed = (real["real+inplace-noise"][0].images != ds.images).any(axis=(1, 2, 3)).mean()
+    assert 0 < changed < 0.7  # each image replaced with probability 0.33
+    gen_sets = C.gen_sets(ds, gen, CONDITIONS, 5, "rotations", True, [0.5, 2], 0)
+    assert {k: len(v[0]) for k, v in gen_sets.items()} == {
+        "real+gen": 20 + 80, "real+classic+gen": 160 + 80, "real+gen x0.5": 30, "real+gen x2": 60}
+    assert C.real_sets(ds, CONDITIONS, "none", 0).keys() == real.keys() - {"real+classic"}
+    assert len(C.real_sets(ds, ("real+classic",), "affine", 0)["real+classic"][0]) == 160
+    imb = C.make_imbalanced(ds, {"blast": 0.5}, 0)
     assert imb.class_counts() == {"healthy": 10, "blast": 5}
-    b = C.balance_sets(imb, gen, 0)
+    b = C.balance_sets(imb, 0)
     assert b["oversample"][0].class_counts() == {"healthy": 10, "blast": 10}
     assert b["undersample"][0].class_counts() == {"healthy": 5, "blast": 5}
-    assert b["gan-balance"][0].class_counts() == {"healthy": 10, "blast": 10}
     assert b["class-weights"][1] == "balanced"
-    r = C.ratio_sets(ds, gen, [0.5, 2])
-    assert len(r["real+gen x0.5"][0]) == 30 and len(r["real+gen x2"][0]) == 60
+    assert C.gan_balance_set(imb, gen)["gan-balance"][0].class_counts() == {"healthy": 10, "blast": 10}
+
+
+def test_imbalance_cuts_several_classes():
+    """Guruswamy et al.: Fashion-MNIST classes 1, 3, 7 cut to 50%, 65%, 80%."""
+    from refgan.study.datasets import sklearn_digits
+
+    ds = sklearn_digits(size=8, n_per_class=20)
+    ds.role = "train"
+    imb = C.make_imbalanced(ds, {"1": 0.5, "3": 0.65, "7": 0.8}, 0)
+    counts = imb.class_counts()
+    assert (counts["1"], counts["3"], counts["7"]) == (10, 13, 16)
+    assert all(counts[c] == 20 for c in "0245689")
+    assert C.deficits(imb)["1"] == 10
+
+
+def _fake_jobs(acc_by_cond, n_folds=5, n_test=40, rng=None, per_fold=None):
+    """jobs_out with one 'real' job per fold; accuracies drawn per condition (or given per fold)."""
+    rng = rng or np.random.default_rng(0)
+    y = rng.integers(0, 2, n_folds * n_test)
+    jobs = []
+    for k in range(n_folds):
+        sl = slice(n_test * k, n_test * (k + 1))
+        recs = []
+        for cond, acc in acc_by_cond.items():
+            a = per_fold[cond][k] if per_fold and cond in per_fold else acc
+            p = np.where(rng.random(n_test) < a, y[sl], 1 - y[sl])
+            recs.append(dict(classifier="lr", condition=cond, repeat=0, fold=k, gan_seed=-1,
+                             y_true=y[sl].tolist(), y_pred=p.tolist(),
+                             score=(p + 0.1 * rng.random(n_test)).tolist(), scores=None,
+                             origin=list(range(n_test * k, n_test * (k + 1))), n_train=160))
+        jobs.append(dict(kind="real", repeat=0, fold=k, gan_seed=-1, n_train=4 * n_test,
+                         n_test=n_test, records=recs))
+    return jobs
 
 
 def test_summarise_flags_a_real_difference():
-    """Two conditions on the same 200 images, one far better: significant after Holm."""
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 200)
-    folds = []
-    for k in range(5):
-        sl = slice(40 * k, 40 * (k + 1))
-        recs = []
-        for cond, acc in (("real", 0.6), ("real+classic", 0.62), ("real+gen", 0.95)):
-            p = np.where(rng.random(40) < acc, y[sl], 1 - y[sl])
-            recs.append(dict(classifier="lr", condition=cond, y_true=y[sl].tolist(),
-                             y_pred=p.tolist(), score=(p + 0.1 * rng.random(40)).tolist(),
-                             origin=list(range(40 * k, 40 * (k + 1))), n_train=160))
-        folds.append(dict(fold=k, n_train=160, n_test=40, records=recs))
-    s = summarise(folds, ["healthy", "blast"], n_boot=200)
+    """Two conditions on the same 200 images, one far better in every fold: significant,
+    and its simultaneous interval excludes 0."""
+    s = summarise(_fake_jobs({"real": 0.6, "real+classic": 0.62, "real+gen": 0.95}),
+                  ["healthy", "blast"], n_boot=100)
     by = {(c["condition"], c["baseline"]): c for c in s["comparisons"]["lr"]}
-    assert by[("real+gen", "real")]["significant"] and by[("real+gen", "real")]["diff"] > 0.2
+    c = by[("real+gen", "real")]
+    assert c["significant"] and c["diff"] > 0.2 and c["low"] > 0
     assert not by[("real+classic", "real")]["significant"]
 
 
-def _comparison(condition, baseline, diff, significant):
-    return dict(condition=condition, baseline=baseline, diff=diff, low=diff - 0.05,
-                high=diff + 0.05, mcnemar_b=10, mcnemar_c=3, p_mcnemar=0.01,
-                p_holm=0.02 if significant else 0.5, significant=significant)
+def test_one_lucky_fold_is_not_significant_though_mcnemar_says_so():
+    """The issue's case: per-fold differences [0, +42, 0] pooled into McNemar look
+    significant; the fold-level corrected t does not (and decides)."""
+    jobs = _fake_jobs({"real": 0.5, "real+gen": 0.5}, n_folds=3, n_test=60,
+                      per_fold={"real": [1.0, 0.5, 1.0], "real+gen": [1.0, 0.95, 1.0]})
+    s = summarise(jobs, ["healthy", "blast"], n_boot=50)
+    c = next(c for c in s["comparisons"]["lr"] if c["condition"] == "real+gen")
+    assert c["p_mcnemar"] < 0.01 and c["diff"] > 0.1
+    assert not c["significant"] and c["low"] < 0 < c["high"] and c["p_value"] > 0.05
 
 
-def test_verdict_credits_the_gan_only_for_gains_from_generated_images():
+def test_degenerate_classifier_flagged_and_its_comparisons_not_interpretable():
     from refgan.study.report import verdict
 
-    base = dict(dataset=dict(class_counts={"healthy": 10, "blast": 10}),
-                config=dict(folds=5), folds=[{}] * 5)
-    # real+classic+gen beats real (thanks to the rotations) but not real+classic
-    mixed = dict(base, comparisons={"lr": [
-        _comparison("real+classic+gen", "real", 0.07, True),
-        _comparison("real+classic+gen", "real+classic", -0.004, False),
-        _comparison("real+gen", "real", -0.02, False)]})
-    assert verdict(mixed)[0].startswith("No classifier was significantly more accurate")
-    gain = dict(base, comparisons={"lr": [_comparison("real+gen", "real", 0.08, True)]})
-    assert verdict(gain)[0].startswith("At least one classifier")
+    jobs = _fake_jobs({"real": 0.8, "real+gen": 0.8})
+    for j in jobs:  # real+gen: always 'healthy'
+        for r in j["records"]:
+            if r["condition"] == "real+gen":
+                r["y_pred"] = [0] * len(r["y_true"])
+    s = summarise(jobs, ["healthy", "blast"], n_boot=50)
+    assert "predicts a single class in most folds" in s["table"]["lr"]["real+gen"]["degenerate"]
+    assert not s["table"]["lr"]["real"]["degenerate"]
+    c = next(c for c in s["comparisons"]["lr"] if c["condition"] == "real+gen")
+    assert not c["interpretable"] and not c["significant"]
+    res = dict(s, config=dict(quick=False, folds=5, repeats=1, gan_seeds=1), folds=jobs)
+    assert "Not interpretable" in " ".join(verdict(res))
+
+
+def _comparison(condition, baseline, diff, significant, interpretable=True):
+    return dict(condition=condition, baseline=baseline, diff=diff, low=diff - 0.05,
+                high=diff + 0.05, interpretable=interpretable, significant=significant,
+                family="gan" if "gen" in condition else "other", family_size=3)
+
+
+def test_verdict_names_every_comparison_and_credits_the_gan_only_for_its_own_gains():
+    from refgan.study.report import verdict
+
+    base = dict(config=dict(folds=5, repeats=2, gan_seeds=2, quick=False), folds=[{}] * 5)
+    comps = [_comparison("real+classic+gen", "real", 0.07, True),
+             _comparison("real+classic+gen", "real+classic", -0.004, False),
+             _comparison("real+gen", "real", -0.02, False),
+             _comparison("real+gen x2", "real", 0.01, False),
+             _comparison("real+inplace-blur", "real", 0.0, False),
+             _comparison("real+classic", "real", 0.06, True)]
+    lines = verdict(dict(base, comparisons={"lr": comps}))
+    assert lines[0].startswith("Adding GAN-generated images to an otherwise unchanged training set "
+                               "made no classifier significantly more accurate")
+    text = " ".join(lines)
+    for c in comps:  # each comparison is named in the verdict
+        assert c["condition"] in text
+    assert "by 0.0 points" not in text
+    gain = verdict(dict(base, comparisons={"lr": [_comparison("real+gen", "real", 0.08, True)]}))
+    assert "significantly more accurate: LR" in gain[0]
+    quick = verdict(dict(base, config=dict(base["config"], quick=True), comparisons={"lr": comps}))
+    assert "Pipeline check" in quick[0] and "not evidence" in quick[0]
+
+
+def test_study_on_digits_reports_macro_and_top_k(tmp_path):
+    """A labelled set that is not cells (scikit-learn's digits, shipped with it): ten
+    classes, macro and per-class metrics, top-2/top-5, the affine policy."""
+    from refgan.study.datasets import sklearn_digits
+
+    ds = sklearn_digits(size=16, n_per_class=10)
+    cfg = quick_config(**dict(SMALL, data="digits", size=16, classifiers=("lr",), ratios=(),
+                              balance=True, imbalance={"1": 0.5, "3": 0.65, "7": 0.8},
+                              repeats=1, gan_seeds=1, n_generated=4,
+                              conditions=("real", "real+classic", "real+gen")))
+    res = run_study(cfg, tmp_path, gan_step=stub_gan, dataset=ds, log=lambda m: None)
+    assert res["metrics"] == ["accuracy", "macro_precision", "macro_recall", "macro_f1", "top2", "top5"]
+    row = res["table"]["lr"]["real"]
+    assert len(row["per_class"]["f1"]) == 10 and row["top5"]["mean"] >= row["top2"]["mean"] >= row["accuracy"]["mean"]
+    assert res["config"]["augment"] == "affine" and res["config"]["gan_grow"] == "none"
+    html = (tmp_path / "report.html").read_text()
+    assert "Top-5 accuracy" in html and "Macro F1" in html and "Per class" in html
+
+
+def test_parallel_engine_gives_the_same_numbers(tmp_path):
+    """The fold x seed jobs through joblib's loky workers = the same jobs in process."""
+    cfg = dict(SMALL, classifiers=("lr",), ratios=(), balance=False, repeats=1, gan_seeds=1,
+               conditions=("real", "real+gen"))
+    a = run_study(quick_config(**cfg), tmp_path / "a", gan_step=stub_gan, log=lambda m: None)
+    b = run_study(quick_config(**dict(cfg, n_jobs=2, joblib_backend="loky")), tmp_path / "b",
+                  gan_step=stub_gan, log=lambda m: None)
+    for cond in ("real", "real+gen"):
+        assert a["table"]["lr"][cond]["accuracy"]["per_fold"] == b["table"]["lr"][cond]["accuracy"]["per_fold"]
 
 
 def test_cli_rejects_bad_options(capsys):
@@ -185,6 +376,9 @@ def test_cli_rejects_bad_options(capsys):
     assert cli.main(["study", "--classifiers", "lr,resnet", "--quick"]) == 2
     assert "unknown classifier" in capsys.readouterr().err
     assert cli.main(["study", "--folds", "1", "--quick"]) == 2
+    assert cli.main(["study", "--imbalance", "1:1.5", "--quick"]) == 2
+    assert cli.main(["study", "--joblib-backend", "nonsense", "--quick", "--out",
+                     "/nonexistent/x"]) == 2
 
 
 def test_study_quick_end_to_end_from_the_cli(tmp_path):
@@ -209,8 +403,30 @@ def test_study_on_an_existing_run_folder_uses_the_runs_own_split(tmp_path):
     out = tmp_path / "study"
     assert cli.main(["study", "--quick", "--gan", str(run), "--classifiers", "lr",
                      "--out", str(out)]) == 0
-    res = check_results_json(out, quick_config(classifiers=("lr",)))
-    assert len(res["folds"]) == 1
+    res = json.loads((out / "results.json").read_text())
+    assert res["n_folds_total"] == 1
     tested = res["folds"][0]["records"][0]["origin"]
     assert len(tested) == 12  # 20% of 60 images: the run's own test split
     assert "held-out split of the trained run" in (out / "report.html").read_text()
+    # what was actually used is recorded: the run's data, size and one split
+    used = res["config"]
+    assert (used["size"], used["n_per_class"], used["folds"], used["gan_seeds"]) == (32, 30, 1, 1)
+    assert "own train/test split" in used["split"]
+
+
+def test_study_refuses_options_a_run_folder_overrides(tmp_path, capsys):
+    """With --gan RUN the data, size and split are the run's: conflicting --data /
+    --size / --folds used to be ignored silently (and recorded); now refused, and
+    --balance is refused (the run's GAN saw the images the imbalanced split drops)."""
+    import cli
+
+    run = tmp_path / "run"
+    assert cli.main(["train", "--preset", "smoke", "--n-per-class", "30", "--size", "32",
+                     "--steps", "2", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    for extra in (["--size", "64"], ["--data", "digits"], ["--folds", "5"], ["--n-per-class", "10"]):
+        assert cli.main(["study", "--quick", "--gan", str(run), "--out", str(tmp_path / "s")] + extra) == 2
+        assert "cannot apply" in capsys.readouterr().err
+    assert cli.main(["study", "--quick", "--gan", str(run), "--balance", "--out",
+                     str(tmp_path / "s")]) == 2
+    assert "--balance" in capsys.readouterr().err

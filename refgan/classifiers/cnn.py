@@ -51,6 +51,8 @@ class CNNClassifier(ClassifierBase):
     val_fraction : held out from the training set when no ``validation_data``;
     image_size : resize inputs to this square size first (None: as given);
     class_weight : None, 'balanced' or {label: weight};  random_state : seed.
+    augment : a transform of refgan.augment applied to every training batch, drawn anew
+        each epoch (Georgiev's on-the-fly random rotation); validation images untouched.
 
     Attributes
     ----------
@@ -62,7 +64,7 @@ class CNNClassifier(ClassifierBase):
     def __init__(self, channels=(16, 32, 64), dense: int = 64, dropout: float = 0.25,
                  lr: float = 1e-3, batch_size: int = 64, max_epochs: int = 30, patience: int = 5,
                  val_fraction: float = 0.15, image_size=None, class_weight=None, random_state=0,
-                 verbose: bool = False):
+                 verbose: bool = False, augment=None):
         self.channels = channels
         self.dense = dense
         self.dropout = dropout
@@ -75,6 +77,7 @@ class CNNClassifier(ClassifierBase):
         self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose
+        self.augment = augment
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -155,7 +158,8 @@ class CNNClassifier(ClassifierBase):
                 b = order[i:i + self.batch_size]
                 sb = st[b]
                 opt.zero_grad()
-                nll = ops.cross_entropy(self.model_(refgan.tensor(Xt[b])), yt[b], reduction="none")
+                xb = Xt[b] if self.augment is None else self.augment(Xt[b], rng)  # on the fly
+                nll = ops.cross_entropy(self.model_(refgan.tensor(xb)), yt[b], reduction="none")
                 loss = ops.sum(nll * refgan.tensor(sb / sb.sum()))
                 loss.backward()
                 opt.step()

@@ -1,10 +1,12 @@
 """``python cli.py study``: does GAN augmentation help a classifier? (issue 5)
 
-Runs Gaur et al.'s Table 2 protocol over k folds (see :mod:`refgan.study.protocol`) and
-writes ``report.html``, ``results.json`` and ``results.csv`` into the run folder.
+Runs Gaur et al.'s Table 2 protocol under repeated k-fold cross-validation with several
+GANs per fold (see :mod:`refgan.study.protocol`) and writes ``report.html``,
+``results.json`` and ``results.csv`` into the run folder.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -16,50 +18,114 @@ def _list(s):
     return tuple(x.strip() for x in s.split(",") if x.strip())
 
 
+def _fractions(s):
+    """'1:0.5,3:0.65' -> {'1': 0.5, '3': 0.65}"""
+    out = {}
+    for part in _list(s):
+        name, _, frac = part.rpartition(":")
+        try:
+            out[name] = float(frac)
+        except ValueError:
+            raise UserError(f"--imbalance wants CLASS:FRACTION pairs like 1:0.5,3:0.65, got {part!r}") from None
+        if not name or not 0 < out[name] < 1:
+            raise UserError(f"--imbalance wants CLASS:FRACTION with a fraction in (0, 1), got {part!r}")
+    return out
+
+
 def add_parser(sub):
     p = sub.add_parser("study", help="GAN augmentation study with an HTML report",
                        description="Train GANs on each fold's training split, train classifiers "
-                       "on real / real+classic / real+generated / real+classic+generated, test on "
-                       "real images; tables with 95% intervals, paired tests, report.html.")
+                       "on real / real+classic / real+generated / real+classic+generated (and "
+                       "in-place / on-the-fly augmentation), test on real images; repeated k-fold "
+                       "cross-validation with several GANs per fold, corrected repeated k-fold t "
+                       "tests, report.html.")
     p.add_argument("--quick", action="store_true",
-                   help="small, fast configuration for CI and a first look (a few minutes)")
+                   help="small, fast configuration: a pipeline check, not evidence (a few minutes)")
     p.add_argument("--gan", default=None,
                    help="GAN model (wgan-gp, dcgan, infogan, cgan, acgan, ali, acgan-ali) or an "
                    "existing run folder to sample (default wgan-gp)")
     p.add_argument("--gan-preset", default=None, help="GAN preset: cpu (default), paper, smoke")
-    p.add_argument("--gan-steps", type=int, default=None, help="GAN generator steps per fold")
+    p.add_argument("--gan-steps", type=int, default=None,
+                   help="GAN generator steps per fold (default 400)")
+    p.add_argument("--ali", default=None, help="acgan-ali: the ALI run folder to start from")
+    p.add_argument("--gan-grow", choices=["auto", "none", "dihedral", "rot45flip"], default=None,
+                   help="grow each GAN's training images (auto: dihedral for cells, none otherwise)")
     p.add_argument("--classifiers", type=_list, default=None,
                    help="comma list of lr, svm, linear-svm, cnn (default lr,svm; quick adds cnn)")
     p.add_argument("--conditions", type=_list, default=None,
-                   help="comma list of real, real+classic, real+gen, real+classic+gen (default all)")
+                   help="comma list of real, real+classic, real+gen, real+classic+gen, "
+                   "real+inplace-flip, real+inplace-rotate, real+inplace-blur, real+inplace-noise, "
+                   "real+rotate-on-the-fly (default all)")
+    p.add_argument("--augment", choices=["auto", "rotations", "affine", "affine-flip", "none"],
+                   default=None, help="classic augmentation policy (auto: rotations for cells, "
+                   "affine without flips otherwise)")
     p.add_argument("--n-generated", type=int, default=None,
                    help="generated images per class (default 200, Gaur et al.)")
-    p.add_argument("--no-rotate-generated", action="store_true",
-                   help="do not expand generated images by 45-degree rotations")
+    p.add_argument("--no-augment-generated", "--no-rotate-generated", action="store_true",
+                   dest="no_augment_generated",
+                   help="do not expand generated images by the augmentation policy")
     p.add_argument("--ratios", type=_list, default=None,
                    help="ratio sweep, generated per real image, e.g. 0.5,1,2,4")
     p.add_argument("--balance", action="store_true",
                    help="also run the balancing mode (class weights / over- / under-sampling / GAN fill)")
-    p.add_argument("--minority-fraction", type=float, default=None,
-                   help="balancing mode: fraction of the minority class kept (default 0.5)")
+    p.add_argument("--imbalance", default=None,
+                   help="balancing mode: classes cut to fractions, e.g. 1:0.5,3:0.65,7:0.8 "
+                   "(default: the positive class to 0.5)")
     p.add_argument("--folds", type=int, default=None, help="k of k-fold cross-validation (default 5)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="repeats of the k-fold split (default 2)")
+    p.add_argument("--gan-seeds", type=int, default=None, help="GANs trained per fold (default 2)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel jobs (default -1: all cores)")
+    p.add_argument("--joblib-backend", default=None,
+                   help="joblib backend for the fold x seed jobs: loky (default), threading, "
+                   "sequential, or a registered cluster backend such as dask or ray")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--data", default=None, help="dataset path (default: the embedded synthetic set)")
+    p.add_argument("--data", default=None,
+                   help="synthetic (default: the embedded cells), digits (scikit-learn's 8x8 "
+                   "digits) or a dataset path")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip unreadable image files of --data (they are listed in the load report)")
-    p.add_argument("--n-per-class", type=int, default=None, help="synthetic images per class (130)")
+    p.add_argument("--n-per-class", type=int, default=None,
+                   help="synthetic images per class (130); digits: images kept per class (0: all)")
     p.add_argument("--size", type=int, default=None, help="image size (default 32)")
     p.add_argument("--features", choices=["cnn", "pixels"], default=None,
-                   help="feature extractor for KID/PRDC (default: CNN trained on real training images)")
+                   help="feature space of KID/PRDC (default: the CNN trained on real training images)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", default=None, help="run folder (default runs/<time>-study)")
     p.set_defaults(run=run)
     return p
 
 
+def _check_run_folder(args, cfg):
+    """With ``--gan RUN``, the data, size and split are the run's: refuse options that
+    would silently say otherwise."""
+    path = Path(cfg.gan)
+    if not (path / "config.json").exists():
+        raise UserError(f"{path} is not a run folder (no config.json); train one with "
+                        "`python cli.py train` or pass a model name to --gan")
+    rc = json.loads((path / "config.json").read_text())
+    conflicts = []
+    for opt, key in (("data", "data"), ("size", "size"), ("n_per_class", "n_per_class")):
+        v = getattr(args, opt)
+        if v is not None and v != rc.get(key):
+            conflicts.append(f"--{opt.replace('_', '-')} {v} (the run used {rc.get(key)})")
+    for opt in ("folds", "repeats", "gan_seeds"):
+        if getattr(args, opt) is not None:
+            conflicts.append(f"--{opt.replace('_', '-')} (a run folder fixes one train/test split "
+                             "and one generator)")
+    if conflicts:
+        raise UserError(f"--gan {path} is a trained run: its data and split are fixed, so "
+                        + "; ".join(conflicts) + " cannot apply. Drop them, or pass a model name "
+                        "to --gan to train GANs per fold.")
+    cfg.data, cfg.size = rc["data"], rc["size"]
+    cfg.n_per_class, cfg.data_seed = rc.get("n_per_class", cfg.n_per_class), rc["data_seed"]
+
+
 def config_from_args(args):
     # lazy, as in run(): importing refgan.study or refgan.classifiers loads scikit-learn and
     # SciPy (about 1 s), and cli.py imports every command module to build its parser
-    from refgan.study.config import TABLE2, StudyConfig, quick_config
+    from refgan.study.config import CONDITIONS, StudyConfig, quick_config
 
     cfg = quick_config() if args.quick else StudyConfig()
     if args.gan:
@@ -70,6 +136,10 @@ def config_from_args(args):
         if args.gan_steps < 1:
             raise UserError("--gan-steps must be >= 1")
         cfg.gan_options = dict(cfg.gan_options, steps=args.gan_steps)
+    if args.ali:
+        if cfg.gan != "acgan-ali":
+            raise UserError("--ali is for --gan acgan-ali")
+        cfg.gan_options = dict(cfg.gan_options, ali=args.ali)
     if args.classifiers:
         from refgan.classifiers import CLASSIFIERS  # lazy: see above
 
@@ -78,16 +148,16 @@ def config_from_args(args):
             raise UserError(f"unknown classifier(s) {', '.join(bad)}; choose from {', '.join(CLASSIFIERS)}")
         cfg.classifiers = args.classifiers
     if args.conditions:
-        bad = [c for c in args.conditions if c not in TABLE2]
+        bad = [c for c in args.conditions if c not in CONDITIONS]
         if bad:
-            raise UserError(f"unknown condition(s) {', '.join(bad)}; choose from {', '.join(TABLE2)}")
+            raise UserError(f"unknown condition(s) {', '.join(bad)}; choose from {', '.join(CONDITIONS)}")
         cfg.conditions = args.conditions
     if args.n_generated is not None:
         if args.n_generated < 1:
             raise UserError("--n-generated must be >= 1")
         cfg.n_generated = args.n_generated
-    if args.no_rotate_generated:
-        cfg.rotate_generated = False
+    if args.no_augment_generated:
+        cfg.augment_generated = False
     if args.ratios:
         try:
             cfg.ratios = tuple(float(r) for r in args.ratios)
@@ -95,25 +165,37 @@ def config_from_args(args):
             raise UserError(f"--ratios must be numbers like 0.5,1,2, got {','.join(args.ratios)}") from None
         if any(r <= 0 for r in cfg.ratios):
             raise UserError("--ratios must be positive")
-    if args.balance:
+    if args.balance or args.imbalance:
         cfg.balance = True
-    if args.skip_bad:
-        cfg.skip_bad = True
-    if args.minority_fraction is not None:
-        if not 0 < args.minority_fraction < 1:
-            raise UserError("--minority-fraction must lie in (0, 1)")
-        cfg.minority_fraction = args.minority_fraction
-    for name in ("folds", "seed", "data", "n_per_class", "size", "features"):
+    if args.imbalance:
+        cfg.imbalance = _fractions(args.imbalance)
+    if Path(cfg.gan).exists():
+        _check_run_folder(args, cfg)
+        # --quick turns the balancing mode on; a run folder's GAN cannot serve it (it saw the
+        # images the imbalanced split drops), so it stays off unless asked for (then refused)
+        cfg.balance = bool(args.balance or args.imbalance)
+    for name in ("folds", "repeats", "gan_seeds", "seed", "data", "n_per_class", "size",
+                 "features", "augment", "gan_grow", "joblib_backend"):
         v = getattr(args, name)
         if v is not None:
             setattr(cfg, name, v)
-    if cfg.folds < 2:
-        raise UserError("--folds must be >= 2")
-    if cfg.n_per_class < 1:
+    if args.jobs is not None:
+        cfg.n_jobs = args.jobs
+    if args.skip_bad:
+        cfg.skip_bad = True
+    if args.no_progress:
+        cfg.progress = False
+    if cfg.n_per_class < 1 and cfg.data == "synthetic":
         raise UserError(f"--n-per-class {cfg.n_per_class}: give at least 1 synthetic image per class "
                         "(the default 130 is ALL-IDB2's count)")
+    if cfg.n_per_class < 0:
+        raise UserError(f"--n-per-class {cfg.n_per_class}: give a count >= 0 (0: every image)")
     if cfg.seed < 0:
         raise UserError(f"--seed {cfg.seed}: seeds are whole numbers >= 0")
+    if cfg.folds < 2:
+        raise UserError("--folds must be >= 2")
+    if cfg.repeats < 1 or cfg.gan_seeds < 1:
+        raise UserError("--repeats and --gan-seeds must be >= 1")
     return cfg
 
 
@@ -130,8 +212,8 @@ def check_out_dir(out: Path) -> None:
 def run(args) -> int:
     from refgan.study import run_study  # lazy: see config_from_args
 
-    # The study's networks are small: one BLAS/Numba thread is fastest (see
-    # refgan.backend.set_num_threads); the backend is the global default or --backend.
+    # The study's networks are small: one BLAS/Numba thread per job is fastest (see
+    # refgan.backend.set_num_threads); the jobs themselves run in parallel.
     backend.set_num_threads(1)
 
     cfg = config_from_args(args)

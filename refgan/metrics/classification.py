@@ -50,6 +50,24 @@ def binary_metrics(y_true, y_pred, positive=1) -> dict:
     return out
 
 
+def multiclass_metrics(y_true, y_pred, n_classes: int) -> dict:
+    """Accuracy, balanced accuracy, macro and per-class precision / recall / F1.
+
+    Macro = the unweighted mean over the ``n_classes`` classes (a rare class counts as
+    much as a common one); balanced accuracy = macro recall (chance level ``1/K``).
+    ``per_class`` = ``{'precision': [K], 'recall': [K], 'f1': [K], 'support': [K]}``;
+    zero denominators give 0 (``zero_division=0``).
+    """
+    labels = list(range(n_classes))
+    p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                     zero_division=0)
+    return dict(accuracy=float(skm.accuracy_score(y_true, y_pred)),
+                balanced_accuracy=float(np.mean(r)), macro_precision=float(np.mean(p)),
+                macro_recall=float(np.mean(r)), macro_f1=float(np.mean(f)),
+                per_class=dict(precision=p.tolist(), recall=r.tolist(), f1=f.tolist(),
+                               support=s.tolist()))
+
+
 def roc_curve(y_true, scores, positive=1):
     """``(fpr, tpr, thresholds)`` of scikit-learn's ``roc_curve``."""
     return skm.roc_curve(np.asarray(y_true) == positive, scores)
@@ -80,6 +98,8 @@ def top_k_accuracy(y_true, scores, k: int = 2, labels=None) -> float:
     scores = np.asarray(scores)
     if scores.ndim == 1 or scores.shape[1] <= k:
         return 1.0 if scores.ndim == 2 else float("nan")
+    if labels is None:
+        labels = np.arange(scores.shape[1])  # columns are classes 0..K-1, seen or not
     return float(skm.top_k_accuracy_score(y_true, scores, k=k, labels=labels))
 
 

@@ -10,9 +10,11 @@ network is neither available offline nor suited to 64x64 blood smears; any
                             real-trained classifier should tell generated healthy
                             and blast apart as it does real ones
 :func:`tstr`                train on synthetic, test on real (Guruswamy et al.)
-:func:`kid`                 kernel inception distance: unbiased MMD^2 with the cubic
-                            kernel ``(x.y/d + 1)^3`` (Binkowski et al. 2018); 0 for
-                            identical distributions; bootstrap interval
+:func:`kid_cnn_features`    kernel inception distance on the domain CNN's features:
+                            unbiased MMD^2 with the cubic kernel ``(x.y/d + 1)^3``
+                            (Binkowski et al. 2018); 0 for identical distributions;
+                            bootstrap interval; read it against a real-vs-real floor
+:func:`kid_pixels`          the same estimator on raw pixels
 :func:`prdc`                precision, recall, density, coverage on k-NN balls
                             (Naeem et al. 2020)
 :func:`diversity`           mean pairwise feature distance, generated vs real
@@ -81,8 +83,8 @@ def _mmd2_unbiased(K_rr, K_ff, K_rf, ir=None, jf=None) -> float:
     return float(krr[mr].mean() + kff[mf].mean() - 2 * krf.mean())
 
 
-def kid(real_feats, fake_feats, n_boot: int = 200, seed=0, max_n: int = 1000) -> dict:
-    """KID = unbiased MMD^2 between feature sets with ``k(x, y) = (x.y / d + 1)^3``.
+def _kid(real_feats, fake_feats, n_boot: int = 200, seed=0, max_n: int = 1000) -> dict:
+    """KID's estimator: unbiased MMD^2 between feature sets with ``k(x, y) = (x.y / d + 1)^3``.
 
     At most ``max_n`` samples per side are used (random subset). Returns
     ``dict(kid, low, high, n_real, n_fake)`` with a 95% percentile bootstrap interval
@@ -102,6 +104,23 @@ def kid(real_feats, fake_feats, n_boot: int = 200, seed=0, max_n: int = 1000) ->
                            rng.integers(0, len(f), len(f))) for _ in range(n_boot)]
     lo, hi = np.quantile(vals, [0.025, 0.975])
     return dict(kid=est, low=float(min(lo, est)), high=float(max(hi, est)), n_real=len(r), n_fake=len(f))
+
+
+def kid_cnn_features(real_feats, fake_feats, n_boot: int = 200, seed=0, max_n: int = 1000) -> dict:
+    """KID on the *domain CNN's* features: ``real_feats``, ``fake_feats`` (N, D) are the
+    penultimate layer of the CNN trained on the real training split
+    (:meth:`refgan.classifiers.CNNClassifier.embed`). Its scale depends on that network,
+    so read it against the same KID between two real sets (the study's real-vs-real
+    floor), never against published Inception-feature KIDs. See :func:`_kid` for the
+    estimator and the returned dict."""
+    return _kid(real_feats, fake_feats, n_boot=n_boot, seed=seed, max_n=max_n)
+
+
+def kid_pixels(real_images, fake_images, n_boot: int = 200, seed=0, max_n: int = 1000) -> dict:
+    """KID on raw pixels (flattened images or downsized pixel vectors): no learned
+    features, so it sees colour and layout, not cell morphology. Same estimator and
+    return value as :func:`kid_cnn_features`."""
+    return _kid(real_images, fake_images, n_boot=n_boot, seed=seed, max_n=max_n)
 
 
 def prdc(real_feats, fake_feats, k: int = 5) -> dict:

@@ -5,14 +5,17 @@
   textbook ``p +- 1.96 sqrt(p(1-p)/n)`` fails.
 * :func:`bootstrap_interval` - percentile bootstrap over test images for metrics
   without a closed form (AUC, F1), optionally stratified (by class or fold).
-* :func:`t_interval`, :func:`corrected_t_interval` - over k repeats; the corrected
-  one (Nadeau & Bengio 2003) inflates the variance by ``1/k + n_test/n_train`` because
-  repeats share training images, which the plain t-interval ignores.
+* :func:`t_interval`, :func:`corrected_resampled_t` - over the k * r folds of repeated
+  k-fold cross-validation; the corrected one (Nadeau & Bengio 2003, Bouckaert & Frank
+  2004) inflates the variance by ``1/(k r) + n_test/n_train`` because folds share
+  training images, which the plain t-interval ignores. The study decides with it.
 * :func:`mcnemar` - exact McNemar test for two classifiers on the same images: only
-  the discordant images (one right, the other wrong) carry information.
+  the discordant images (one right, the other wrong) carry information. It treats the
+  two fitted models as fixed, so the study reports it as a description only.
 * :func:`paired_bootstrap` - interval and p-value of a metric difference between two
   conditions, resampling the shared test images.
-* :func:`corrected_paired_ttest`, :func:`holm` - across repeats; multiple comparisons.
+* :func:`corrected_paired_ttest`, :func:`holm`, :func:`bonferroni` - across repeats;
+  multiple comparisons (Bonferroni's adjustment has matching simultaneous intervals).
 """
 from __future__ import annotations
 
@@ -73,29 +76,47 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
     return m, m - float(half), m + float(half)
 
 
-def corrected_t_interval(values, n_train: int, n_test: int, confidence: float = 0.95):
-    """Nadeau & Bengio's corrected resampled t interval over k repeats whose training
-    sets overlap: variance ``s^2 (1/k + n_test/n_train)``. Returns (mean, low, high)."""
+def corrected_resampled_t(values, n_train: float, n_test: float, confidence: float = 0.95) -> dict:
+    """Corrected repeated k-fold t (Nadeau & Bengio 2003; Bouckaert & Frank 2004).
+
+    ``values`` are the n = k * r per-fold results (or paired differences) of r repeats of
+    k-fold cross-validation. The folds share training images, so the plain variance
+    ``s^2 / n`` is too small; the corrected one is ``s^2 (1/n + n_test/n_train)``:
+
+        t = mean / sqrt(s^2 (1/n + n_test/n_train)),   df = n - 1.
+
+    Returns ``dict(mean, se, t, df, p_value, low, high)``: the two-sided p-value of
+    ``mean = 0`` and the ``confidence`` interval of the mean from the same t, so the
+    interval excludes 0 exactly when ``p_value < 1 - confidence``. With one value, or no
+    spread, the interval is ``(nan, nan)`` / a point and p is 1 (no spread, mean 0) or 0.
+    """
     v = np.asarray(values, float)
-    m, k = float(v.mean()), len(v)
-    if k < 2:
-        return m, float("nan"), float("nan")
-    se = np.sqrt(v.var(ddof=1) * (1 / k + n_test / n_train))
-    half = stats.t.ppf(0.5 + confidence / 2, k - 1) * se
-    return m, m - float(half), m + float(half)
+    n = len(v)
+    m = float(v.mean()) if n else float("nan")
+    if n < 2:
+        return dict(mean=m, se=float("nan"), t=float("nan"), df=0, p_value=1.0,
+                    low=float("nan"), high=float("nan"))
+    se = float(np.sqrt(v.var(ddof=1) * (1 / n + n_test / n_train)))
+    if se == 0:
+        return dict(mean=m, se=0.0, t=float("nan"), df=n - 1, p_value=1.0 if m == 0 else 0.0,
+                    low=m, high=m)
+    t = m / se
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * se)
+    return dict(mean=m, se=se, t=float(t), df=n - 1, p_value=float(2 * stats.t.sf(abs(t), n - 1)),
+                low=m - half, high=m + half)
+
+
+def corrected_t_interval(values, n_train: int, n_test: int, confidence: float = 0.95):
+    """``(mean, low, high)`` of :func:`corrected_resampled_t`."""
+    r = corrected_resampled_t(values, n_train, n_test, confidence)
+    return r["mean"], r["low"], r["high"]
 
 
 def corrected_paired_ttest(diffs, n_train: int, n_test: int) -> dict:
-    """Two-sided corrected resampled t-test that the mean paired difference is 0."""
-    d = np.asarray(diffs, float)
-    k = len(d)
-    var = d.var(ddof=1) if k > 1 else 0.0
-    se = np.sqrt(var * (1 / k + n_test / n_train)) if k > 1 else 0.0
-    if se == 0:
-        p = 1.0 if np.allclose(d, 0) or k < 2 else 0.0
-        return dict(mean=float(d.mean()), t=float("nan"), p_value=p, k=k)
-    t = d.mean() / se
-    return dict(mean=float(d.mean()), t=float(t), p_value=float(2 * stats.t.sf(abs(t), k - 1)), k=k)
+    """Two-sided corrected resampled t-test that the mean paired difference is 0
+    (:func:`corrected_resampled_t` on the differences)."""
+    r = corrected_resampled_t(diffs, n_train, n_test)
+    return dict(mean=r["mean"], t=r["t"], p_value=r["p_value"], k=len(np.atleast_1d(diffs)))
 
 
 def mcnemar(correct_a, correct_b) -> dict:
@@ -150,3 +171,11 @@ def holm(p_values) -> np.ndarray:
         running = max(running, min(1.0, (m - rank) * p[i]))
         adj[i] = running
     return adj
+
+
+def bonferroni(p_values) -> np.ndarray:
+    """Bonferroni-adjusted p-values ``min(1, m p)``. Unlike Holm's, they match the
+    simultaneous intervals at level ``1 - alpha/m``: an adjusted p below alpha exactly
+    when that interval excludes 0."""
+    p = np.asarray(p_values, float)
+    return np.minimum(1.0, len(p) * p)

@@ -31,40 +31,43 @@ def rows(results: dict):
     """Flat rows ``(section, classifier, condition, baseline, metric, fold, value, low, high)``."""
     for clf, conds in results["table"].items():
         for cond, row in conds.items():
-            for m, e in row.items():
-                if not isinstance(e, dict):
-                    continue
+            for m in results["metrics"]:
+                e = row[m]
                 yield ("table", clf, cond, "", m, "mean", e["mean"], e["low"], e["high"])
-                yield ("table", clf, cond, "", m, "pooled", e["pooled"], e["pooled_low"],
-                       e["pooled_high"])
+                if "pooled" in e:
+                    yield ("table", clf, cond, "", m, "pooled", e["pooled"], e["pooled_low"],
+                           e["pooled_high"])
                 for k, v in enumerate(e["per_fold"]):
                     yield ("table", clf, cond, "", m, k, v, "", "")
     for clf, comps in results["comparisons"].items():
         for c in comps:
-            yield ("comparison", clf, c["condition"], c["baseline"], "accuracy_diff", "pooled",
+            yield ("comparison", clf, c["condition"], c["baseline"], "accuracy_diff", "mean",
                    c["diff"], c["low"], c["high"])
-            for key in ("p_mcnemar", "p_holm", "p_bootstrap", "p_corrected_t", "mcnemar_b",
-                        "mcnemar_c"):
-                yield ("comparison", clf, c["condition"], c["baseline"], key, "pooled", c[key], "", "")
+            for k, v in enumerate(c["per_fold"]):
+                yield ("comparison", clf, c["condition"], c["baseline"], "accuracy_diff", k, v, "", "")
+            for key in ("p_value", "p_adjusted", "p_mcnemar", "mcnemar_b", "mcnemar_c"):
+                yield ("comparison", clf, c["condition"], c["baseline"], key, "mean", c[key], "", "")
     for f in results["folds"]:
         q = f["gan"].get("quality", {})
+        fold = f"r{f['repeat']}f{f['fold']}s{f['gan_seed']}"
         for name in ("trts", "tstr"):
             if name in q:
-                yield ("generator", "lr", "", "", f"{name}_accuracy", f["fold"], q[name]["accuracy"],
+                yield ("generator", "lr", "", "", f"{name}_accuracy", fold, q[name]["accuracy"],
                        q[name]["low"], q[name]["high"])
-        if "kid" in q:
-            yield ("generator", "", "", "", "kid", f["fold"], q["kid"]["kid"], q["kid"]["low"],
-                   q["kid"]["high"])
+        for key in ("kid", "kid_floor"):
+            if key in q:
+                yield ("generator", "", "", "", q[key]["name"], fold, q[key]["kid"], q[key]["low"],
+                       q[key]["high"])
         for name in ("precision", "recall", "density", "coverage"):
             if "prdc" in q:
                 e = q["prdc"][name]
-                yield ("generator", "", "", "", name, f["fold"], e["value"], e["low"], e["high"])
+                yield ("generator", "", "", "", name, fold, e["value"], e["low"], e["high"])
         if "diversity" in q:
             e = q["diversity"]
-            yield ("generator", "", "", "", "diversity_ratio", f["fold"], e["ratio"], e["low"], e["high"])
+            yield ("generator", "", "", "", "diversity_ratio", fold, e["ratio"], e["low"], e["high"])
         if "memorisation" in q:
             e = q["memorisation"]["copy_rate"]
-            yield ("generator", "", "", "", "copy_rate", f["fold"], e["value"], e["low"], e["high"])
+            yield ("generator", "", "", "", "copy_rate", fold, e["value"], e["low"], e["high"])
 
 
 def write_results(results: dict, out_dir) -> None:
@@ -77,4 +80,6 @@ def write_results(results: dict, out_dir) -> None:
         w.writerow(["section", "classifier", "condition", "baseline", "metric", "fold", "value",
                     "low", "high"])
         for r in rows(results):
-            w.writerow([("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v)) for v in r])
+            # empty cells for what does not exist (NaN: a comparison that is not interpretable)
+            w.writerow([("" if v is None or (isinstance(v, float) and not math.isfinite(v))
+                         else (f"{v:.6g}" if isinstance(v, float) else v)) for v in r])
