@@ -95,7 +95,8 @@ def run(args) -> int:
     if c.quality:
         gen = {name: trainer.sample_class(name, c.quality_n, seed=c.seed + 1000 + i)
                for i, name in enumerate(data.class_names)}
-        result["quality"] = quality.evaluate(data.train, data.test, gen)
+        ref = quality.reference_images(c, data.train, data.test)
+        result["quality"] = quality.evaluate(data.train, data.test, gen, reference=ref)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     atomic_write_json(trainer.run_dir / "summary.json", result)
     print(f"\nrun folder: {trainer.run_dir}")

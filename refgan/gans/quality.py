@@ -91,17 +91,23 @@ def simple_features(images: np.ndarray) -> np.ndarray:
     return np.concatenate([thumb, hist, sharp], axis=1).astype(np.float64)
 
 
-def reference_images(c, train) -> dict:
-    """{class: real images} that samples are compared with when choosing between
-    generators (sweep, best checkpoint): fresh cells on the embedded dataset (newly
-    rendered, seed data_seed + 10,000), the real *training* images otherwise, so
-    that the held-out test images play no part in the choice."""
+def reference_images(c, train, test=None) -> dict:
+    """{class: real images} that samples are compared with.
+
+    Choosing between generators (sweep, best checkpoint; ``test`` None): fresh
+    cells on the embedded dataset (newly rendered, seed data_seed + 10,000), the real
+    *training* images otherwise, so that the held-out test images play no part in
+    the choice. Reporting (``test`` given): other fresh cells (seed data_seed +
+    20,000, so the figure is not the one the choice was made on), the held-out
+    test images otherwise."""
     names = list(train.class_names)
     if c["data"] == "synthetic":
+        offset = 10_000 if test is None else 20_000
         fresh = make_blood_cells(n_per_class=max(int(c["quality_n"]), 100), classes=tuple(names),
-                                 size=c["size"], seed=int(c["data_seed"]) + 10_000)
+                                 size=c["size"], seed=int(c["data_seed"]) + offset)
         return {k: fresh.images[fresh.labels == i] for i, k in enumerate(names)}
-    return {k: train.images[train.labels == i] for i, k in enumerate(names)}
+    real = train if test is None else test
+    return {k: real.images[real.labels == i] for i, k in enumerate(names)}
 
 
 # ------------------------------------------------------------------ figures
