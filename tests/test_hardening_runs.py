@@ -1,5 +1,9 @@
 """Issue 11, commands and run folders: misuse is one clear line (exit 2), and no
 finished work is lost or overwritten."""
+import contextlib
+import subprocess
+import sys
+
 import pytest
 
 import cli
@@ -95,31 +99,32 @@ def test_size_8_listed_in_help_is_accepted(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------- run folders
-def test_run_folder_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_path):
-    import subprocess
-    import sys
-    import time
+@contextlib.contextmanager
+def _held_by_another_process(run):
+    """A second process holding the run folder's lock for the ``with`` block."""
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from refgan.gans import runfolder\n"
+                               f"with runfolder.locked({str(run)!r}):\n print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()      # kill -9: the kernel drops its lock
+        holder.wait()
 
+
+def test_run_folder_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_path):
     from refgan.errors import UserError
     from refgan.gans import runfolder
 
     run = tmp_path / "run"
     with runfolder.locked(run):
-        with pytest.raises(UserError, match=rf"run folder {run} is in use by another refgan process \(pid \d+\)"):
+        with runfolder.locked(run):  # re-entrant within one process
+            pass
+    with _held_by_another_process(run) as holder:
+        with pytest.raises(UserError, match=rf"run folder {run} is in use by another refgan process \(pid {holder.pid}\)"):
             with runfolder.locked(run):
                 pass
-    with runfolder.locked(run):      # released on exit
-        pass
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from refgan.gans import runfolder\n"
-                               f"with runfolder.locked({str(run)!r}):\n print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
-    with pytest.raises(UserError, match=f"pid {holder.pid}"):
-        with runfolder.locked(run):
-            pass
-    holder.kill()
-    holder.wait()
-    time.sleep(0.05)
     with runfolder.locked(run):      # kill -9 released it
         pass
 
@@ -200,3 +205,130 @@ def test_a_hand_edited_config_is_checked_like_the_command_line():
                             (dict(beta1=-1), "--beta1 must lie in")]:
         with pytest.raises(UserError, match=message):
             TrainConfig.from_json({**good, **change}).validate()
+
+
+# --------------------------------------------------------------------- train: run folders
+SMOKE = ["--backend", "numpy", "train", "--preset", "smoke"]
+
+
+def _steps_logged(run):
+    import json
+
+    return [json.loads(line).get("step") for line in (run / "metrics.jsonl").read_text().splitlines()
+            if "event" not in json.loads(line)]
+
+
+def test_a_file_as_run_dir_out_or_resume(tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    for option in ("--run-dir", "--out"):
+        assert cli.main([*SMOKE, option, str(f)]) == 2
+        _one_line(capsys, f"{option} {f} is a file; give a folder")
+    assert cli.main(["train", "--resume", str(f)]) == 2
+    _one_line(capsys, f"--resume {f} is a file")
+
+
+def test_batch_larger_than_the_data(tmp_path, capsys):
+    assert cli.main([*SMOKE, "--batch", "64", "--run-dir", str(tmp_path / "r")]) == 2
+    _one_line(capsys, "--batch 64 is larger than the", "use --batch")
+
+
+def test_second_process_on_a_run_is_refused(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert cli.main([*SMOKE, "--steps", "2", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    with _held_by_another_process(run):
+        assert cli.main(["--backend", "numpy", "train", "--resume", str(run), "--steps", "3"]) == 2
+        _one_line(capsys, f"run folder {run} is in use by another refgan process")
+
+
+def test_resume_cuts_metrics_back_to_the_checkpoint_and_records_the_backend(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "r"
+    assert cli.main(["--backend", "numba", "train", "--preset", "smoke", "--steps", "4", "--ckpt-every", "2",
+                     "--log-every", "1", "--run-dir", str(run)]) == 0
+    assert json.loads((run / "config.json").read_text())["backend"] == "numba"
+    with open(run / "metrics.jsonl", "a") as f:             # what a killed --steps 6 resume left
+        f.write(json.dumps({"step": 5, "healthy/d_loss": 1.0}) + "\n" + '{"step": 6, "heal')
+    assert cli.main(["--backend", "numpy", "train", "--resume", str(run), "--steps", "6"]) == 0
+    assert _steps_logged(run) == [1, 2, 3, 4, 5, 6]
+    assert "dropped" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["backend"] == "numpy"
+
+
+def test_run_killed_before_its_first_checkpoint_restarts_from_0(tmp_path, capsys):
+    import json
+
+    from refgan.gans import presets
+
+    run = tmp_path / "r"
+    run.mkdir()
+    c = presets.resolve("wgan-gp", "smoke", steps=2)
+    c.backend = "numpy"
+    (run / "config.json").write_text(json.dumps(c.to_json()))
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "healthy/d_loss": 9.0}) + "\n")
+    assert cli.main([*SMOKE, "--run-dir", str(run)]) == 2
+    _one_line(capsys, "exists and is not empty", "--resume it")
+    assert cli.main(["--backend", "numpy", "train", "--resume", str(run)]) == 0
+    assert "has no checkpoint (it stopped before its first one): starting it again" in capsys.readouterr().err
+    assert _steps_logged(run) == [1, 2]
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == 2
+
+
+def test_resume_checks_the_saved_config_like_the_command_line(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "r"
+    assert cli.main([*SMOKE, "--steps", "2", "--run-dir", str(run)]) == 0
+    rec = json.loads((run / "checkpoints" / "latest.json").read_text())
+    rec["config"]["lr_g"] = -1
+    (run / "checkpoints" / "latest.json").write_text(json.dumps(rec))
+    capsys.readouterr()
+    assert cli.main(["--backend", "numpy", "train", "--resume", str(run), "--steps", "3"]) == 2
+    _one_line(capsys, "--lr-g must be a positive finite rate")
+
+
+def test_ctrl_c_during_data_setup_and_closing_figures(tmp_path, capsys, monkeypatch):
+    import refgan.commands.train as train_cmd
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(train_cmd.gan_data, "prepare", interrupted)
+        assert cli.main([*SMOKE, "--run-dir", str(tmp_path / "a")]) == 130
+        _one_line(capsys, "interrupted (Ctrl-C) during", "train")
+    with monkeypatch.context() as m:
+        m.setattr(train_cmd.quality, "evaluate", interrupted)
+        assert cli.main([*SMOKE, "--quality", "--quality-n", "4", "--run-dir", str(tmp_path / "b")]) == 130
+        err = capsys.readouterr().err
+        assert "during the closing quality figures; the run itself is complete" in err
+    assert (tmp_path / "b" / "checkpoints" / "latest.json").exists()
+
+
+def test_train_skip_bad_and_generate_needs_only_the_run_folder(folder_with_a_broken_file, tmp_path, capsys,
+                                                               monkeypatch):
+    import os
+
+    import refgan.commands.generate as generate_cmd
+
+    root, run = folder_with_a_broken_file, tmp_path / "r"
+    args = [*SMOKE, "--data", str(root), "--size", "16", "--grow", "dihedral", "--steps", "1"]
+    assert cli.main([*args, "--run-dir", str(run)]) == 2
+    _one_line(capsys, "broken.png", "--skip-bad")
+    assert cli.main([*args, "--skip-bad", "--run-dir", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "skipped (bad): 1" in err and "broken.png" in err
+    os.rename(root, tmp_path / "moved")                  # the data folder is gone
+    out = tmp_path / "gen"
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:                     # a generate killed half-way
+        m.setattr(generate_cmd.iio, "imwrite", killed)
+        assert cli.main(["generate", str(run), "--n", "2", "--out", str(out)]) == 130
+    assert not out.exists()
+    assert cli.main(["generate", str(run), "--n", "2", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["blast", "healthy", "manifest.json"]

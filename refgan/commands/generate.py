@@ -17,6 +17,7 @@ from refgan.data import to_uint8
 from refgan.errors import UserError
 from refgan.gans.config import TrainConfig
 from refgan.gans.load import load_models, sample_class
+from refgan.gans.runfolder import staged_output
 from refgan.provenance import provenance
 
 
@@ -37,6 +38,8 @@ def run(args) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not an empty folder; choose a new --out "
                         "(generate never overwrites images)")
+    if out.is_dir():
+        out.rmdir()  # empty: staged_output puts the finished folder in its place
     if args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
     run_dir = Path(args.run_dir)
@@ -50,16 +53,17 @@ def run(args) -> int:
                     checkpoint_sha256=meta["sha256"], step=meta["step"],
                     model=config.model, seed=args.seed, n_per_class=args.n,
                     ema=config.ema > 0, provenance=provenance(), classes={}, files=[])
-    for name in classes:
-        seed = args.seed * 1000 + names.index(name)
-        imgs = to_uint8(sample_class(models, names, name, args.n, seed))
-        (out / name).mkdir(parents=True, exist_ok=True)
-        for j, img in enumerate(imgs):
-            rel = f"{name}/{name}_{j:05d}.png"
-            iio.imwrite(out / rel, img)
-            manifest["files"].append({"file": rel, "class": name, "index": j})
-        manifest["classes"][name] = dict(n=args.n, latent_seed=seed)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    with staged_output(out) as partial:  # a killed generate leaves no half folder at --out
+        for name in classes:
+            seed = args.seed * 1000 + names.index(name)
+            imgs = to_uint8(sample_class(models, names, name, args.n, seed))
+            (partial / name).mkdir(parents=True, exist_ok=True)
+            for j, img in enumerate(imgs):
+                rel = f"{name}/{name}_{j:05d}.png"
+                iio.imwrite(partial / rel, img)
+                manifest["files"].append({"file": rel, "class": name, "index": j})
+            manifest["classes"][name] = dict(n=args.n, latent_seed=seed)
+        (partial / "manifest.json").write_text(json.dumps(manifest, indent=1))
     print(f"wrote {args.n * len(classes)} images and manifest.json to {out} "
           f"(checkpoint {meta['file']}, step {meta['step']})")
     return 0

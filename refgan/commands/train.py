@@ -7,6 +7,8 @@ the run folder and the quality figures (refgan/gans/quality.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ from refgan import backend
 from refgan.errors import UserError
 from refgan.gans import config as train_config
 from refgan.gans import data as gan_data
-from refgan.gans import presets, quality
+from refgan.gans import presets, quality, runfolder
 from refgan.gans.checkpoint import atomic_write_json
 from refgan.gans.presets import MODELS, PRESETS
 from refgan.gans.trainer import Trainer, new_run_dir
@@ -52,15 +54,52 @@ def trainer_class(engine: str) -> type[Trainer]:
     return JaxWganGpTrainer
 
 
+def _not_a_file(path: Path, option: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file; give a folder")
+
+
+def _restart_unsaved(run_dir: Path):
+    """The recorded config of a run killed before its first checkpoint, or None.
+    Such a run has nothing to resume, so it starts again from step 0 (the same seed
+    gives the same run)."""
+    if (run_dir / "checkpoints" / "latest.json").exists() or not (run_dir / "config.json").is_file():
+        return None
+    try:
+        record = json.loads((run_dir / "config.json").read_text())
+    except ValueError as err:
+        raise UserError(f"{run_dir / 'config.json'} is not valid JSON ({err}); the run cannot be "
+                        "restarted: start a new one") from None
+    return train_config.TrainConfig.from_json(record).validate()
+
+
 def run(args) -> int:
+    with contextlib.ExitStack() as hold:  # a resumed run folder stays locked to the end
+        return _train(args, hold)
+
+
+def _train(args, hold: contextlib.ExitStack) -> int:
     t0 = time.perf_counter()
     given = train_config.given_options(args)
-    engine = trainer_class(args.engine)
+    for path, option in ((args.resume, "--resume"), (args.run_dir, "--run-dir"), (args.out, "--out")):
+        if path:
+            _not_a_file(Path(path), option)
     if args.resume:
         extra = set(given) - {"steps", "progress", "quality"}
         if extra or args.model or args.preset or args.run_dir:
             raise UserError("--resume continues the run's recorded config; only --steps, "
                             "--no-progress and --no-quality may be given with it")
+    if args.resume:  # before reading it: another process may be writing it
+        hold.enter_context(runfolder.locked(args.resume))
+    restart = _restart_unsaved(Path(args.resume)) if args.resume else None
+    engine = trainer_class(restart.engine if restart is not None else args.engine)
+    if restart is not None:
+        print(f"{args.resume} has no checkpoint (it stopped before its first one): starting it again "
+              "from step 0 with its recorded config", file=sys.stderr)
+        for k in ("steps", "progress", "quality"):
+            if k in given:
+                setattr(restart, k, given[k])
+    if args.resume and restart is None:
         trainer = engine.resume(args.resume, gan_data.run_data(args.resume),
                                 steps=given.get("steps"))
         for k in ("progress", "quality"):
@@ -69,10 +108,13 @@ def run(args) -> int:
         print(f"resuming {args.resume} at step {trainer.step}/{trainer.config.steps}",
               file=sys.stderr)
     else:
-        c = presets.resolve(args.model or "wgan-gp", args.preset or "cpu", **given)
-        c.backend = "jax" if args.engine == "jax" else backend.get_backend().name
-        c.engine = args.engine
-        if args.run_dir:
+        c = restart or presets.resolve(args.model or "wgan-gp", args.preset or "cpu", **given)
+        if restart is None:
+            c.engine = args.engine
+        c.backend = "jax" if c.engine == "jax" else backend.get_backend().name
+        if restart is not None:
+            run_dir = Path(args.resume)
+        elif args.run_dir:
             run_dir = Path(args.run_dir)
             if run_dir.exists() and any(run_dir.iterdir()):
                 raise UserError(f"run folder {run_dir} exists and is not empty; refgan never "
@@ -93,10 +135,16 @@ def run(args) -> int:
     c, data, flagged = trainer.config, trainer.data, trainer.monitor.flagged
     result = {"run_dir": str(trainer.run_dir), "steps": trainer.step}
     if c.quality:
-        gen = {name: trainer.sample_class(name, c.quality_n, seed=c.seed + 1000 + i)
-               for i, name in enumerate(data.class_names)}
-        ref = quality.reference_images(c, data.train, data.test)
-        result["quality"] = quality.evaluate(data.train, data.test, gen, reference=ref)
+        try:
+            gen = {name: trainer.sample_class(name, c.quality_n, seed=c.seed + 1000 + i)
+                   for i, name in enumerate(data.class_names)}
+            ref = quality.reference_images(c, data.train, data.test)
+            result["quality"] = quality.evaluate(data.train, data.test, gen, reference=ref)
+        except KeyboardInterrupt:
+            print(f"interrupted (Ctrl-C) during the closing quality figures; the run itself is complete "
+                  f"(checkpoint of step {trainer.step} in {trainer.run_dir}): compute them again with "
+                  f"'refgan train --resume {trainer.run_dir}'", file=sys.stderr)
+            return 130
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     atomic_write_json(trainer.run_dir / "summary.json", result)
     print(f"\nrun folder: {trainer.run_dir}")

@@ -217,15 +217,23 @@ def restore_models(models: dict, arrays: dict, where) -> None:
                         "the checkpoint belongs to another config")
     for key, model in models.items():
         own, saved = model.state_dict(), states[key]
+        # optimiser moments appear at the first step, so a fresh model lacks them
+        extra = sorted(k for k in set(saved) - set(own) if not k.startswith("opt."))
         problems = [f"missing {sorted(set(own) - set(saved))[:3]}" if set(own) - set(saved) else "",
-                    f"unexpected {sorted(set(saved) - set(own))[:3]}" if set(saved) - set(own) else ""]
+                    f"unexpected {extra[:3]}" if extra else ""]
         problems += [f"{k}: shape {np.shape(saved[k])} saved, {np.shape(v)} in the model"
                      for k, v in own.items() if k in saved and np.shape(saved[k]) != np.shape(v)][:3]
         problems = [p for p in problems if p]
+        try:
+            if not problems:
+                model.load_state_dict(saved)
+        except (KeyError, ValueError, IndexError, TypeError) as err:
+            problems = [str(err.args[0] if err.args else err)]
         if problems:
             raise UserError(f"{where}: model {key!r} does not fit its checkpoint ({'; '.join(problems)}); "
                             "the checkpoint belongs to another config or is damaged")
-        model.load_state_dict(saved)
+
+
 def split_models(arrays: dict) -> dict[str, dict]:
     """'<model>::<key>' arrays -> {model: {key: array}}."""
     out: dict[str, dict] = {}

@@ -148,6 +148,8 @@ class TrainConfig:
     preset: str = option("cpu", "named set of options (refgan.gans.presets)", cli=None)
     # data
     data: str = option("synthetic", "'synthetic' (embedded dataset) or a dataset folder / .npz")
+    skip_bad: bool = option(False, "skip unreadable image files of --data (listed in the load report)",
+                            cli="on")
     n_per_class: int = option(130, "synthetic images per class before the split",
                               checks=(at_least(1),))
     classes: list = option(["healthy", "blast"], "class names (synthetic data); recorded "

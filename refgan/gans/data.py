@@ -18,13 +18,15 @@ with :func:`run_data`, which checks it against the hash the run recorded.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from refgan import augment
-from refgan.data import Dataset, load_dataset, make_blood_cells, split
+from refgan.data import Dataset, make_blood_cells, split
+from refgan.data.loaders import load_reported
 from refgan.errors import UserError
 from refgan.gans import checkpoint
 from refgan.gans.config import TrainConfig
@@ -68,14 +70,17 @@ def from_split(train: Dataset, test: Dataset | None = None, how: str = "none") -
     return GanData(train, test, grow(train, how))
 
 
-def prepare(config: TrainConfig) -> GanData:
+def prepare(config: TrainConfig, log=None) -> GanData:
     """The real split of ``config.data`` (the embedded cells or a dataset on disk),
-    split with ``config.test_frac`` and ``config.data_seed``, grown by ``config.grow``."""
+    split with ``config.test_frac`` and ``config.data_seed``, grown by ``config.grow``.
+    A dataset on disk is loaded with its load report printed by ``log`` (default:
+    stderr), as ``data info`` prints it."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
     if config.data == "synthetic":
         ds = make_blood_cells(n_per_class=config.n_per_class, classes=tuple(config.classes),
                               size=config.size, seed=config.data_seed)
     else:
-        ds = load_dataset(config.data, size=config.size)
+        ds = load_reported(config.data, log, size=config.size, skip_bad=config.skip_bad)
     train, _, test = split(ds, test=config.test_frac, seed=config.data_seed)
     return from_split(train, test, config.grow)
 

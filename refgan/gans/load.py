@@ -55,9 +55,9 @@ def load_models(run_dir) -> tuple[dict[str, GAN], dict]:
     if not (run_dir / "checkpoints").is_dir():
         raise UserError(f"{run_dir} is not a run folder with checkpoints")
     arrays, meta = checkpoint.load(run_dir / "checkpoints")
-    models = build_models(TrainConfig.from_json(meta["config"]))
-    for key, state in checkpoint.split_models(arrays).items():
-        models[key].load_state_dict(state)
+    checkpoint.check_meta(meta, run_dir / "checkpoints" / checkpoint.LATEST)
+    models = build_models(TrainConfig.from_json(meta["config"]).validate())
+    checkpoint.restore_models(models, arrays, run_dir / "checkpoints" / meta["file"])
     return models, meta
 
 

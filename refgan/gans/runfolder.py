@@ -32,11 +32,20 @@ LOCK = ".lock"
 METRICS = "metrics.jsonl"
 
 
+_held: set = set()  # run folders this process has locked (the lock is re-entrant per process)
+
+
 @contextlib.contextmanager
 def locked(run_dir):
-    """Hold the run folder's lock for the ``with`` block (creates the folder)."""
+    """Hold the run folder's lock for the ``with`` block (creates the folder).
+    Re-entrant within a process: the command locks before it reads the run, the
+    trainer again while it trains."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    key = run_dir.resolve()
+    if key in _held:
+        yield run_dir
+        return
     f = open(run_dir / LOCK, "a+")
     try:
         if fcntl is not None:
@@ -52,8 +61,10 @@ def locked(run_dir):
         f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
+        _held.add(key)
         yield run_dir
     finally:
+        _held.discard(key)
         f.close()  # closing releases the flock
 
 

@@ -45,7 +45,7 @@ from tqdm import tqdm
 import refgan
 from refgan import backend, optim, random
 from refgan.errors import UserError
-from refgan.gans import checkpoint, run_files
+from refgan.gans import checkpoint, run_files, runfolder
 from refgan.gans.config import TrainConfig
 from refgan.gans.data import GanData
 from refgan.gans.load import build_models, model_keys, sample_class
@@ -91,6 +91,9 @@ class Trainer:
         for k, v in self.images.items():
             if len(v) < 2:
                 raise UserError(f"class {k!r} has {len(v)} training image(s); a GAN needs more")
+            if len(v) < c.batch:
+                raise UserError(f"--batch {c.batch} is larger than the {len(v)} training images of "
+                                f"{k!r} (grown by '{c.grow}'); use --batch {len(v)} or less, or more data")
         refgan.manual_seed(c.seed)
         self.models = build_models(c)
         self.schedules = {k: {n: optim.make_schedule(c.schedule, o, c.steps)
@@ -127,10 +130,14 @@ class Trainer:
     def resume(cls, run_dir, data: GanData, log=None, steps: int | None = None) -> "Trainer":
         """A trainer continuing the latest checkpoint of ``run_dir`` exactly, on
         ``data`` (:func:`refgan.gans.data.run_data` rebuilds the run's own)."""
-        arrays, meta = checkpoint.load(Path(run_dir) / "checkpoints")
-        config = TrainConfig.from_json(meta["config"])
+        where = Path(run_dir) / "checkpoints"
+        arrays, meta = checkpoint.load(where)
+        checkpoint.check_meta(meta, where / checkpoint.LATEST)
+        config = TrainConfig.from_json(meta["config"]).validate()  # as strict as the command line
         if steps is not None:
             config.steps = int(steps)
+        if config.engine == "refgan":  # config.json says where the run goes on
+            config.backend = backend.get_backend().name
         if data.hash() != meta["data_hash"]:
             raise UserError("the training data differ from those the run was trained on "
                             "(data hash mismatch); resume needs the same data")
@@ -138,8 +145,7 @@ class Trainer:
         if meta["backend"] != backend.get_backend().name:
             t.log(f"note: run trained on backend {meta['backend']}, resuming on "
                   f"{backend.get_backend().name}: results will not be bit-identical")
-        for k, state in checkpoint.split_models(arrays).items():
-            t.models[k].load_state_dict(state)
+        checkpoint.restore_models(t.models, arrays, where / meta["file"])
         for k, v in meta["schedules"].items():
             for n, s in v.items():
                 t.schedules[k][n].load_state_dict(s)
@@ -194,7 +200,19 @@ class Trainer:
 
     def run(self, max_steps: int | None = None) -> int:
         """Train up to config.steps (or ``max_steps``, for tests: behaves like an
-        interrupt there). Returns 0 when finished, 130 when interrupted."""
+        interrupt there). Returns 0 when finished, 130 when interrupted.
+
+        The run folder is locked meanwhile (:func:`refgan.gans.runfolder.locked`), and
+        ``metrics.jsonl`` first cut back to the step training starts from: the lines a
+        killed process wrote after its last checkpoint are written again."""
+        with runfolder.locked(self.run_dir):
+            dropped = runfolder.truncate_metrics(self.run_dir / runfolder.METRICS, self.step)
+            if dropped:
+                self.log(f"note: {dropped} line(s) of metrics.jsonl logged after the checkpoint of step "
+                         f"{self.step} were dropped; training repeats those steps")
+            return self._run(max_steps)
+
+    def _run(self, max_steps) -> int:
         c = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         run_files.start_session(self)  # config.json (+ provenance, history), log.txt, reals.png

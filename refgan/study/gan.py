@@ -30,6 +30,7 @@ from refgan.gans import data as gan_data
 from refgan.gans.config import TrainConfig
 from refgan.gans.load import load_models, sample_class
 from refgan.gans.presets import resolve
+from refgan.gans.runfolder import read_metrics
 from refgan.gans.trainer import Trainer
 
 
@@ -135,8 +136,7 @@ def run_folder_step(run_dir):
         losses = {}
         log = run_dir / "metrics.jsonl"
         if log.exists():
-            for line in log.read_text().splitlines():
-                rec = json.loads(line)
+            for rec in read_metrics(log):  # a damaged line: one error naming it
                 for k, v in rec.items():
                     if "/" in k and isinstance(v, (int, float)):
                         key, name = k.split("/", 1)
