@@ -59,6 +59,17 @@ def _not_a_file(path: Path, option: str) -> None:
         raise UserError(f"{option} {path} is a file; give a folder")
 
 
+def _check_batch(c, data) -> None:
+    """A batch larger than a model's images would only repeat images within it (the
+    study's small folds may; a user asking for it has mistyped)."""
+    sets = ({name: (data.gan_set.labels == i).sum() for i, name in enumerate(data.class_names)}
+            if c.per_class else {"all": len(data.gan_set)})
+    name, n = min(sets.items(), key=lambda kv: kv[1])
+    if n < c.batch:
+        raise UserError(f"--batch {c.batch} is larger than the {n} training images of {name!r} "
+                        f"(grown by '{c.grow}'); use --batch {n} or less, or more data")
+
+
 def _restart_unsaved(run_dir: Path):
     """The recorded config of a run killed before its first checkpoint, or None.
     Such a run has nothing to resume, so it starts again from step 0 (the same seed
@@ -122,6 +133,7 @@ def _train(args, hold: contextlib.ExitStack) -> int:
         else:
             run_dir = new_run_dir(args.out, c.model)
         data = gan_data.prepare(c)
+        _check_batch(c, data)
         trainer = engine(c, data, run_dir).setup()
         models = ("one model per class: " + ", ".join(trainer.keys) if c.per_class
                   else "one conditional model")

@@ -91,9 +91,6 @@ class Trainer:
         for k, v in self.images.items():
             if len(v) < 2:
                 raise UserError(f"class {k!r} has {len(v)} training image(s); a GAN needs more")
-            if len(v) < c.batch:
-                raise UserError(f"--batch {c.batch} is larger than the {len(v)} training images of "
-                                f"{k!r} (grown by '{c.grow}'); use --batch {len(v)} or less, or more data")
         refgan.manual_seed(c.seed)
         self.models = build_models(c)
         self.schedules = {k: {n: optim.make_schedule(c.schedule, o, c.steps)
