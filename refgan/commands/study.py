@@ -38,7 +38,8 @@ def add_parser(sub):
                        "on real / real+classic / real+generated / real+classic+generated (and "
                        "in-place / on-the-fly augmentation), test on real images; repeated k-fold "
                        "cross-validation with several GANs per fold, corrected repeated k-fold t "
-                       "tests, report.html.")
+                       "tests; 95% intervals per condition, Bonferroni-adjusted ones per comparison; "
+                       "report.html.")
     p.add_argument("--quick", action="store_true",
                    help="small, fast configuration: a pipeline check, not evidence (a few minutes)")
     p.add_argument("--gan", default=None,
