@@ -244,6 +244,27 @@ def test_pooling_and_upsampling(numpy_backend, seed, n, c, s, k):
     check_both(lambda a: F.max_pool2d(a, k), [x])
 
 
+@given(seed=seeds, n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 4),
+       w=st.integers(1, 4), s=st.integers(1, 3))
+def test_upsample_nearest_and_its_adjoint_sum_pool(numpy_backend, seed, n, c, h, w, s):
+    """upsample copies pixel (i, j) into the s x s block at (i s, j s); sum_pool2d sums
+    each block (naive loops below); the two are adjoint, and sum_pool2d is
+    differentiable to second order (its backward is upsample, and vice versa)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    g = rng.standard_normal((n, c, h * s, w * s))
+    up, pooled = np.empty_like(g), np.zeros_like(x)
+    for i in range(h * s):
+        for j in range(w * s):
+            up[:, :, i, j] = x[:, :, i // s, j // s]
+            pooled[:, :, i // s, j // s] += g[:, :, i, j]
+    np.testing.assert_array_equal(F.upsample_nearest(refgan.tensor(x), s).numpy(), up)
+    np.testing.assert_allclose(F.sum_pool2d(refgan.tensor(g), s).numpy(), pooled,
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.vdot(up, g), np.vdot(x, pooled), rtol=1e-10)
+    check_both(lambda a: F.sum_pool2d(a, s) ** 2, [g])
+
+
 def test_embedding_gradient_accumulates_repeated_rows(numpy_backend):
     emb = refgan.nn.Embedding(4, 3).astype(np.float64)
     idx = np.array([0, 2, 2, 3])
