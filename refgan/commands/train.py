@@ -59,6 +59,14 @@ def _not_a_file(path: Path, option: str) -> None:
         raise UserError(f"{option} {path} is a file; give a folder")
 
 
+def _check_data_options(given: dict, c) -> None:
+    """Refuse data options that contradict --data (the config's own rules are in
+    TrainConfig.validate)."""
+    if "n_per_class" in given and c.data != "synthetic":
+        raise UserError(f"--n-per-class sizes the embedded cells only; leave it out with --data "
+                        f"{c.data} (its images are all used)")
+
+
 def _check_batch(c, data) -> None:
     """A batch larger than a model's images would only repeat images within it (the
     study's small folds may; a user asking for it has mistyped)."""
@@ -120,6 +128,7 @@ def _train(args, hold: contextlib.ExitStack) -> int:
               file=sys.stderr)
     else:
         c = restart or presets.resolve(args.model or "wgan-gp", args.preset or "cpu", **given)
+        _check_data_options(given, c)
         if restart is None:
             c.engine = args.engine
         c.backend = "jax" if c.engine == "jax" else backend.get_backend().name
@@ -133,6 +142,7 @@ def _train(args, hold: contextlib.ExitStack) -> int:
         else:
             run_dir = new_run_dir(args.out, c.model)
         data = gan_data.prepare(c)
+        c = data.record(c)
         _check_batch(c, data)
         trainer = engine(c, data, run_dir).setup()
         models = ("one model per class: " + ", ".join(trainer.keys) if c.per_class

@@ -13,9 +13,12 @@ Layouts (``layout=`` or detected with ``'auto'``):
              monocyte, neutrophil, platelet).
 ``idc``      IDC breast histopathology: ``ROOT/<patient>/{0,1}/*.png``, patient
              folders become ``groups``.
-``npz``      MedMNIST-style ``.npz`` with ``{train,val,test}_{images,labels}``;
-             ``npz_split`` picks one part (default all, the part of each image
-             is kept in ``meta['npz_split']``).
+``npz``      ``.npz`` with an official partition, MedMNIST's
+             ``{train,val,test}_{images,labels}`` or Keras's ``{x,y}_{train,val,test}``,
+             or without one, ``images``/``labels``; ``npz_split`` picks one part
+             (default all; ``auto``: the train part when the file has one, else all).
+             The part of each image is kept in ``meta['npz_split']``, the part loaded
+             in ``meta['npz_part']``, the official parts' sizes in ``meta['npz_parts']``.
 
 Every loader returns a :class:`~refgan.data.Dataset` (images float32
 ``(N, 3, H, W)`` in [-1, 1], ``paths`` the source files) with a
@@ -43,10 +46,13 @@ from refgan.data.preprocess import (Report, center_crop, colour_max, is_high_dep
                                     to_rgb8, used_bit_depth)
 from refgan.errors import UserError
 
-__all__ = ["load_dataset", "load_reported", "describe", "detect_layout", "LAYOUTS", "IMAGE_EXTS", "PBC_FOLDERS", "parse_cnmc_patient"]
+__all__ = ["load_dataset", "load_reported", "describe", "detect_layout", "LAYOUTS", "NPZ_SPLITS", "IMAGE_EXTS", "PBC_FOLDERS",
+           "parse_cnmc_patient"]
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 LAYOUTS = ("auto", "folder", "allidb2", "cnmc", "pbc", "idc", "npz")
+NPZ_PARTS = ("train", "val", "test")  # an npz's official parts, in the order they are read
+NPZ_SPLITS = ("auto", *NPZ_PARTS, "all")
 PBC_FOLDERS = ("basophil", "eosinophil", "erythroblast", "ig", "lymphocyte", "monocyte", "neutrophil", "platelet")
 _ALLIDB2 = re.compile(r"^Im(\d+)_(\d)\.(tif|tiff|jpg|png|bmp)$", re.IGNORECASE)
 _CNMC = re.compile(r"^UID_(H?\d+)_", re.IGNORECASE)
@@ -456,28 +462,57 @@ def _npz_float_range(xs, path: Path):
                     "rescale them or save uint8")
 
 
+def _npz_official_parts(keys) -> dict:
+    """``{part: (images key, labels key)}`` of the official parts a file holds
+    (MedMNIST's ``train_images``, Keras's ``x_train``); ``{}``: no partition."""
+    found = {}
+    for part in NPZ_PARTS:
+        for pair in ((f"{part}_images", f"{part}_labels"), (f"x_{part}", f"y_{part}")):
+            if set(pair) <= keys:
+                found[part] = pair
+                break
+    return found
+
+
+def _npz_length(z, key: str) -> int:
+    """Images in array ``key`` of an open npz, read from its header (the pixels stay on disk)."""
+    with z.zip.open(f"{key}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape = read(f)[0]
+    return int(shape[0]) if shape else 0
+
+
 def _load_npz(path: Path, size, npz_split, report):
     try:
         z = np.load(path, allow_pickle=False)
         keys = set(z.files)
     except Exception as err:
         raise UserError(f"cannot read {path} ({type(err).__name__}: {err}); is it a MedMNIST-style .npz?") from None
-    parts = [s for s in ("train", "val", "test") if f"{s}_images" in keys and f"{s}_labels" in keys]
-    if not parts and {"images", "labels"} <= keys:
-        parts = [""]
-    if not parts:
+    official = _npz_official_parts(keys)
+    if official:
+        pairs = dict(official)
+    elif {"images", "labels"} <= keys:
+        pairs = {"all": ("images", "labels")}
+    else:
         raise UserError(f"{path} has arrays {sorted(keys)}; expected train_images/train_labels "
-                        "(and val_, test_) or images/labels")
+                        "(and val_, test_), x_train/y_train (and _val, _test) or images/labels")
+    if npz_split == "auto":  # the official test images stay out unless asked for
+        npz_split = "train" if "train" in official else "all"
     if npz_split != "all":
-        if npz_split not in parts:
-            raise UserError(f"{path} has no {npz_split!r} part; it has {parts}")
-        parts = [npz_split]
+        if not official:
+            raise UserError(f"{path} has no official train/test partition (arrays images/labels only): "
+                            f"leave out --npz-split {npz_split} to use all its images")
+        if npz_split not in official:
+            raise UserError(f"{path} has no {npz_split!r} part; it has {', '.join(official)}")
+        pairs = {npz_split: official[npz_split]}
+    parts = list(pairs)
     xs, ys = [], []
-    for s in parts:
-        pre = f"{s}_" if s else ""
-        x = _npz_images(_npz_array(z, pre + "images", path), pre + "images", path)
+    for image_key, label_key in pairs.values():
+        x = _npz_images(_npz_array(z, image_key, path), image_key, path)
         xs.append(x)
-        ys.append(_npz_labels(_npz_array(z, pre + "labels", path), len(x), pre + "labels", path))
+        ys.append(_npz_labels(_npz_array(z, label_key, path), len(x), label_key, path))
     bits = _dataset_bit_depth([x for x in xs if x.size], report, path)
     float_range = _npz_float_range(xs, path)
     imgs, which = [], []
@@ -491,10 +526,10 @@ def _load_npz(path: Path, size, npz_split, report):
                 report.resized += 1
             imgs.append(rgb)
         report.conversions.update(conv)
-        which += [s or "all"] * len(x)
+        which += [s] * len(x)
     labels = np.concatenate(ys)
     if len(labels) == 0:
-        raise UserError(f"{path} holds no images in {', '.join(p or 'images' for p in parts)}")
+        raise UserError(f"{path} holds no images in {', '.join(pairs[p][0] for p in parts)}")
     stem = path.stem.lower().split("_")[0]
     n_cls = int(labels.max()) + 1
     if "class_names" in keys:
@@ -518,7 +553,9 @@ def _load_npz(path: Path, size, npz_split, report):
     return Dataset(images=np.stack(imgs).transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0,
                    labels=labels, class_names=names, paths=[f"{path}[{i}]" for i in range(len(imgs))],
                    name=f"npz {path}", meta=dict(layout="npz", root=str(path), report=report,
-                                                 npz_split=np.array(which)))
+                                                 npz_split=np.array(which), npz_part=npz_split,
+                                                 npz_parts={p: _npz_length(z, k) for p, (k, _) in
+                                                            official.items()}))
 
 
 def _check_size_and_crop(size, crop) -> None:
@@ -548,7 +585,8 @@ def load_dataset(path, layout: str = "auto", size: int | None = None, skip_bad: 
     skip_bad : skip unreadable/truncated files (listed in the report and a
         warning) instead of raising ``UserError``
     crop : centre crop applied before resizing: pixels (``300``) or a fraction
-    npz_split : ``'all'``, ``'train'``, ``'val'`` or ``'test'`` (npz only)
+    npz_split : ``'all'``, ``'train'``, ``'val'``, ``'test'`` or ``'auto'`` (the train
+        part when the file has an official partition, else all) (npz only)
     alpha_bg : grey level (0-255) transparent pixels are composited over
     workers : decoding threads
 

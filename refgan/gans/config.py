@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from refgan.backend import available_cores
+from refgan.data.loaders import NPZ_SPLITS
 from refgan.errors import UserError
 from refgan.gans.architectures import stages
 from refgan.gans.diffaugment import POLICIES
@@ -154,9 +155,12 @@ class TrainConfig:
                               checks=(at_least(1),))
     classes: list = option(["healthy", "blast"], "class names (synthetic data); recorded "
                            "from the dataset otherwise", cli=None)
-    test_frac: float = option(0.2, "held-out share of the real images", cli=None,
+    npz_split: str = option("auto", "part of a .npz --data the GAN trains on: auto (its official "
+                            "train part; all its images if it has no partition), train, val, "
+                            "test or all", checks=(one_of(*NPZ_SPLITS),))
+    test_frac: float = option(0.2, "held-out share of the real images used (after --npz-split)",
                               checks=(lambda v: None if 0 < v < 1 else f"must lie in (0, 1), got {v}",))
-    data_seed: int = option(0, "seed of the synthetic images and of the split", cli=None,
+    data_seed: int = option(0, "seed of the synthetic images and of the held-out split",
                             checks=(at_least(0),))
     grow: str = option("dihedral", "GAN-set growth: dihedral (8x, exact), rot45flip (16x, "
                        "Gaur et al.), none", checks=(one_of("none", "dihedral", "rot45flip"),))
@@ -262,6 +266,9 @@ class TrainConfig:
                 complaint = complaint or check(value)
             if complaint:
                 raise UserError(f"--{f.name.replace('_', '-')} {complaint}")
+        if self.npz_split != "auto" and not str(self.data).lower().endswith(".npz"):
+            raise UserError(f"--npz-split {self.npz_split} applies to a .npz --data only; leave it "
+                            f"out for --data {self.data}")
         if self.model in ("infogan", "infowgan-gp") and (int(self.n_cat) < 1
                                                          or int(self.n_cont) < 1):
             raise UserError(f"{self.model} needs --n-cat >= 1 and --n-cont >= 1")
@@ -278,6 +285,8 @@ class TrainConfig:
         """The config a run recorded (config.json, or a checkpoint's), older names
         included."""
         values = {OLD_NAMES.get(k, k): v for k, v in record.items() if k not in RECORD_ONLY}
+        if "npz_split" not in values and str(values.get("data", "")).lower().endswith(".npz"):
+            values["npz_split"] = "all"  # recorded before --npz-split: the file was read whole
         unknown = set(values) - set(field_names())
         if unknown:
             raise UserError(f"the run's config has unknown option(s) "

@@ -39,10 +39,16 @@ class GanData:
     train: Dataset
     test: Dataset
     gan_set: Dataset
+    npz_split: str = "auto"  # the part of a .npz used ('auto': the data are no npz)
 
     @property
     def class_names(self) -> list[str]:
         return list(self.gan_set.class_names)
+
+    def record(self, config: TrainConfig) -> TrainConfig:
+        """``config`` with the choices made while preparing these data written in
+        ('auto' resolved), as the run's config.json records them."""
+        return config.replace(npz_split=self.npz_split)
 
     def hash(self) -> str:
         """sha256 of the GAN set's images and labels: resume refuses other data."""
@@ -73,16 +79,40 @@ def from_split(train: Dataset, test: Dataset | None = None, how: str = "none") -
 def prepare(config: TrainConfig, log=None) -> GanData:
     """The real split of ``config.data`` (the embedded cells or a dataset on disk),
     split with ``config.test_frac`` and ``config.data_seed``, grown by ``config.grow``.
-    A dataset on disk is loaded with its load report printed by ``log`` (default:
-    stderr), as ``data info`` prints it."""
+
+    Of a .npz only the part ``config.npz_split`` is used: by default its official train
+    part, so that the file's official test images never reach the GAN. A dataset on
+    disk is loaded with its load report printed by ``log`` (default: stderr), as
+    ``data info`` prints it, and one line saying which images the GAN trains on."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if config.data == "synthetic":
         ds = make_blood_cells(n_per_class=config.n_per_class, classes=tuple(config.classes),
                               size=config.size, seed=config.data_seed)
     else:
-        ds = load_reported(config.data, log, size=config.size, skip_bad=config.skip_bad)
+        ds = load_reported(config.data, log, size=config.size, skip_bad=config.skip_bad,
+                           npz_split=config.npz_split)
     train, _, test = split(ds, test=config.test_frac, seed=config.data_seed)
-    return from_split(train, test, config.grow)
+    data = from_split(train, test, config.grow)
+    data.npz_split = ds.meta.get("npz_part", "auto")
+    if config.data != "synthetic":
+        log(f"data: {_images_used(ds)}: {len(train)} for the GAN, {len(test)} held out "
+            f"(--test-frac {config.test_frac:g}, --data-seed {config.data_seed})")
+    return data
+
+
+def _images_used(ds: Dataset) -> str:
+    """Which images of a dataset on disk were loaded, in words."""
+    root, part, parts = ds.meta.get("root"), ds.meta.get("npz_part"), ds.meta.get("npz_parts")
+    if part is None:
+        return f"{len(ds)} images of {root}"
+    if not parts:
+        return f"all {len(ds)} images of {root} (it has no official train/test partition)"
+    if part == "all":
+        return (f"every official part of {root} together ("
+                + ", ".join(f"{p} {n}" for p, n in parts.items()) + f": {len(ds)} images)")
+    others = ["all", *(p for p in parts if p != part)]
+    return (f"the official {part!r} part of {root} ({len(ds)} of {sum(parts.values())} images; "
+            f"--npz-split {', '.join(others[:-1])} or {others[-1]} to change)")
 
 
 def run_data(run_dir) -> GanData:
