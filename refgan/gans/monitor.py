@@ -4,19 +4,46 @@ The trainer runs the loop; a :class:`Monitor` looks at it. It owns
 
 * ``metrics.jsonl``: one JSON object per logged step, and events (flags, interrupt,
   divergence) as ``{"event": ..., "message": ...}``;
-* ``samples/step_*.png``: fixed-z samples, one row per model (class); at the end
+* ``samples/step_*.png``: fixed-z samples, one row per class (a per-class model's,
+  or a conditional model's for each label, at the same latents in every row); at the end
   ``samples.png`` (labelled) and ``progress.gif`` (the grids as an animation, each
   frame stamped with its step: :mod:`refgan.gans.run_files`);
 * the failure checks (Nizam and Md Ali name both failure modes):
 
   - divergence: a NaN/inf loss, or one above ``explode_threshold`` in magnitude,
     stops the run with :class:`TrainingDiverged`; the last good checkpoint is kept;
-  - mode collapse: the mean pairwise distance of the fixed-z samples, divided by
-    that of real images of the class, below ``collapse_threshold`` (checked at each
-    sample grid after the first fifth of the run) is flagged;
-  - non-convergence: a BCE discriminator whose loss stays below 0.05 (it separates
-    real from fake, and G's gradient vanishes), or a Wasserstein estimate that
-    doubles between windows, is flagged.
+  - mode collapse, per class: the fixed-z samples of a class (a per-class model's,
+    or a conditional model's asked for that label) have a diversity ratio
+
+        r_c = mean_{i != j} ||G(z_i, c) - G(z_j, c)|| / mean_{i != j} ||x_i - x_j||,
+              x real images of class c,
+
+    and r_c < ``collapse_threshold`` (at a sample grid after the first fifth of the
+    run) flags class c by name. Within the class, because a conditional G that makes
+    one image per class still differs across classes (r ~ 1 over a mixed row);
+  - non-convergence, from the mean of each logged metric over the last
+    w = max(10, steps / 10) steps (after the first fifth of the run, where a fresh D
+    scores everything 1/2). A BCE game (no ``wasserstein`` logged) fails two ways:
+
+    * ``discriminator_wins``: mean D loss < 0.05 (it tells real from fake almost
+      perfectly; G is not catching up and D's saturated scores guide it poorly);
+    * ``discriminator_at_chance``: D cannot tell real from fake, so its feedback
+      carries no information. Seen directly where a model logs D's mean scores
+      (``d_real``, ``d_fake``, probabilities): both within 0.1 of 1/2; or as D and G
+      losses both < 0.05 at once (``losses_collapse``), which one D cannot produce
+      (D loss -> 0 needs D(G(z)) -> 0, G loss -> 0 needs D(G(z)) -> 1), so D scores
+      the same fakes differently in its step and in G's: Nizam and Md Ali's broken
+      AC-GAN (G loss ~0.005).
+
+    A Wasserstein critic's losses have any sign and scale and pass through zero in
+    a healthy run, so none of these apply to it; it is flagged
+    (``critic_runs_away``) when the estimate more than doubles between windows
+    (to above 1). An estimate near zero is what convergence looks like, so no
+    "critic at chance" rule exists for it.
+
+  Each flag is an event ``{"event": "mode_collapse" | "non_convergence", "model":
+  <class or key>, "failure": ..., "message": ...}``; the message names the failure,
+  its numbers and what to try.
 
 The fixed latents and the real images' diversity come from their own generator
 (``[seed, 2]``), so watching a run never moves the streams that train it.
@@ -65,33 +92,38 @@ def diversity(x: np.ndarray) -> float:
     return float(np.sqrt(d2)[~np.eye(n, dtype=bool)].mean()) if n > 1 else 0.0
 
 
+# Non-convergence thresholds (module docstring), on means over the last window.
+D_WINS_LOSS = 0.05       # BCE D loss below this: D separates real from fake almost perfectly
+CHANCE_MARGIN = 0.1      # D's mean scores of real and of fake within this of 1/2: chance
+LOSSES_COLLAPSE = 0.05   # D and G losses both below this: D's feedback is inconsistent
+
+
 class Monitor:
     """Sample grids, health checks and the metrics log of one run (module docstring).
 
     ``keys`` are the trainer's model keys: class names (one model per class) or
-    ``["all"]`` (one conditional model).
+    ``["all"]`` (one model for all classes). Sample rows, diversities and
+    mode-collapse flags are per class whenever the model can be asked for a class.
     """
 
     def __init__(self, config: TrainConfig, data: GanData, keys: list[str], run_dir,
                  log=print):
         self.config, self.keys, self.run_dir, self.log = config, keys, Path(run_dir), log
         self.class_names = data.class_names
-        self.flagged: set = set()                  # (kind, key), shown once each
+        self.flagged: set = set()                  # (kind, key), for the run's summary
+        self.shown: set = set()                    # (kind, key, failure) on screen this session
         self.history: dict[str, list] = {}         # key -> [{metric: value} per step]
         fixed = np.random.default_rng([config.seed, 2])
         self.fixed_z = fixed.standard_normal((config.n_fixed, config.latent_dim)).astype(np.float32)
-        self.real_div = {}
+        self.real_div = {}                         # row key -> diversity of real images
         train = data.train
-        for i, k in enumerate(keys):
-            real = train.images if k == "all" else train.images[train.labels == i]
-            pick = fixed.choice(len(real), min(len(real), config.n_fixed), replace=False)
-            self.real_div[k] = diversity(real[pick])
+        for i, name in enumerate(self.class_names):
+            self.real_div[name] = self._real_diversity(train.images[train.labels == i], fixed)
+        self.real_div["all"] = self._real_diversity(train.images, fixed)
 
-    def fixed_labels(self, key):
-        """The labels a conditional model's grid row asks for (None per class)."""
-        if key == "all":
-            return np.arange(self.config.n_fixed) % len(self.class_names)
-        return None
+    def _real_diversity(self, real: np.ndarray, rng) -> float:
+        pick = rng.choice(len(real), min(len(real), self.config.n_fixed), replace=False)
+        return diversity(real[pick])
 
     # -- metrics.jsonl ---------------------------------------------------------------
     def write(self, record: dict) -> None:
@@ -120,49 +152,94 @@ class Monitor:
                 self.write({"event": "diverged", "step": step, "message": msg})
                 raise TrainingDiverged(msg)
 
-    def flag(self, kind: str, key: str, message: str, step: int) -> None:
-        self.write({"event": kind, "model": key, "step": step, "message": message})
-        if (kind, key) not in self.flagged:  # on screen once per kind and class
-            self.flagged.add((kind, key))
+    def flag(self, kind: str, key: str, message: str, step: int, failure: str | None = None) -> None:
+        """Log a flag event; on screen once per kind, class and failure."""
+        self.write({"event": kind, "model": key, "step": step,
+                    **({"failure": failure} if failure else {}), "message": message})
+        self.flagged.add((kind, key))
+        if (kind, key, failure) not in self.shown:
+            self.shown.add((kind, key, failure))
             self.log(f"WARNING [{key}] {message}")
 
     def check_health(self, rows: dict, step: int) -> dict:
-        """Mode-collapse and non-convergence flags; returns '<key>/diversity' ratios."""
-        c = self.config
-        late = step >= max(1, c.steps // 5)
+        """Mode-collapse flags for the sample ``rows`` ({class or "all": images}) and
+        non-convergence flags from the recorded metrics; returns '<row>/diversity'."""
+        late = step >= max(1, self.config.steps // 5)
         out = {}
         for k, x in rows.items():
             ratio = diversity(x) / max(self.real_div[k], 1e-8)
             out[f"{k}/diversity"] = ratio
-            if late and ratio < c.collapse_threshold:
-                self.flag("mode_collapse", k, f"possible mode collapse at step {step}: "
-                          f"fixed-z sample diversity is {ratio:.2f} of the real images' "
-                          f"(threshold {c.collapse_threshold})", step)
-        for k in rows:
-            h = self.history.get(k, [])
-            w = max(10, c.steps // 10)
-            if not late or len(h) < 2 * w:
-                continue
-            recent = h[-w:]
-            if "wasserstein" in recent[-1]:
-                now = np.mean([r["wasserstein"] for r in recent])
-                before = np.mean([r["wasserstein"] for r in h[-2 * w:-w]])
-                if now > 2 * before and now > 1.0:
-                    self.flag("non_convergence", k, f"the Wasserstein estimate grew from "
-                              f"{before:.2f} to {now:.2f}: the critic is pulling away from G",
-                              step)
-            elif "d_loss" in recent[-1]:
-                d = np.mean([r["d_loss"] for r in recent])
-                if d < 0.05:
-                    self.flag("non_convergence", k, f"D's loss is {d:.3f}: it tells real from "
-                              "fake almost perfectly and G's gradient vanishes", step)
+            if late and ratio < self.config.collapse_threshold:
+                what = "all classes" if k == "all" else f"class {k!r}"
+                self.flag("mode_collapse", k, f"possible mode collapse of {what} at step {step}: "
+                          f"its fixed-z samples' diversity is {ratio:.2f} of the real images' "
+                          f"(threshold {self.config.collapse_threshold}); try lower learning "
+                          "rates (--lr-g/--lr-d) or another --seed", step)
+        if late:
+            for k in self.keys:
+                self.check_convergence(k, step)
         return out
+
+    def check_convergence(self, key: str, step: int) -> None:
+        """The non-convergence rules of the module docstring for model ``key``."""
+        h = self.history.get(key, [])
+        w = max(10, self.config.steps // 10)
+        if len(h) < w:
+            return
+        now = {n: float(np.mean([r.get(n, np.nan) for r in h[-w:]])) for n in h[-1]}
+        if "wasserstein" in now:
+            if len(h) < 2 * w:
+                return
+            before = float(np.mean([r["wasserstein"] for r in h[-2 * w:-w]]))
+            if now["wasserstein"] > 2 * before and now["wasserstein"] > 1.0:
+                self.flag("non_convergence", key, (
+                    f"non-convergence, the critic runs away at step {step}: the Wasserstein "
+                    f"estimate grew from {before:.2f} to {now['wasserstein']:.2f} over the last "
+                    f"{2 * w} steps, G falls behind; try a lower --lr-d, fewer --n-disc steps "
+                    "or --diffaugment"), step, "critic_runs_away")
+            return
+        if "d_loss" not in now:
+            return
+        d, g = now["d_loss"], now.get("g_loss", math.inf)
+        if d < LOSSES_COLLAPSE and g < LOSSES_COLLAPSE:
+            self.flag("non_convergence", key, (
+                f"non-convergence, D's feedback is meaningless at step {step}: D's loss "
+                f"({d:.3f}) and G's loss ({g:.3f}) are both near zero over the last {w} steps, "
+                "so D calls the fakes fake in its own step and real in G's; check that D sees "
+                "real and fake images the same way in both steps (batch statistics, inputs) "
+                "and restart with lower learning rates"), step, "losses_collapse")
+        elif d < D_WINS_LOSS:
+            g_text = f", G's loss {g:.2f}" if math.isfinite(g) else ""
+            self.flag("non_convergence", key, (
+                f"non-convergence, D wins at step {step}: D's loss is {d:.3f}{g_text} over the "
+                f"last {w} steps, it tells real from fake almost perfectly and G is not "
+                "catching up; try a lower --lr-d than --lr-g, or more training images "
+                "(--grow)"), step, "discriminator_wins")
+        elif "d_real" in now and "d_fake" in now and \
+                max(abs(now["d_real"] - 0.5), abs(now["d_fake"] - 0.5)) < CHANCE_MARGIN:
+            self.flag("non_convergence", key, (
+                f"non-convergence, D cannot tell real from fake at step {step}: its mean score "
+                f"of real images is {now['d_real']:.2f} and of fakes {now['d_fake']:.2f} over "
+                f"the last {w} steps (chance 0.5), so its feedback tells G nothing; unless the "
+                "samples already look real, D has stopped learning: try a higher --lr-d or "
+                "more --n-disc steps"), step, "discriminator_at_chance")
 
     # -- pictures --------------------------------------------------------------------
     def fixed_samples(self, models: dict) -> dict:
-        """{key: images (n_fixed, 3, S, S)} of every model at the fixed latents."""
-        return {k: m.sample(len(self.fixed_z), labels=self.fixed_labels(k), z=self.fixed_z)
-                for k, m in models.items()}
+        """{row: images (n_fixed, 3, S, S)} at the fixed latents: one row per class,
+        a per-class model's or a conditional model's for that label (the same z in
+        every row, so its rows differ by the class alone); an unconditional model of
+        all classes gives the one row "all"."""
+        n, K = len(self.fixed_z), len(self.class_names)
+        rows = {}
+        for k, m in models.items():
+            if m.conditional:
+                x = m.sample(n * K, labels=np.repeat(np.arange(K), n),
+                             z=np.tile(self.fixed_z, (K, 1)))
+                rows.update(zip(self.class_names, np.split(x, K)))
+            else:
+                rows[k] = m.sample(n, z=self.fixed_z)
+        return rows
 
     def sample_grid(self, models: dict, step: int) -> dict:
         """Write ``samples/step_<step>.png``; return the rows (for check_health)."""
@@ -174,13 +251,9 @@ class Monitor:
         return rows
 
     def finish(self, models: dict, step: int) -> None:
-        """Final labelled grid ``samples.png`` and the animation ``progress.gif``."""
-        rows = np.concatenate(list(self.fixed_samples(models).values()))
+        """Final labelled grid ``samples.png`` (a row per class) and ``progress.gif``."""
+        rows = self.fixed_samples(models)
         title = f"{self.config.model} after {step} steps (fixed z)"
-        if self.keys == ["all"]:     # one conditional model: classes mixed within a row
-            save_grid(rows, self.run_dir / "samples.png", labels=self.fixed_labels("all"),
-                      class_names=self.class_names, nrow=len(self.fixed_z), title=title)
-        else:                        # one model per class: a row each, labelled once
-            save_grid(rows, self.run_dir / "samples.png", nrow=len(self.fixed_z),
-                      row_labels=self.keys, title=title)
+        save_grid(np.concatenate(list(rows.values())), self.run_dir / "samples.png",
+                  nrow=len(self.fixed_z), row_labels=list(rows), title=title)
         run_files.write_progress_gif_of(self.run_dir)
