@@ -13,8 +13,8 @@ Two tables, both float32, batch 64, 64x64 images, all backends measured in the s
 
 Shapes: critic convs 5x5 stride 2 'same' 3->64->128->256->512 (64 -> 32 -> 16 -> 8 -> 4);
 generator convs 3x3 stride 1 'same' 256->128 @8x8, 128->64 @16, 64->32 @32, 32->3 @64
-(each after a nearest x2 upsample, which is broadcast + reshape on every backend and is
-not timed); LeakyReLU(0.2), batch norm and dropout(0.3) on the conv outputs.
+(each after a nearest x2 upsample, ``repeat`` with a strided block sum as its gradient on
+every backend, not timed); LeakyReLU(0.2), batch norm and dropout(0.3) on the conv outputs.
 Speed-up columns are numpy time / backend time (> 1: faster than the NumPy reference).
 This is a benchmark, not a test.
 """
