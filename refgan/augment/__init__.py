@@ -32,7 +32,8 @@ __all__ = [
     "Transform", "Compose", "OneOf", "Identity", "HorizontalFlip", "VerticalFlip", "Rotate90", "Rotate45",
     "Rotate", "Affine", "Translate", "Scale", "RandomCrop", "GaussianBlur", "GaussianNoise",
     "BrightnessContrast", "HueSaturation", "StainJitter",
-    "augment_in_place", "expand", "rotations45", "rotations90", "dihedral", "saquib_transform",
+    "augment_in_place", "expand", "rotations45", "rotations90", "dihedral", "guruswamy_affine",
+    "saquib_transform",
 ]
 
 
@@ -106,6 +107,15 @@ def dihedral(ds: Dataset) -> Dataset:
     ts = [Rotate90(ks=(k,), p=1.0) for k in (1, 2, 3)]
     ts += [Compose([HorizontalFlip(p=1.0)] + ([Rotate90(ks=(k,), p=1.0)] if k else [])) for k in range(4)]
     return expand(ds, ts)
+
+
+def guruswamy_affine(flip: bool = False) -> Transform:
+    """Guruswamy et al.'s affine augmentation: rotation up to 15 degrees, zoom 0.9-1.1 and
+    a shift up to 10% of the side, in one bilinear resampling; ``flip`` adds their
+    horizontal flip half of the time (Fashion-MNIST). Without it the orientation is kept
+    (no mirror, no turn beyond 15 degrees), so digits and letters keep their class."""
+    affine = Affine(rotate=15.0, scale=(0.9, 1.1), translate=0.1, p=1.0)
+    return Compose([affine, HorizontalFlip(p=0.5)]) if flip else affine
 
 
 def saquib_transform() -> Transform:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from refgan import backend
 from refgan.errors import UserError
+from refgan.gans.config import GROWTHS
 
 
 def _list(s):
@@ -49,8 +50,9 @@ def add_parser(sub):
     p.add_argument("--gan-steps", type=int, default=None,
                    help="GAN generator steps per fold (default 400)")
     p.add_argument("--ali", default=None, help="acgan-ali: the ALI run folder to start from")
-    p.add_argument("--gan-grow", choices=["auto", "none", "dihedral", "rot45flip"], default=None,
-                   help="grow each GAN's training images (auto: dihedral for cells, none otherwise)")
+    p.add_argument("--gan-grow", choices=["auto", *GROWTHS], default=None,
+                   help="grow each GAN's training images (auto: dihedral for cells, affine "
+                   "without flips otherwise)")
     p.add_argument("--classifiers", type=_list, default=None,
                    help="comma list of lr, svm, linear-svm, cnn (default lr,svm; quick adds cnn)")
     p.add_argument("--conditions", type=_list, default=None,

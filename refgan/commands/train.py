@@ -144,6 +144,7 @@ def _train(args, hold: contextlib.ExitStack) -> int:
         data = gan_data.prepare(c)
         c = data.record(c)
         _check_batch(c, data)
+        print(f"GAN-set growth: {c.grow} ({c.grow_why})", file=sys.stderr)
         trainer = engine(c, data, run_dir).setup()
         models = ("one model per class: " + ", ".join(trainer.keys) if c.per_class
                   else "one conditional model")

@@ -38,6 +38,8 @@ Check = Callable[[Any], "str | None"]
 # What config.json records besides the options (refgan/gans/run_files.py): not options.
 RECORD_ONLY = ("provenance", "history")
 # Older names of a field, still read from the config.json of existing runs.
+# How the GAN set can be grown (refgan.gans.data.grow); 'auto' chooses by the data.
+GROWTHS = ("none", "dihedral", "rot45flip", "affine")
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -162,8 +164,12 @@ class TrainConfig:
                               checks=(lambda v: None if 0 < v < 1 else f"must lie in (0, 1), got {v}",))
     data_seed: int = option(0, "seed of the synthetic images and of the held-out split",
                             checks=(at_least(0),))
-    grow: str = option("dihedral", "GAN-set growth: dihedral (8x, exact), rot45flip (16x, "
-                       "Gaur et al.), none", checks=(one_of("none", "dihedral", "rot45flip"),))
+    grow: str = option("auto", "GAN-set growth: auto (dihedral for cell images, affine for other "
+                       "data, which may carry its class in its orientation), dihedral (8x, "
+                       "exact), rot45flip (16x, Gaur et al.), affine (8x, Guruswamy et al., no "
+                       "flip), none", checks=(one_of("auto", *GROWTHS),))
+    grow_why: str | None = option(None, "why the GAN set was grown so (recorded by train)",
+                                  cli=None)
     # networks
     size: int = option(32, "image side: 8, 16, 32, 64, 128 (power of two)",
                        checks=(image_side,))

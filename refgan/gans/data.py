@@ -8,7 +8,12 @@ A :class:`GanData` holds three datasets:
   never comes near a GAN);
 * ``gan_set``: ``train`` grown by ``grow`` (what the GAN sees): ``dihedral`` adds the
   8 rotations/flips of the square (exact: no interpolation), ``rot45flip`` the 8
-  rotations by 45 degrees and their mirror images (16x, Gaur et al.), ``none`` nothing.
+  rotations by 45 degrees and their mirror images (16x, Gaur et al.), ``affine`` 7
+  copies by Guruswamy et al.'s small affine changes (rotation up to 15 degrees, zoom
+  0.9-1.1, shift up to 10%, no flip: the orientation is kept), ``none`` nothing.
+  ``auto`` chooses by the data (:func:`auto_growth`, the one rule for ``train`` and
+  the study): the square's symmetries for cells, which have no orientation; the
+  affine growth for other data, whose class may be its orientation (6 and 9, b and d).
 
 The trainer is handed a GanData (as Chainer's updaters are handed an iterator) and
 never builds data from its config: ``train`` builds it with :func:`prepare`, the study
@@ -26,10 +31,11 @@ import numpy as np
 
 from refgan import augment
 from refgan.data import Dataset, make_blood_cells, split
+from refgan.data.cells import is_cell_data
 from refgan.data.loaders import load_reported
 from refgan.errors import UserError
 from refgan.gans import checkpoint
-from refgan.gans.config import TrainConfig
+from refgan.gans.config import GROWTHS, TrainConfig
 
 
 @dataclass
@@ -39,6 +45,8 @@ class GanData:
     train: Dataset
     test: Dataset
     gan_set: Dataset
+    grow: str = "none"       # how gan_set was grown from train
+    grow_why: str = ""       # and why
     npz_split: str = "auto"  # the part of a .npz used ('auto': the data are no npz)
 
     @property
@@ -48,7 +56,7 @@ class GanData:
     def record(self, config: TrainConfig) -> TrainConfig:
         """``config`` with the choices made while preparing these data written in
         ('auto' resolved), as the run's config.json records them."""
-        return config.replace(npz_split=self.npz_split)
+        return config.replace(grow=self.grow, grow_why=self.grow_why, npz_split=self.npz_split)
 
     def hash(self) -> str:
         """sha256 of the GAN set's images and labels: resume refuses other data."""
@@ -58,22 +66,45 @@ class GanData:
         return h.hexdigest()
 
 
-def grow(train: Dataset, how: str) -> Dataset:
-    """``train`` grown by ``how``: 'dihedral', 'rot45flip' or 'none'."""
+def auto_growth(ds: Dataset) -> tuple[str, str]:
+    """The growth ``auto`` gives ``ds``, and why (see the module docstring)."""
+    if is_cell_data(ds.class_names):
+        return "dihedral", ("cell images have no orientation: the 8 exact rotations and flips of "
+                            "the square keep the class")
+    names = ", ".join(map(str, ds.class_names[:4])) + (", ..." if len(ds.class_names) > 4 else "")
+    return "affine", (f"classes {names} are not cell types: a turn or a mirror may change the class "
+                      "(6 and 9, b and d), so Guruswamy et al.'s small affine changes, which keep "
+                      "the orientation (rotation up to 15 degrees, zoom 0.9-1.1, shift up to 10%, "
+                      "no flip)")
+
+
+def grow(train: Dataset, how: str, seed: int = 0) -> Dataset:
+    """``train`` grown by ``how`` (module docstring); ``seed`` draws the affine copies."""
+    if how == "auto":
+        how = auto_growth(train)[0]
     if how == "dihedral":
         return augment.dihedral(train)
     if how == "rot45flip":
         return augment.expand(augment.rotations45(train), [augment.HorizontalFlip(p=1.0)])
+    if how == "affine":  # 8x, as the square's symmetries
+        return augment.expand(train, augment.guruswamy_affine(), k=7, seed=seed)
     if how == "none":
         return train
-    raise UserError(f"--grow must be none, dihedral or rot45flip, got {how!r}")
+    raise UserError(f"--grow must be auto, {', '.join(GROWTHS[:-1])} or {GROWTHS[-1]}, got {how!r}")
 
 
-def from_split(train: Dataset, test: Dataset | None = None, how: str = "none") -> GanData:
-    """GanData of a given real split (``test`` None: an empty one)."""
+def from_split(train: Dataset, test: Dataset | None = None, how: str = "none",
+               seed: int = 0) -> GanData:
+    """GanData of a given real split (``test`` None: an empty one), grown by ``how``
+    ('auto' resolved by :func:`auto_growth`) with ``seed``."""
     if test is None:
         test = train.subset(np.zeros(0, np.int64))
-    return GanData(train, test, grow(train, how))
+    auto, why = auto_growth(train)
+    if how != "auto":
+        why = "chosen by --grow or the preset" + (
+            f"; --grow auto would choose {auto}: {why}" if how != auto else "")
+    how = auto if how == "auto" else how
+    return GanData(train, test, grow(train, how, seed), grow=how, grow_why=why)
 
 
 def prepare(config: TrainConfig, log=None) -> GanData:
@@ -92,7 +123,7 @@ def prepare(config: TrainConfig, log=None) -> GanData:
         ds = load_reported(config.data, log, size=config.size, skip_bad=config.skip_bad,
                            npz_split=config.npz_split)
     train, _, test = split(ds, test=config.test_frac, seed=config.data_seed)
-    data = from_split(train, test, config.grow)
+    data = from_split(train, test, config.grow, seed=config.data_seed)
     data.npz_split = ds.meta.get("npz_part", "auto")
     if config.data != "synthetic":
         log(f"data: {_images_used(ds)}: {len(train)} for the GAN, {len(test)} held out "

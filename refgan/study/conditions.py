@@ -56,11 +56,8 @@ GEORGIEV_LIMIT = 45.0  # degrees
 def policy_transform(policy: str):
     """The random transform of an augmentation policy (None for ``rotations``, whose
     copies are the fixed 45-degree steps, and for ``none``)."""
-    if policy == "affine":
-        return A.Affine(rotate=15.0, scale=(0.9, 1.1), translate=0.1, p=1.0)
-    if policy == "affine-flip":
-        return A.Compose([A.Affine(rotate=15.0, scale=(0.9, 1.1), translate=0.1, p=1.0),
-                          A.HorizontalFlip(p=0.5)])
+    if policy in ("affine", "affine-flip"):
+        return A.guruswamy_affine(flip=policy == "affine-flip")
     return None
 
 

@@ -9,21 +9,11 @@ ON_THE_FLY = ("real+rotate-on-the-fly",)  # Georgiev; the CNN only
 CONDITIONS = TABLE2 + INPLACE + ON_THE_FLY
 BALANCE = ("imbalanced", "class-weights", "oversample", "undersample", "gan-balance")
 BASELINES = ("real", "real+classic")
-GAN_GROW = ("none", "dihedral", "rot45flip")
-
-# Class names of the blood-cell sets refgan loads (synthetic, ALL-IDB2, C-NMC, PBC): cells
-# have no orientation, so rotations keep the class.
-CELL_CLASSES = {"healthy", "blast", "all", "hem", "normal", "basophil", "eosinophil",
-                "erythroblast", "ig", "lymphocyte", "monocyte", "neutrophil", "platelet"}
 
 
 def positive_index(class_names) -> int:
     """The class whose recall is 'sensitivity': 'blast' when present, else the last."""
     return class_names.index("blast") if "blast" in class_names else len(class_names) - 1
-
-
-def is_cell_data(class_names) -> bool:
-    return all(str(c).lower() in CELL_CLASSES for c in class_names)
 
 
 def uses_gan(condition: str) -> bool:
@@ -43,7 +33,8 @@ class StudyConfig:
     gan : a model of the zoo ('wgan-gp', 'dcgan', ...) or an existing run folder.
     gan_preset, gan_options : preset and overrides for the GAN trainer.
     gan_grow : how the GAN's training images are grown ('auto': dihedral for cells,
-        none otherwise; or one of ``GAN_GROW``).
+        affine otherwise, by :func:`refgan.gans.data.auto_growth`; or one of
+        ``refgan.gans.config.GROWTHS``).
     classifiers : names from ``refgan.classifiers.CLASSIFIERS``.
     conditions : training sets (any of ``CONDITIONS``; see refgan.study.conditions).
     augment : classic augmentation policy ('auto': rotations for cells, affine

@@ -46,8 +46,9 @@ from refgan.gans.sweep import parallel_config  # refgan sweep's engine (register
 from refgan.provenance import provenance
 from refgan.study import conditions as C
 from refgan.study import gan as G
-from refgan.study.config import (BALANCE, CONDITIONS, StudyConfig, is_cell_data,
-                                 positive_index, uses_gan)
+from refgan.data.cells import is_cell_data
+from refgan.gans.data import auto_growth
+from refgan.study.config import BALANCE, CONDITIONS, StudyConfig, positive_index, uses_gan
 from refgan.study.datasets import load_study_data, origins_seen_by, parent_runs, run_config
 from refgan.study.report import write_report
 from refgan.study.results import write_results
@@ -83,16 +84,17 @@ def load_data(cfg: StudyConfig, log=print) -> Dataset:
 
 
 def resolve_policies(cfg: StudyConfig, ds: Dataset) -> dict:
-    """The augmentation policy and GAN-set growth actually used ('auto' resolved):
-    cells have no orientation (rotations; GAN set grown by the square's symmetries);
-    other images may carry their class in their orientation (affine without flips;
-    GAN set not grown)."""
+    """The augmentation policy and GAN-set growth actually used ('auto' resolved), each
+    with why: cells have no orientation (rotations; GAN set grown by the square's
+    symmetries); other images may carry their class in their orientation (affine
+    without flips, for the classic policy and the GAN set). The growth's rule is
+    :func:`refgan.gans.data.auto_growth`, the one ``train`` uses."""
     cells = is_cell_data(ds.class_names)
     augment = cfg.augment if cfg.augment != "auto" else ("rotations" if cells else "affine")
-    grow = cfg.gan_grow if cfg.gan_grow != "auto" else ("dihedral" if cells else "none")
     if augment not in C.POLICIES:
         raise UserError(f"unknown --augment {augment!r}; choose from auto, {', '.join(C.POLICIES)}")
-    return dict(augment=augment, gan_grow=grow,
+    grow, grow_why = auto_growth(ds) if cfg.gan_grow == "auto" else (cfg.gan_grow, "chosen by the user")
+    return dict(augment=augment, gan_grow=grow, gan_grow_why=grow_why,
                 why=("cell images (no orientation): rotations" if cells else
                      "not cell images (orientation may be the class): affine, no flips")
                 if cfg.augment == "auto" else "chosen by the user")
