@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit, softmax
 from scipy.stats import rankdata
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -445,10 +446,28 @@ def _row(records, class_names, pos, names, n_train, n_test, n_boot, seed, top_k)
     row["n_train"] = float(np.mean([r["n_train"] for r in records]))
     single = np.mean([len(set(r["y_pred"])) == 1 for r in records])
     row["degenerate"] = degenerate(y, p, s, K, pos, single)
-    if K == 2:  # Saquib and Rodriguez: accuracy as the threshold on P(positive) sweeps 0..1
-        th, acc = M.threshold_sweep(y == pos, 1 / (1 + np.exp(-s)), np.linspace(0, 1, 41), True)
-        row["threshold_sweep"] = dict(threshold=th.tolist(), accuracy=acc.tolist())
+    # Saquib and Rodriguez: accuracy as the threshold on P(positive) sweeps 0..1; with
+    # more classes, of the one-vs-rest call 'positive or not' (positive_probability)
+    th, acc = M.threshold_sweep(y == pos, positive_probability(records, pos),
+                                np.linspace(0, 1, 41), True)
+    row["threshold_sweep"] = dict(threshold=th.tolist(), accuracy=acc.tolist())
     return row
+
+
+def positive_probability(records, pos: int) -> np.ndarray:
+    """P(positive | x_i) of the pooled test images of ``records``, from the
+    classifiers' scores, for the threshold sweep
+
+        acc(t) = mean_i [ (P(pos | x_i) >= t) == (y_i == pos) ]:
+
+    the logistic 1 / (1 + exp(-s_i)) of a two-class classifier's one score s_i, the
+    softmax exp(d_i,pos) / sum_k exp(d_i,k) of a K-class classifier's scores d_i (the
+    same number when d_i = (0, s_i)), so with K > 2 acc(t) is the accuracy of calling
+    an image positive or not, one vs rest. For the LR and the CNN (logits) these are
+    their predicted probabilities; for the SVM, its margins mapped into [0, 1]."""
+    if records[0].get("scores") is None:
+        return expit(np.concatenate([r["score"] for r in records]))
+    return softmax(np.concatenate([r["scores"] for r in records]), axis=1)[:, pos]
 
 
 def _pairs(rows) -> list:

@@ -326,7 +326,8 @@ def fig_roc(results) -> str | None:
 
 
 def fig_threshold(results) -> str | None:
-    """Saquib and Rodriguez: accuracy as the threshold on P(positive) sweeps 0..1."""
+    """Saquib and Rodriguez: accuracy as the threshold on P(positive) sweeps 0..1 (with
+    more than two classes, of the one-vs-rest call: :func:`refgan.study.protocol.positive_probability`)."""
     import matplotlib.pyplot as plt
 
     clfs = [c for c in results["table"]
@@ -342,7 +343,8 @@ def fig_threshold(results) -> str | None:
                 ax.plot(ts["threshold"], np.multiply(ts["accuracy"], 100), lw=1.5, color=f"C{i}",
                         label=cond)
             ax.set_title(NAMES.get(clf, clf))
-            ax.set_xlabel(f"threshold on P({results['positive']})")
+            ax.set_xlabel(f"threshold on P({results['positive']})"
+                          + (", one vs rest" if len(results["class_names"]) > 2 else ""))
             ax.set_ylabel("accuracy, %")
             ax.set_ylim(0, 100)
             ax.legend(loc="lower center")
@@ -623,8 +625,9 @@ def render(results: dict) -> str:
         parts.append("<h2>Accuracy against the decision threshold</h2><p class=note>Saquib and "
                      "Rodriguez's sweep: accuracy when an image is called "
                      f"{html.escape(results['positive'])} if P({html.escape(results['positive'])}) "
-                     "(the logistic of the classifier's score) exceeds the threshold; all folds "
-                     "pooled.</p>" + _img(th, "accuracy against threshold"))
+                     "(the logistic of the classifier's score; with more classes the softmax of "
+                     "its scores, and the accuracy of the call positive or not, one vs rest) "
+                     "exceeds the threshold; all folds pooled.</p>" + _img(th, "accuracy against threshold"))
     parts.append("<h2>Confusion matrices</h2><p class=note>All folds pooled; rows: true class, "
                  "columns: predicted.</p>")
     for clf in results["table"]:
