@@ -54,7 +54,11 @@ def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
     :mod:`refgan.gans.presets`) with ``overrides`` (e.g. ``steps=100``)."""
     def step(train: Dataset, n_per_class: dict, seed: int, workdir: Path) -> GanOutput:
         size = train.image_size[0]
-        cfg = resolve(model, preset, **{**overrides, "size": size, "seed": seed,
+        # The checkpoint is chosen against the GAN's own training images (kid_simple):
+        # a preset's c2st would compare it with freshly rendered cells, wrong for any
+        # data but the embedded cells; the fold's test images play no part either way.
+        cfg = resolve(model, preset, **{"best_metric": "kid_simple", **overrides,
+                                        "size": size, "seed": seed,
                                         "classes": list(train.class_names), "quality": False,
                                         "progress": False})
         t0 = time.perf_counter()
