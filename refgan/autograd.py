@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import threading
 import weakref
 
 import numpy as np
@@ -33,19 +34,25 @@ from refgan import backend as _backend
 
 
 # ----------------------------------------------------------------------------- mode
-class _Mode:
+class _Mode(threading.local):
+    """Per thread (the per-class models of a run train in parallel threads: one
+    thread's ``no_grad`` must not stop another's recording). The class attributes are
+    every new thread's starting values."""
     grad_enabled = True
     interpreter = None  # when set, ops are evaluated by it instead of their forward
 
 
+_mode = _Mode()
+
+
 @contextlib.contextmanager
 def _grad_mode(enabled: bool):
-    saved = _Mode.grad_enabled
-    _Mode.grad_enabled = enabled
+    saved = _mode.grad_enabled
+    _mode.grad_enabled = enabled
     try:
         yield
     finally:
-        _Mode.grad_enabled = saved
+        _mode.grad_enabled = saved
 
 
 def no_grad():
@@ -59,7 +66,7 @@ def enable_grad():
 
 
 def is_grad_enabled() -> bool:
-    return _Mode.grad_enabled
+    return _mode.grad_enabled
 
 
 @contextlib.contextmanager
@@ -68,12 +75,12 @@ def interpret(interpreter):
     its own forward, recording no graph. This is how a refgan graph is re-played on
     another engine (the JAX export): modules run unchanged while each op is mapped to
     its twin."""
-    saved = _Mode.interpreter, _Mode.grad_enabled
-    _Mode.interpreter, _Mode.grad_enabled = interpreter, False
+    saved = _mode.interpreter, _mode.grad_enabled
+    _mode.interpreter, _mode.grad_enabled = interpreter, False
     try:
         yield
     finally:
-        _Mode.interpreter, _Mode.grad_enabled = saved
+        _mode.interpreter, _mode.grad_enabled = saved
 
 
 # --------------------------------------------------------------------------- tensor
@@ -212,14 +219,14 @@ class Function:
     generation: int = 0
 
     def __call__(self, *inputs):
-        if _Mode.interpreter is not None:  # foreign arrays (JAX tracers) stay as they are
-            return _Mode.interpreter(self, tuple(x if isinstance(x, Tensor) else Tensor(x)
+        if _mode.interpreter is not None:  # foreign arrays (JAX tracers) stay as they are
+            return _mode.interpreter(self, tuple(x if isinstance(x, Tensor) else Tensor(x)
                                                  for x in inputs))
         inputs = tuple(as_tensor(x) for x in inputs)
         outputs = self.forward(*(x.data for x in inputs))
         single = not isinstance(outputs, tuple)
         outputs = tuple(Tensor(y) for y in ((outputs,) if single else outputs))
-        if _Mode.grad_enabled and any(x.requires_grad for x in inputs):
+        if _mode.grad_enabled and any(x.requires_grad for x in inputs):
             self.inputs = inputs
             self.needs_input_grad = tuple(x.requires_grad for x in inputs)
             self.generation = max(x.generation for x in inputs)

@@ -241,6 +241,10 @@ class TrainConfig:
     progress: bool = option(True, "no progress bar", cli="off")
     threads: int = option(available_cores(), "kernel threads (default: every core this "
                           "process may use)", checks=(at_least(1),))
+    parallel_classes: str = option("auto", "train the per-class models side by side, each in a thread "
+                                   "of its own with --threads split between them: on, off, or auto "
+                                   "(on with 2+ models and --threads 2+)",
+                                   checks=(one_of("auto", "on", "off"),))
     # recorded by the train command
     backend: str | None = option(None, "array backend the run trained on", cli=None)
     engine: str = option("refgan", "training engine: refgan or jax", cli=None)

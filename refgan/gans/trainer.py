@@ -8,8 +8,11 @@ One generator iteration ("step") of each model is
 
 With ``per_class`` (the default for unconditional models, Gaur et al.'s protocol) one
 model per class is trained in lock-step inside one run: step t of the healthy
-model, then step t of the blast model. A conditional model is one model, key
-``all``, that sees the labels.
+model and step t of the blast model, side by side in two threads
+(``--parallel-classes``, each with its share of ``--threads``; the kernels release
+the GIL, so the Python of one model's step overlaps the other's kernels) or one
+after the other. A conditional model is one model, key ``all``, that
+sees the labels.
 
 The trainer is handed its data (:class:`refgan.gans.data.GanData`); the monitor
 (:mod:`refgan.gans.monitor`) draws the sample grids and raises the failure flags;
@@ -26,8 +29,13 @@ The trainer is handed its data (:class:`refgan.gans.data.GanData`); the monitor
     checkpoints/          ckpt-<step>.npz + latest.json (see checkpoint.py)
     summary.json          the closing figures (quality.py), written by ``train``
 
-Reproducibility: ``refgan.manual_seed(seed)`` before the models are built; batches
-come from their own ``numpy`` Generator; both streams' states are checkpointed,
+Reproducibility: ``refgan.manual_seed(seed)`` before the models are built. Every
+draw of model i's step t (its batches, latents, dropout masks, the penalty's mixing
+weights, DiffAugment) comes from a stream of its own, ``default_rng([seed, 3, t, i])``
+(:meth:`Trainer.step_rng`): a model's step depends on no other model's, so the
+models give bit-identical weights in parallel or one after the other, and resuming
+at step t needs nothing but t. The run's global streams (``refgan.random``, the
+batch Generator) are still checkpointed for the JAX engine, which draws from them,
 so an interrupted and resumed CPU run ends with bit-identical weights.
 """
 from __future__ import annotations
@@ -36,6 +44,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -51,6 +60,13 @@ from refgan.gans.data import GanData
 from refgan.gans.load import build_models, model_keys, sample_class
 from refgan.gans.monitor import Monitor
 from refgan.provenance import refgan_command
+
+
+def models_in_parallel(config: TrainConfig, n_models: int) -> bool:
+    """Whether the ``n_models`` models of a run train side by side (``--parallel-classes``;
+    auto: with 2+ models and 2+ threads)."""
+    mode = config.parallel_classes
+    return n_models > 1 and (mode == "on" or (mode == "auto" and config.threads > 1))
 
 
 def new_run_dir(root, model: str) -> Path:
@@ -76,6 +92,7 @@ class Trainer:
         self.elapsed_before = 0.0      # seconds trained before this session (resume)
         self._t0 = time.perf_counter()
         self.best = None               # checkpoints/best.json of the run
+        self._pool = None              # the model threads while run() trains in parallel
 
     # -- construction ------------------------------------------------------------
     def setup(self):
@@ -157,23 +174,52 @@ class Trainer:
         return t
 
     # -- the step ------------------------------------------------------------------
-    def batch(self, key):
+    def batch(self, key, rng: np.random.Generator | None = None):
+        """A batch of ``key``'s images drawn with ``rng`` (default: the run's batch stream)."""
         n = len(self.images[key])
         B = self.config.batch
-        idx = self.batch_rng.choice(n, B, replace=n < B)
+        idx = (self.batch_rng if rng is None else rng).choice(n, B, replace=n < B)
         return refgan.tensor(self.images[key][idx]), self.labels[key][idx]
 
+    def step_rng(self, index: int) -> np.random.Generator:
+        """The stream of every draw in the current step of model number ``index``."""
+        return np.random.default_rng([self.config.seed, 3, self.step, index])
+
     def train_step(self) -> dict:
-        c = self.config
-        metrics = {}
-        for key, m in self.models.items():
-            m.epoch = (self.step * c.n_disc * c.batch) // len(self.images[key])
-            d_logs = [m.discriminator_step(self.batch(key)) for _ in range(c.n_disc)]
-            logs = {k: float(np.mean([d[k] for d in d_logs])) for k in d_logs[0]}
-            logs.update(m.generator_step(self.batch(key) if m.needs_real_in_g_step else None))
-            self._finish_model_step(key, m, logs, metrics)
+        """One step of every model: side by side in the model threads, or in turn."""
+        work = [(i, key, m) for i, (key, m) in enumerate(self.models.items())]
+        if models_in_parallel(self.config, len(self.models)):
+            if self._pool is None:
+                self._start_pool()
+            logs = list(self._pool.map(lambda w: self._model_step(*w), work))
+        else:
+            logs = [self._model_step(*w) for w in work]
         self.step += 1
+        return {k: v for one in logs for k, v in one.items()}  # in the models' order
+
+    def _model_step(self, index: int, key: str, m) -> dict:
+        """Step ``self.step`` of model ``m``; its metrics under ``key/``."""
+        c, rng, metrics = self.config, self.step_rng(index), {}
+        with random.using(rng):
+            m.epoch = (self.step * c.n_disc * c.batch) // len(self.images[key])
+            d_logs = [m.discriminator_step(self.batch(key, rng)) for _ in range(c.n_disc)]
+            logs = {k: float(np.mean([d[k] for d in d_logs])) for k in d_logs[0]}
+            logs.update(m.generator_step(self.batch(key, rng) if m.needs_real_in_g_step else None))
+            self._finish_model_step(key, m, logs, metrics)
         return metrics
+
+    def _start_pool(self) -> None:
+        """One thread per model, each running the kernels on its share of --threads
+        (Numba's thread count is per thread; BLAS is limited for the whole process)."""
+        share = max(1, int(self.config.threads) // len(self.models))
+        self._pool = ThreadPoolExecutor(len(self.models), thread_name_prefix="refgan-model",
+                                        initializer=backend.set_num_threads, initargs=(share,))
+
+    def _stop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+            backend.set_num_threads(int(self.config.threads))  # BLAS back to --threads
 
     def _finish_model_step(self, key, m, logs: dict, metrics: dict) -> None:
         """After one model's update: EMA of G, lr schedules, metrics under ``key/``."""
@@ -263,6 +309,7 @@ class Trainer:
                          f"Continue with: {refgan_command()} train --resume {self.run_dir}")
                 return 130
         finally:
+            self._stop_pool()
             bar.close()
             if main:
                 signal.signal(signal.SIGINT, old)
