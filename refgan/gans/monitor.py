@@ -38,7 +38,7 @@ The trainer runs the loop; a :class:`Monitor` looks at it. It owns
     A Wasserstein critic's losses have any sign and scale and pass through zero in
     a healthy run, so none of these apply to it; it is flagged
     (``critic_runs_away``) when the estimate more than doubles between windows
-    (to above 1). An estimate near zero is what convergence looks like, so no
+    (to above 1) by more than three standard errors of the two windows' means. An estimate near zero is what convergence looks like, so no
     "critic at chance" rule exists for it.
 
   Each flag is an event ``{"event": "mode_collapse" | "non_convergence", "model":
@@ -190,8 +190,15 @@ class Monitor:
         if "wasserstein" in now:
             if len(h) < 2 * w:
                 return
-            before = float(np.mean([r["wasserstein"] for r in h[-2 * w:-w]]))
-            if now["wasserstein"] > 2 * before and now["wasserstein"] > 1.0:
+            earlier = np.array([r["wasserstein"] for r in h[-2 * w:-w]], np.float64)
+            later = np.array([r["wasserstein"] for r in h[-w:]], np.float64)
+            before = float(earlier.mean())
+            # the rise must also stand out of the per-step noise (3 standard errors of
+            # the difference of the two means): with small batches the estimate swings
+            # by +-10 from step to step, and a drift of its mean from 0.1 to 1 is noise
+            noise = math.sqrt(earlier.var() / len(earlier) + later.var() / len(later))
+            rise = now["wasserstein"] - before
+            if now["wasserstein"] > 2 * before and now["wasserstein"] > 1.0 and rise > 3 * noise:
                 self.flag("non_convergence", key, (
                     f"non-convergence, the critic runs away at step {step}: the Wasserstein "
                     f"estimate grew from {before:.2f} to {now['wasserstein']:.2f} over the last "
