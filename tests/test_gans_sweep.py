@@ -35,7 +35,7 @@ def test_sweep_ranks_trials_and_writes_the_best_config(tmp_path, numpy_backend):
     best = json.loads((tmp_path / "s" / "best.json").read_text())
     assert best["config"]["lr_g"] == trials[0]["lr_g"] and math.isclose(best["score"], trials[0]["c2st"])
     csv = (tmp_path / "s" / "trials.csv").read_text().splitlines()
-    assert csv[0].startswith("rank,lr_g,lr_d,c2st") and len(csv) == 3
+    assert csv[0].startswith("rank,lr_g,lr_d,c2st,kid") and len(csv) == 3
     with pytest.raises(UserError, match="not empty"):
         sweep.sweep("wgan-gp", "smoke", {}, pairs, tmp_path / "s", log=lambda m: None)
 
@@ -56,3 +56,10 @@ def test_unknown_joblib_backend_needs_its_package():
             pytest.skip("dask installed")
         except ModuleNotFoundError:
             sweep.parallel_config("dask", 1)
+
+
+def test_trials_tied_on_the_two_sample_test_rank_by_kid():
+    """Short runs often all score 1.000 on the two-sample test; KID orders them."""
+    trials = [dict(c2st=1.0, kid=0.9), dict(c2st=1.0, kid=0.2), dict(c2st=0.98, kid=1.5),
+              dict(c2st=float("inf"), kid=float("inf"))]
+    assert [t["kid"] for t in sorted(trials, key=sweep.rank_key)] == [1.5, 0.2, 0.9, float("inf")]

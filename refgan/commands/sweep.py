@@ -91,6 +91,7 @@ def run(args) -> int:
                           log=lambda m: print(m, file=sys.stderr))
     print(sweeps.table(trials))
     print(f"\nranked by c2st (classifier two-sample test, mean over classes and classifiers; "
+          f"ties by kid, KID on simple features; "
           f"0.5 = indistinguishable from real, lower is better)\nsweep folder: {out}  "
           f"(trials.csv, trials.json, best.json)")
     return 0

@@ -35,6 +35,7 @@ from refgan.errors import UserError
 from refgan.gans import data as gan_data
 from refgan.gans import presets, quality
 from refgan.gans.trainer import Trainer
+from refgan.gans.run_files import sample_quality
 
 GAUR_G = (1e-5, 1e-3)
 GAUR_D = (1e-4, 1e-2)
@@ -58,12 +59,21 @@ def grid(lrs_g=None, lrs_d=None) -> list[tuple[float, float]]:
 
 
 def score(trainer, n: int, seed: int = 0) -> dict:
-    """Two-sample-test figures of a trained run: {'c2st': mean, 'per_class': ...}."""
+    """Quality of a trained run's samples against the reference images:
+    {'c2st': mean two-sample-test accuracy, 'kid': mean KID on simple features
+    (run_files.sample_quality), 'per_class': the two-sample figures per class}."""
     ref = quality.reference_images(trainer.config, trainer.data.train)
     gen = {name: trainer.sample_class(name, n, seed=seed + 1000 + i)
            for i, name in enumerate(trainer.data.class_names)}
     mean, per_class = quality.c2st_score(ref, gen, seed=seed)
-    return {"c2st": mean, "per_class": per_class}
+    return {"c2st": mean, "kid": sample_quality(gen, ref), "per_class": per_class}
+
+
+def rank_key(trial: dict) -> tuple:
+    """Trials rank by the two-sample test, ties by KID (both lower is better). Short
+    runs often all score 1.000 on the test (every sample told from real); KID, a
+    distance rather than an accuracy, still orders them."""
+    return (trial["c2st"], trial.get("kid", float("inf")))
 
 
 def run_trial(model: str, preset: str, options: dict, lr_g: float, lr_d: float,
@@ -80,7 +90,7 @@ def run_trial(model: str, preset: str, options: dict, lr_g: float, lr_d: float,
             result = score(trainer, int(c["quality_n"]), seed=int(c["seed"]))
             error = None
         except UserError as err:  # a diverged trial ranks last, with its reason
-            result, error = {"c2st": float("inf"), "per_class": {}}, str(err)
+            result, error = {"c2st": float("inf"), "kid": float("inf"), "per_class": {}}, str(err)
     return dict(lr_g=lr_g, lr_d=lr_d, run_dir=run_dir, wall_s=round(time.perf_counter() - t0, 1),
                 flags=sorted(f"{kind}:{key}" for kind, key in trainer.monitor.flagged), error=error,
                 **result)
@@ -131,7 +141,7 @@ def sweep(model: str, preset: str, options: dict, pairs, out_dir, n_jobs: int = 
         f"'{joblib_backend}', n_jobs={n_jobs}; folder {out}")
     with parallel_config(joblib_backend, n_jobs, scheduler):
         trials = joblib.Parallel(verbose=0)(jobs)
-    trials.sort(key=lambda t: t["c2st"])
+    trials.sort(key=rank_key)
     (out / "trials.json").write_text(json.dumps(trials, indent=1))
     (out / "trials.csv").write_text(table(trials, sep=","))
     best = trials[0]
@@ -142,15 +152,16 @@ def sweep(model: str, preset: str, options: dict, pairs, out_dir, n_jobs: int = 
 
 
 def table(trials: list[dict], sep: str = "  ") -> str:
-    """rank, lr_g, lr_d, c2st (lower is better), per-class figures, wall, run folder."""
+    """rank, lr_g, lr_d, c2st and kid (lower is better), per-class figures, wall, run folder."""
     classes = sorted({k for t in trials for k in t["per_class"]})
-    head = ["rank", "lr_g", "lr_d", "c2st"] + [f"{k}_{m}" for k in classes
+    head = ["rank", "lr_g", "lr_d", "c2st", "kid"] + [f"{k}_{m}" for k in classes
                                                 for m in ("lr_pixels", "svm_colour")]
     rows = [head + ["wall_s", "flags", "run_dir"]]
     for i, t in enumerate(trials, 1):
         per = [f"{t['per_class'][k][m]:.3f}" if k in t["per_class"] else "-"
                for k in classes for m in ("lr_pixels", "svm_colour")]
-        rows.append([str(i), f"{t['lr_g']:.2e}", f"{t['lr_d']:.2e}", f"{t['c2st']:.3f}"] + per
+        rows.append([str(i), f"{t['lr_g']:.2e}", f"{t['lr_d']:.2e}", f"{t['c2st']:.3f}",
+                     f"{t.get('kid', float('nan')):.3f}"] + per
                     + [str(t["wall_s"]), ";".join(t["flags"]) or (t["error"] and "diverged") or "-",
                        t["run_dir"]])
     if sep != "  ":
