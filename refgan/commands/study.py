@@ -48,7 +48,7 @@ def add_parser(sub):
                    "existing run folder to sample (default wgan-gp)")
     p.add_argument("--gan-preset", default=None, help="GAN preset: cpu (default), paper, smoke")
     p.add_argument("--gan-steps", type=int, default=None,
-                   help="GAN generator steps per fold (default 400)")
+                   help="GAN generator steps per fold (default 1200)")
     p.add_argument("--ali", default=None, help="acgan-ali: the ALI run folder to start from")
     p.add_argument("--gan-grow", choices=["auto", *GROWTHS], default=None,
                    help="grow each GAN's training images (auto: dihedral for cells, affine "
