@@ -187,3 +187,13 @@ def test_critic_estimate_drifting_inside_its_noise_is_not_flagged(tmp_path):
          seed=1)
     m.check_health({}, step=40)
     assert not m.flagged and not messages
+
+
+def test_final_grid_title_names_the_checkpoint_it_was_drawn_from():
+    """With --use-best the grid is drawn by the best checkpoint's weights, not the last
+    step's (the main job's grid said "after 2535 steps" for step 1900's weights)."""
+    from refgan.gans.monitor import grid_title
+
+    assert grid_title("wgan-gp", 2535) == "wgan-gp after 2535 steps (fixed z)"
+    assert grid_title("wgan-gp", 2535, 2535) == "wgan-gp after 2535 steps (fixed z)"
+    assert grid_title("wgan-gp", 2535, 1900) == "wgan-gp, best checkpoint: step 1900 of 2535 (fixed z)"

@@ -66,12 +66,22 @@ class InfoGAN(GAN):
         c_cont = ops.split(c, [self.n_cat, self.n_cont], axis=1)[1]
         return ops.cross_entropy(q_cat, cat) + 0.5 * ops.mse_loss(q_cont, c_cont) * self.n_cont
 
-    def discriminator_step(self, batch):
-        G, trunk, D = self.nets["G"], self.nets["trunk"], self.nets["D"]
-        x, _ = batch
-        cat, c = self.codes(len(x))
+    def coded_fakes(self, n: int):
+        """(G(z, c) for n fresh codes, without gradient; the categorical codes; c):
+        what a discriminator step scores."""
+        cat, c = self.codes(n)
         with no_grad():
-            fake = G(ops.concat([self.z(len(x)), c], axis=1))
+            fake = self.nets["G"](ops.concat([self.z(n), c], axis=1))
+        return fake, cat, c
+
+    def adversarial_g_loss(self, d_fake):
+        """G's adversarial loss from D's scores of its samples: non-saturating BCE."""
+        return bce(d_fake, 1.0)
+
+    def discriminator_step(self, batch):
+        trunk, D = self.nets["trunk"], self.nets["D"]
+        x, _ = batch
+        fake, cat, c = self.coded_fakes(len(x))
         h_fake = trunk(fake)
         l_info = self.info_loss(h_fake, cat, c)
         d_loss = bce(D(trunk(x)), 1.0) + bce(D(h_fake), 0.0) + self.lam_info * l_info
@@ -84,6 +94,6 @@ class InfoGAN(GAN):
         with self.frozen(trunk, D, self.nets["Q"]):
             h = trunk(G(ops.concat([self.z(self.batch_size), c], axis=1)))
             l_info = self.info_loss(h, cat, c)
-            g_loss = bce(D(h), 1.0) + self.lam_info * l_info
+            g_loss = self.adversarial_g_loss(D(h)) + self.lam_info * l_info
             self.update(self.opts["G"], g_loss, G)
         return {"g_loss": mean_of(g_loss), "info_loss_g": mean_of(l_info)}

@@ -21,7 +21,7 @@ The penalty involves D only: Q's head is not a critic and needs no Lipschitz bou
 """
 from __future__ import annotations
 
-from refgan import nn, no_grad, ops
+from refgan import nn, ops
 from refgan.gans.architectures import Generator, Trunk
 from refgan.gans.base import mean_of
 from refgan.gans.infogan import InfoGAN
@@ -47,12 +47,14 @@ class InfoWGANGP(InfoGAN):
         """D(x) (N, 1): the Wasserstein critic (trunk and score head)."""
         return self.nets["D"](self.nets["trunk"](x))
 
+    def adversarial_g_loss(self, d_fake):
+        """G's Wasserstein loss: -E[D(G(z, c))]."""
+        return -d_fake.mean()
+
     def discriminator_step(self, batch):
-        G, trunk, D = self.nets["G"], self.nets["trunk"], self.nets["D"]
+        trunk, D = self.nets["trunk"], self.nets["D"]
         x, _ = batch
-        cat, c = self.codes(len(x))
-        with no_grad():
-            fake = G(ops.concat([self.z(len(x)), c], axis=1))
+        fake, cat, c = self.coded_fakes(len(x))
         h_fake = trunk(fake)
         d_real, d_fake = self.critic(x), D(h_fake)
         gp, norms = ops.gradient_penalty(self.critic, x, fake)
@@ -62,12 +64,3 @@ class InfoWGANGP(InfoGAN):
         return {"d_loss": mean_of(d_loss), "wasserstein": mean_of(d_real) - mean_of(d_fake),
                 "gp": mean_of(gp), "grad_norm": mean_of(norms), "info_loss": mean_of(l_info)}
 
-    def generator_step(self, batch=None):
-        G, trunk, D = self.nets["G"], self.nets["trunk"], self.nets["D"]
-        cat, c = self.codes(self.batch_size)
-        with self.frozen(trunk, D, self.nets["Q"]):
-            h = trunk(G(ops.concat([self.z(self.batch_size), c], axis=1)))
-            l_info = self.info_loss(h, cat, c)
-            g_loss = -D(h).mean() + self.lam_info * l_info
-            self.update(self.opts["G"], g_loss, G)
-        return {"g_loss": mean_of(g_loss), "info_loss_g": mean_of(l_info)}

@@ -98,6 +98,13 @@ CHANCE_MARGIN = 0.1      # D's mean scores of real and of fake within this of 1/
 LOSSES_COLLAPSE = 0.05   # D and G losses both below this: D's feedback is inconsistent
 
 
+def grid_title(model: str, step: int, sampled_step: int | None = None) -> str:
+    """The final grid's title: which weights drew it."""
+    if sampled_step is None or sampled_step == step:
+        return f"{model} after {step} steps (fixed z)"
+    return f"{model}, best checkpoint: step {sampled_step} of {step} (fixed z)"
+
+
 class Monitor:
     """Sample grids, health checks and the metrics log of one run (module docstring).
 
@@ -257,10 +264,12 @@ class Monitor:
         iio.imwrite(path, img)
         return rows
 
-    def finish(self, models: dict, step: int) -> None:
-        """Final labelled grid ``samples.png`` (a row per class) and ``progress.gif``."""
+    def finish(self, models: dict, step: int, sampled_step: int | None = None) -> None:
+        """Final labelled grid ``samples.png`` (a row per class) and ``progress.gif``;
+        ``sampled_step``: the step of the weights in ``models`` when not the last one
+        (the best checkpoint)."""
         rows = self.fixed_samples(models)
-        title = f"{self.config.model} after {step} steps (fixed z)"
+        title = grid_title(self.config.model, step, sampled_step)
         save_grid(np.concatenate(list(rows.values())), self.run_dir / "samples.png",
                   nrow=len(self.fixed_z), row_labels=list(rows), title=title)
         run_files.write_progress_gif_of(self.run_dir)

@@ -323,13 +323,15 @@ class Trainer:
     def finish(self):
         """Best generator back in place (``use_best``), final labelled grid and the
         progress animation."""
+        sampled_step = None
         if self.config.use_best and self.best is not None:
+            sampled_step = int(self.best["step"])
             path = self.run_dir / "checkpoints" / run_files.BEST_NPZ
             with np.load(path, allow_pickle=False) as z:
                 checkpoint.restore_models(self.models, {k: z[k] for k in z.files}, path)
             self.log(f"sampling from the best checkpoint, step {self.best['step']} "
                      f"({self.best['metric']} {self.best['value']:.3f})")
-        self.monitor.finish(self.models, self.step)
+        self.monitor.finish(self.models, self.step, sampled_step)
         self.log(f"finished step {self.step}/{self.config.steps} after "
                  f"{self.elapsed():.0f} s of training", console=False)
 
