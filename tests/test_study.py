@@ -448,3 +448,22 @@ def test_the_studys_gan_chooses_its_checkpoint_from_its_own_training_images(tmp_
     assert len(out.generated) == 6
     best = json.loads((tmp_path / "gan" / "checkpoints" / "best.json").read_text())
     assert best["metric"] != "c2st_vs_fresh"
+
+
+def test_the_positive_class_score_is_right_when_the_positive_class_comes_first():
+    """Two-class classifiers give one score, that of class 1; a dataset whose folders
+    load as ('blast', 'healthy') makes blast class 0, and reading that score as the
+    blast score inverted its AUC and threshold sweep."""
+    from sklearn.linear_model import LogisticRegression
+
+    from refgan.metrics.classification import roc_auc
+    from refgan.study.protocol import positive_score
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 50)
+    x = rng.normal(size=(100, 2)) + np.where(y == 0, 2.0, -2.0)[:, None]
+    d = LogisticRegression().fit(x, y).decision_function(x)
+    assert roc_auc(y, positive_score(d, 0), positive=0) > 0.95
+    assert roc_auc(y, positive_score(d, 1), positive=1) > 0.95
+    three = rng.normal(size=(5, 3))
+    assert np.array_equal(positive_score(three, 2), three[:, 2])

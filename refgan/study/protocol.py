@@ -179,6 +179,16 @@ def planned_fits(cfg: StudyConfig, names) -> list:
             if c == "cnn" or n not in ("real+rotate-on-the-fly",)]
 
 
+def positive_score(d: np.ndarray, pos: int) -> np.ndarray:
+    """The score of class ``pos`` from a classifier's ``decision_function`` output:
+    column ``pos`` of a K-class (n, K) array; a two-class classifier's one score is
+    that of its class 1 (scikit-learn's ``classes_[1]``), so class 0's score is its
+    negative (e.g. folders 'blast/' and 'healthy/' load as classes 0 and 1)."""
+    if d.ndim == 2:
+        return d[:, pos]
+    return d if pos == 1 else -d
+
+
 def _fit_all(cfg, job: Job, sets: dict, seed: int) -> list:
     pos = positive_index(job.test.class_names)
     recs = []
@@ -191,7 +201,7 @@ def _fit_all(cfg, job: Job, sets: dict, seed: int) -> list:
             gan_seed=job.gan_seed, n_train=int(len(ds)),
             class_counts=np.bincount(ds.labels, minlength=ds.n_classes).tolist(),
             y_true=job.test.labels.tolist(), y_pred=np.asarray(pred).tolist(),
-            score=(d if d.ndim == 1 else d[:, pos]).tolist(),
+            score=positive_score(d, pos).tolist(),
             scores=None if d.ndim == 1 else d.tolist(), origin=job.test.origin.tolist(),
             curves=curves, seconds=round(time.perf_counter() - t1, 2)))
     return recs
