@@ -1,4 +1,5 @@
 """The study end to end: protocol with a stub GAN, the report, the JSON and the CLI."""
+import html
 import json
 import math
 import re
@@ -194,8 +195,11 @@ def test_acgan_ali_counts_its_ali_parents_training_images(tmp_path):
 
 
 def test_report_has_every_section(study):
-    _, out, _, _ = study
+    _, out, res, _ = study
     check_report(out)
+    # the GAN-set growth is reported with the reason it was chosen
+    why = res["policy"]["gan_grow_why"]
+    assert why and html.escape(why) in (out / "report.html").read_text()
 
 
 def check_report(out):

@@ -62,7 +62,8 @@ def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
                                         "classes": list(train.class_names), "quality": False,
                                         "progress": False})
         t0 = time.perf_counter()
-        data = gan_data.from_split(train, how=cfg.grow)
+        # each GAN its own affine copies (the growth's draws follow the GAN's seed)
+        data = gan_data.from_split(train, how=cfg.grow, seed=seed)
         tr = Trainer(cfg, data, run_dir=Path(workdir), log=lambda msg: None).setup()
         code = tr.run()
         if code != 0:

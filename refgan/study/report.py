@@ -550,7 +550,9 @@ def render(results: dict) -> str:
         f"{results['dataset']['image_size'][0]}x{results['dataset']['image_size'][1]} pixels.</li>"
         + protocol
         + f"<li>GAN: {html.escape(results['gan_description'])}; training images grown by "
-        f"<b>{html.escape(str(cfg.get('gan_grow')))}</b>; {cfg['n_generated']} generated images "
+        f"<b>{html.escape(str(cfg.get('gan_grow')))}</b>"
+        + (f" ({html.escape(pol['gan_grow_why'])})" if pol.get("gan_grow_why") else "")
+        + f"; {cfg['n_generated']} generated images "
         f"per class{', each expanded like the real ones' if cfg.get('augment_generated') else ''}."
         + (f" Parent runs (their training data count as the GAN's): "
            f"{html.escape(', '.join(results['gan_parents']))}." if results.get("gan_parents") else "")
