@@ -355,3 +355,8 @@ def test_ops_reject_bad_arguments_with_clear_errors(numpy_backend):
     with pytest.raises(ValueError, match="at least 2 axes"):
         F.matmul(refgan.tensor(np.zeros(3)), refgan.tensor(np.zeros((3, 2))))
     assert F.reshape(x, (-1, 5)).shape == (10, 5)
+
+
+def test_sum_pool2d_refuses_a_side_that_is_not_a_multiple_of_its_block():
+    with pytest.raises(ValueError, match="not a multiple of 2"):
+        F.sum_pool2d(refgan.tensor(np.zeros((1, 1, 5, 4), np.float32)), 2)

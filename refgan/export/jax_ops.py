@@ -401,7 +401,6 @@ def _fold(fn, cols):
     return xpad[:, :, top:top + H, left:left + W]
 
 
-
 @twin(conv.UpsampleNearest)
 def _upsample_nearest(fn, x):
     return jnp.repeat(jnp.repeat(x, fn.s, axis=2), fn.s, axis=3)
@@ -412,6 +411,7 @@ def _sum_pool2d(fn, x):
     N, C, Hs, Ws = x.shape
     s = fn.s
     return jnp.sum(jnp.reshape(x, (N, C, Hs // s, s, Ws // s, s)), axis=(3, 5))
+
 
 # ------------------------------------------------------------------ norm.py
 @twin(norm.BatchNormTrain)

@@ -37,9 +37,9 @@ Check = Callable[[Any], "str | None"]
 
 # What config.json records besides the options (refgan/gans/run_files.py): not options.
 RECORD_ONLY = ("provenance", "history")
-# Older names of a field, still read from the config.json of existing runs.
 # How the GAN set can be grown (refgan.gans.data.grow); 'auto' chooses by the data.
 GROWTHS = ("none", "dihedral", "rot45flip", "affine")
+# Older names of a field, still read from the config.json of existing runs.
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 

@@ -79,9 +79,8 @@ def auto_growth(ds: Dataset) -> tuple[str, str]:
 
 
 def grow(train: Dataset, how: str, seed: int = 0) -> Dataset:
-    """``train`` grown by ``how`` (module docstring); ``seed`` draws the affine copies."""
-    if how == "auto":
-        how = auto_growth(train)[0]
+    """``train`` grown by ``how``, one of ``GROWTHS`` ('auto' is resolved by
+    :func:`from_split`); ``seed`` draws the affine copies."""
     if how == "dihedral":
         return augment.dihedral(train)
     if how == "rot45flip":

@@ -17,13 +17,15 @@ limited-data GAN literature found works in their place: narrow networks (critic
 16-32-64-128, generator 128-64-32-16), batch 16, 1 critic step per generator step
 instead of 5 with the critic's learning rate 5x the generator's (TTUR, Heusel et al.
 2017: lr_G 2e-4 as the paper, lr_D 1e-3), DiffAugment translation and cutout for
-the critic (Zhao et al. 2020; its colour transform is left out: it hides from the
-critic the stain colours that make a cell look real), an EMA of G (0.999 with
+the critic (Zhao et al. 2020; its colour transform is left out: it randomises the
+stain colours and contrast the critic should judge), an EMA of G (0.999 with
 warm-up) for sampling, and the run ends with the checkpoint closest to the training
 images in KID on simple features (``best_metric`` kid_simple, ``use_best``; the
-two-sample test sat at 0.99-1.00 for every checkpoint, so choosing by it kept the
-first). The choice came from side-by-side runs of 400-800 steps (README, "The main
-job"): the earlier lr_D 6.7e-3 with colour DiffAugment ended 8-11x higher in KID.
+two-sample test scored the compared runs' checkpoints at or near 1.000, and on a tie
+it kept the first). The choice came from side-by-side single runs of 400-800 steps
+(README, "The main job"): with these rates at batch 16 an 800-step run ended at KID
+0.50 / 0.34 (healthy / blast), where the earlier preset (lr_D 6.7e-3, colour
+DiffAugment, batch 32) ended its 948-step main job at 4.1 / 3.6.
 
 ``paper``: Gaur et al.'s configuration: 64 x 64, batch 64, critic 64-128-256-512
 (5x5, stride 2, 'same', LeakyReLU 0.2, dropout 0.3), generator from 4 x 4 x 512,

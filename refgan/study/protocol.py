@@ -42,13 +42,13 @@ from refgan import metrics as M
 from refgan.classifiers import make_classifier
 from refgan.classifiers.features import downsize_flatten
 from refgan.data import Dataset, LeakError, check_no_leak, duplicate_groups
+from refgan.data.cells import is_cell_data
 from refgan.errors import UserError
+from refgan.gans.data import auto_growth
 from refgan.gans.sweep import parallel_config  # refgan sweep's engine (registers dask/ray)
 from refgan.provenance import provenance
 from refgan.study import conditions as C
 from refgan.study import gan as G
-from refgan.data.cells import is_cell_data
-from refgan.gans.data import auto_growth
 from refgan.study.config import BALANCE, CONDITIONS, StudyConfig, positive_index, uses_gan
 from refgan.study.datasets import load_study_data, origins_seen_by, parent_runs, run_config
 from refgan.study.report import write_report
