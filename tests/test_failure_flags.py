@@ -177,6 +177,29 @@ def test_critic_running_away_is_flagged(tmp_path):
     assert e["model"] == "healthy" and e["failure"] == "critic_runs_away" and "2.00" in e["message"] and "9.00" in e["message"]
 
 
+def test_critic_growing_stronger_far_below_its_start_is_not_flagged(tmp_path):
+    """The main job with translation-only DiffAugment: the estimate fell from ~16 (the
+    untrained G) to ~0.8 and rose to ~1.6 while the samples kept improving; a critic
+    that grows somewhat stronger is not one that runs away."""
+    m, messages = monitor(tmp_path, "wgan-gp")
+    feed(m, 10, {k: dict(wasserstein=(16.0, 1.0)) for k in m.keys})
+    feed(m, 10, {k: dict(wasserstein=(0.75, 0.2)) for k in m.keys}, seed=1)
+    feed(m, 10, {k: dict(wasserstein=(1.65, 0.2)) for k in m.keys}, seed=2)
+    m.check_health({}, step=60)
+    assert not m.flagged and not messages
+
+
+def test_critic_climbing_back_towards_its_start_is_flagged(tmp_path):
+    m, messages = monitor(tmp_path, "wgan-gp")
+    feed(m, 10, {k: dict(wasserstein=(16.0, 1.0)) for k in m.keys})
+    feed(m, 10, {k: dict(wasserstein=(0.75, 0.2)) for k in m.keys}, seed=1)
+    feed(m, 10, {"healthy": dict(wasserstein=(6.0, 0.2)), "blast": dict(wasserstein=(0.75, 0.2))},
+         seed=2)
+    m.check_health({}, step=60)
+    (e,) = non_convergence(tmp_path)
+    assert e["model"] == "healthy" and e["failure"] == "critic_runs_away"
+
+
 def test_critic_estimate_drifting_inside_its_noise_is_not_flagged(tmp_path):
     """The main job (batch 16, one critic step) logs per-step estimates spread over
     +-10 while their window means drift from ~0.1 to ~1.2; that "doubling" is noise,
