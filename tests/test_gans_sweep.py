@@ -26,14 +26,15 @@ def test_grid_defaults_to_nizam_and_md_ali():
 
 def test_sweep_ranks_trials_and_writes_the_best_config(tmp_path, numpy_backend):
     """Two smoke trials in two loky workers: the table is ranked by c2st, and
-    best.json holds the winner's config."""
+    best.json holds the winner's config, with the growth '--grow auto' resolved to."""
     pairs = [(1e-4, 1e-3), (2e-4, 2e-4)]
-    trials = sweep.sweep("wgan-gp", "smoke", {"steps": 2, "quality_n": 10}, pairs,
+    trials = sweep.sweep("wgan-gp", "smoke", {"steps": 2, "quality_n": 10, "grow": "auto"}, pairs,
                          tmp_path / "s", n_jobs=2, log=lambda m: None)
     assert [t["c2st"] for t in trials] == sorted(t["c2st"] for t in trials)
     assert all(0.0 <= t["c2st"] <= 1.0 for t in trials)
     best = json.loads((tmp_path / "s" / "best.json").read_text())
     assert best["config"]["lr_g"] == trials[0]["lr_g"] and math.isclose(best["score"], trials[0]["c2st"])
+    assert best["config"]["grow"] == "dihedral" and "cell images" in best["config"]["grow_why"]
     csv = (tmp_path / "s" / "trials.csv").read_text().splitlines()
     assert csv[0].startswith("rank,lr_g,lr_d,c2st,kid") and len(csv) == 3
     with pytest.raises(UserError, match="not empty"):

@@ -84,7 +84,9 @@ def run_trial(model: str, preset: str, options: dict, lr_g: float, lr_d: float,
     with ctx:
         c = presets.resolve(model, preset, **dict(options, lr_g=lr_g, lr_d=lr_d,
                                                   progress=False, quality=False))
-        trainer = Trainer(c, gan_data.prepare(c), run_dir, log=lambda msg: None).setup()
+        data = gan_data.prepare(c)
+        c = data.record(c)  # the growth '--grow auto' resolved to, and why, as train records it
+        trainer = Trainer(c, data, run_dir, log=lambda msg: None).setup()
         try:
             trainer.run()
             result = score(trainer, int(c["quality_n"]), seed=int(c["seed"]))
