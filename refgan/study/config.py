@@ -64,8 +64,8 @@ class StudyConfig:
     gan: str = "wgan-gp"
     gan_preset: str = "cpu"
     # 1,200 steps per class at 32 x 32 (the cpu preset: batch 16; one core per job, the
-    # classes in turn): one GAN job took 110-128 s, the whole default study 22 min 39 s
-    # on the idle 2-core machine (2026-12-01), inside its 35-45 min budget
+    # classes in turn): one GAN job took 89-102 s, the whole default study 19 min 2 s
+    # on the idle 2-core machine (2026-12-02), inside its 35-45 min budget
     gan_options: dict = field(default_factory=lambda: dict(steps=1200))
     gan_grow: str = "auto"
     classifiers: tuple = ("lr", "svm")
