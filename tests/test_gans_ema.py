@@ -41,3 +41,27 @@ def test_ema_reaches_a_still_generator_and_copies_batch_norm_statistics(numpy_ba
         np.testing.assert_allclose(pe.data, 0.5, atol=0.05)
     bn_e = [mod for mod in E.modules() if "running_mean" in mod._buffers][0]
     np.testing.assert_array_equal(bn_e.running_mean, bn.running_mean)
+
+
+def test_standing_statistics_belong_to_the_ema_weights(numpy_backend):
+    """The EMA G's batch-norm statistics are recomputed for its own weights from its
+    own latent stream; G's statistics and refgan's random streams are untouched."""
+    m = model_with_ema()
+    G, E = m.nets["G"], m.nets["G_ema"]
+    for p in E.parameters():                      # EMA weights that differ from G's
+        p.data = p.data * 1.5 + 0.1
+    m.update_ema(0.5, step=100)                   # copies G's statistics, as training does
+    g_stats = [b.copy() for b in (G.project[1].running_mean, G.project[1].running_var)]
+    streams = refgan.random.get_state()
+    m.standing_statistics(seed=3, batches=4, batch=8)
+    # the first batch norm follows Linear(z) (no bias): the mean of the 4 batch means
+    # of z W^T is the mean of all 32 latents times W^T
+    rng = np.random.default_rng([3, 5])
+    z = np.concatenate([rng.standard_normal((8, m.latent_dim)).astype(np.float32) for _ in range(4)])
+    W = E.project[0].weight.numpy()
+    np.testing.assert_allclose(E.project[1].running_mean, z.mean(0) @ W.T, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(E.project[1].running_mean, g_stats[0])
+    np.testing.assert_array_equal(G.project[1].running_mean, g_stats[0])
+    np.testing.assert_array_equal(G.project[1].running_var, g_stats[1])
+    assert refgan.random.get_state() == streams
+    assert E.project[1].momentum == 0.1 and E.training

@@ -119,6 +119,8 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------
     def state(self) -> tuple[dict, dict]:
+        for m in self.models.values():  # what a checkpoint's EMA generator samples with
+            m.standing_statistics(seed=self.config.seed)
         arrays = checkpoint.join_models({k: m.state_dict() for k, m in self.models.items()})
         meta = dict(config=self.config.to_json(), data_hash=self.data.hash(),
                     backend=backend.get_backend().name, refgan_rng=random.get_state(),
