@@ -16,7 +16,8 @@ closing figures. Deviations from Gaur et al., all for the time budget: narrow
 networks (critic 16-32-64-128, generator 128-64-32-16), batch 16, 1 critic step per
 generator step instead of 5 with the critic's learning rate 5x the generator's
 (TTUR, Heusel et al. 2017: lr_G 2e-4 as the paper, lr_D 1e-3), no critic dropout,
-an EMA of G (0.999 with warm-up) for sampling, and the run ends with the checkpoint
+an EMA of G (0.999 with warm-up, its batch-norm statistics recomputed for the
+averaged weights at each checkpoint) for sampling, and the run ends with the checkpoint
 closest to the training images in KID on simple features (``best_metric``
 kid_simple, ``use_best``).
 
