@@ -8,8 +8,8 @@ An *iteration* is what Gaur et al. call one generator iteration: ``n_disc`` crit
 steps (each: G(z) without grad, D on the real and the fake batch, the gradient
 penalty through a double backward, Adam) and one generator step (Adam). The model
 is refgan's ``wgan-gp`` (the ``paper`` preset architecture: critic 5x5 stride-2
-'same' convs with LeakyReLU 0.2 and dropout 0.3, generator upsample + 3x3 conv +
-batch norm from a 4x4 grid); ``bench/torch_wgan.py`` builds the same model in
+'same' convs with LeakyReLU 0.2 and dropout 0.3 (none on the main row), generator
+upsample + 3x3 conv + batch norm from a 4x4 grid); ``bench/torch_wgan.py`` builds the same model in
 PyTorch and loads refgan's initial weights.
 
 Rows (the ``paper`` widths 64/64 and latent 128 unless the row says otherwise):
