@@ -65,3 +65,33 @@ def test_standing_statistics_belong_to_the_ema_weights(numpy_backend):
     np.testing.assert_array_equal(G.project[1].running_var, g_stats[1])
     assert refgan.random.get_state() == streams
     assert E.project[1].momentum == 0.1 and E.training
+
+
+def test_the_grid_and_the_checkpoint_of_a_step_share_standing_statistics(tmp_path, monkeypatch):
+    """The sample grid (progress.gif, health checks) at a checkpoint step reads the EMA G
+    with the standing statistics the checkpoint records, not G's copied ones."""
+    from refgan.commands import main
+    from refgan.gans.monitor import Monitor
+
+    seen = {}
+    grid = Monitor.sample_grid
+
+    def spy(self, models, step):
+        for key, m in models.items():
+            bn = m.nets["G_ema"].project[1]
+            seen[key] = (step, bn.running_mean.copy(), m.nets["G"].project[1].running_mean.copy())
+        return grid(self, models, step)
+
+    monkeypatch.setattr(Monitor, "sample_grid", spy)
+    run = tmp_path / "run"
+    assert main(["-q", "train", "--model", "wgan-gp", "--preset", "smoke", "--ema", "0.9",
+                 "--steps", "2", "--sample-every", "2", "--ckpt-every", "2",
+                 "--no-progress", "--run-dir", str(run)]) == 0
+    with np.load(run / "checkpoints" / "ckpt-0000002.npz") as z:
+        saved = {k: z[k] for k in z.files if "G_ema.project.1.running_mean" in k}
+    assert sorted(seen) == ["blast", "healthy"] and len(saved) == 2
+    for key, (step, ema_stats, g_stats) in seen.items():
+        assert step == 2
+        [name] = [n for n in saved if n.startswith(key)]
+        np.testing.assert_array_equal(ema_stats, saved[name])
+        assert not np.allclose(ema_stats, g_stats)

@@ -95,7 +95,8 @@ class GAN:
         average forgets fast, so it does not hold the untrained first weights (a plain
         0.999 average still remembers its start after 1,000 steps: 0.999^1000 = 0.37).
         Batch-norm statistics are copied, not averaged (``standing_statistics``
-        recomputes them for the EMA weights before each checkpoint). Returns the d used."""
+        recomputes them for the EMA weights before each sample grid and checkpoint).
+        Returns the d used."""
         d = min(float(decay), (1.0 + step) / (warmup + step))
         G, E = self.nets["G"], self.nets["G_ema"]
         for pe, p in zip(E.parameters(), G.parameters()):

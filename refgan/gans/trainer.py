@@ -92,6 +92,7 @@ class Trainer:
         self.elapsed_before = 0.0      # seconds trained before this session (resume)
         self._t0 = time.perf_counter()
         self.best = None               # checkpoints/best.json of the run
+        self._standing_step = None     # step whose EMA batch-norm statistics are computed
         self._pool = None              # the model threads while run() trains in parallel
 
     # -- construction ------------------------------------------------------------
@@ -118,9 +119,17 @@ class Trainer:
         return self
 
     # -- state ---------------------------------------------------------------------
+    def standing_statistics(self) -> None:
+        """The EMA generators' batch-norm statistics recomputed for their own weights
+        (:meth:`GAN.standing_statistics`), once per step: the sample grid, the health
+        checks and the checkpoint of one step all read the same generators."""
+        if self._standing_step != self.step:
+            for m in self.models.values():
+                m.standing_statistics(seed=self.config.seed)
+            self._standing_step = self.step
+
     def state(self) -> tuple[dict, dict]:
-        for m in self.models.values():  # what a checkpoint's EMA generator samples with
-            m.standing_statistics(seed=self.config.seed)
+        self.standing_statistics()  # what a checkpoint's EMA generator samples with
         arrays = checkpoint.join_models({k: m.state_dict() for k, m in self.models.items()})
         meta = dict(config=self.config.to_json(), data_hash=self.data.hash(),
                     backend=backend.get_backend().name, refgan_rng=random.get_state(),
@@ -320,6 +329,7 @@ class Trainer:
 
     # -- where the models are read (the JAX engine syncs its state first) -----------
     def samples_grid(self) -> dict:
+        self.standing_statistics()
         return self.monitor.sample_grid(self.models, self.step)
 
     def finish(self):
