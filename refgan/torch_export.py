@@ -57,6 +57,7 @@ LAYER_ARGS = {
     nn.BatchNorm2d: ("num_features", "eps", "momentum"),
     nn.LeakyReLU: ("negative_slope",),
     nn.Dropout: ("p",),
+    nn.MinibatchStd: ("group_size",),
     nn.Upsample: ("scale_factor",),
     nn.Flatten: ("start_dim",),
     nn.Unflatten: ("shape",),

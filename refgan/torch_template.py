@@ -96,6 +96,24 @@ class Conv2d(nn.Conv2d):
         return super().extra_repr() + f", refgan_padding={self.refgan_padding!r}"
 
 
+class MinibatchStd(nn.Module):
+    """refgan.nn.MinibatchStd (Karras et al. 2018): appends, as one more channel, the
+    mean over (c, h, w) of the standard deviation (biased, + 1e-8 under the root) over
+    groups of consecutive samples; a group is the largest divisor of N up to group_size."""
+
+    def __init__(self, group_size):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        g = max(k for k in range(1, min(self.group_size, n) + 1) if n % k == 0)
+        y = x.reshape(n // g, g, c, h, w)
+        std = torch.sqrt(y.var(dim=1, unbiased=False) + 1e-8)
+        s = std.mean(dim=(1, 2, 3)).reshape(n // g, 1, 1, 1, 1).expand(n // g, g, 1, h, w)
+        return torch.cat([x, s.reshape(n, 1, h, w)], dim=1)
+
+
 def build(spec: dict) -> nn.Module:
     """The torch module of one architecture node of manifest.json."""
     kind, a = spec["layer"], spec.get("args", {})
@@ -116,6 +134,8 @@ def build(spec: dict) -> nn.Module:
         return nn.LeakyReLU(a["negative_slope"])
     if kind == "Dropout":
         return nn.Dropout(a["p"])
+    if kind == "MinibatchStd":
+        return MinibatchStd(a["group_size"])
     if kind == "Upsample":
         return nn.Upsample(scale_factor=a["scale_factor"], mode="nearest")
     if kind == "Flatten":

@@ -38,6 +38,25 @@ def test_wgan_gp_critic_loss_gradient_wrt_every_parameter(cpu_backend, activatio
     check_backward(critic_loss, [], params=D.parameters(), n_directions=4)
 
 
+def test_wgan_gp_critic_loss_gradient_with_minibatch_std(cpu_backend):
+    """The penalty differentiates through the batch's spread (MinibatchStd couples the
+    samples of a group): second order w.r.t. every critic weight."""
+    refgan.manual_seed(0)
+    D = nn.Sequential(
+        nn.Conv2d(3, 4, 5, stride=2, padding="same"), nn.Softplus(), nn.MinibatchStd(2),
+        nn.Conv2d(5, 6, 5, stride=2, padding="same"), nn.Softplus(),
+        nn.Flatten(), nn.Linear(6 * 2 * 2, 1)).astype(np.float64)
+    rng = np.random.default_rng(3)
+    real, fake = rng.standard_normal((4, 3, 7, 7)), rng.standard_normal((4, 3, 7, 7))
+    eps = rng.uniform(size=(4, 1, 1, 1))
+
+    def critic_loss(fake):
+        gp, _ = F.gradient_penalty(D, refgan.Tensor(real), fake, eps=refgan.Tensor(eps))
+        return D(fake).mean() - D(refgan.Tensor(real)).mean() + 10.0 * gp
+
+    check_backward(critic_loss, [fake], params=D.parameters(), n_directions=4)
+
+
 def test_generator_gets_penalty_gradient_through_fake(cpu_backend):
     """With fake = G(z) attached, the penalty's gradient also reaches G (through x_hat)."""
     refgan.manual_seed(0)

@@ -121,6 +121,20 @@ def test_torch_modules_match_refgan(model, runs, tmp_path, capsys):
     assert max(worst.values()) < 1e-5, worst
 
 
+def test_minibatch_std_critic_matches_refgan(tmp_path):
+    """The critic's MinibatchStd has a torch twin (checked at batch 6: groups of 3)."""
+    pytest.importorskip("torch")
+    run, out = tmp_path / "run", tmp_path / "torch"
+    assert main(["-q", "train", "--model", "wgan-gp", "--preset", "smoke", "--steps", "2",
+                 "--minibatch-std", "4", "--no-quality", "--run-dir", str(run)]) == 0
+    assert main(["export", str(run), "--to", "torch", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert '"MinibatchStd"' in json.dumps(manifest["networks"]["healthy.D"]["architecture"])
+    models, _ = load_models(run)
+    worst = _max_relative_difference(models, out, _load_template(out))
+    assert max(worst.values()) < 1e-5, worst
+
+
 def test_symmetric_padding_would_be_caught(runs, tmp_path, monkeypatch):
     """torch's padding=2 for the critic's 5x5 stride-2 'same' convolutions is wrong."""
     pytest.importorskip("torch")

@@ -41,6 +41,13 @@ def critic():
                          nn.Flatten(), nn.Linear(8 * 2 * 2, 1))
 
 
+def critic_minibatch_std():
+    """The WGAN-GP critic whose last conv also reads the batch's spread (groups of 2)."""
+    return nn.Sequential(nn.Conv2d(1, 4, 5, 2, "same"), nn.LeakyReLU(0.2), nn.MinibatchStd(2),
+                         nn.Conv2d(5, 8, 5, 2, "same"), nn.LeakyReLU(0.2),
+                         nn.Flatten(), nn.Linear(8 * 2 * 2, 1))
+
+
 def dcgan_discriminator():
     return nn.Sequential(nn.Conv2d(1, 4, 4, 2, 1), nn.LeakyReLU(0.2),
                          nn.Conv2d(4, 8, 4, 2, 1, bias=False), nn.BatchNorm2d(8),
@@ -60,6 +67,7 @@ MODELS = {
     "generator_upsample": (lambda: generator("upsample"), (B, Z)),
     "generator_deconv": (lambda: generator("deconv"), (B, Z)),
     "critic_wgan": (critic, (B, 1, SIDE, SIDE)),
+    "critic_minibatch_std": (critic_minibatch_std, (B, 1, SIDE, SIDE)),
     "discriminator_dcgan": (dcgan_discriminator, (B, 1, SIDE, SIDE)),
     "cnn_classifier": (cnn_classifier, (B, 1, SIDE, SIDE)),
 }

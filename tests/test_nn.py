@@ -117,3 +117,29 @@ def test_batch_norm_rejects_wrong_rank_and_single_value(numpy_backend):
         nn.BatchNorm2d(3)(refgan.tensor(np.zeros((2, 3))))
     with pytest.raises(ValueError, match="more than one value"):
         nn.BatchNorm1d(3)(refgan.tensor(np.zeros((1, 3))))
+
+
+def test_minibatch_std_against_a_loop(numpy_backend):
+    """Each sample gets, as an extra channel, its group's mean over (c, h, w) of the
+    per-feature standard deviation; groups are consecutive, of the largest divisor of
+    N up to group_size."""
+    x = np.random.default_rng(0).standard_normal((6, 3, 2, 2))
+    layer = nn.MinibatchStd(4)
+    assert [layer.group(n) for n in (1, 2, 6, 7, 8, 16)] == [1, 2, 3, 1, 4, 4]
+    y = layer(refgan.tensor(x)).numpy()
+    assert y.shape == (6, 4, 2, 2)
+    np.testing.assert_array_equal(y[:, :3], x)
+    for i in range(6):
+        group = x[(i // 3) * 3:(i // 3) * 3 + 3]
+        expected = np.sqrt(group.var(axis=0) + 1e-8).mean()
+        np.testing.assert_allclose(y[i, 3], np.full((2, 2), expected), rtol=1e-12)
+    with pytest.raises(ValueError, match="group_size"):
+        nn.MinibatchStd(0)
+
+
+def test_minibatch_std_gradients_first_and_second_order(cpu_backend):
+    from refgan.gradcheck import check_backward, check_double_backward
+    x = np.random.default_rng(1).standard_normal((4, 2, 3, 3))
+    layer = nn.MinibatchStd(2)
+    check_backward(layer, [x])
+    check_double_backward(layer, [x])

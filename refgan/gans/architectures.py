@@ -21,7 +21,10 @@ Two discriminator trunks, both ending in a flat feature vector (N, F) that heads
 
 * ``'wgan'`` (Gaur et al.): [Conv 5x5 s2 'same' -> LeakyReLU(0.2) -> Dropout(0.3)] x n,
   no batch norm (batch norm would make the gradient penalty's per-sample gradient
-  depend on the other samples).
+  depend on the other samples). With ``minibatch_std`` = g > 0 the last stage's conv
+  also reads one feature map of the batch's spread (:class:`refgan.nn.MinibatchStd`,
+  groups of g samples; Karras et al. 2018), so the critic can tell a batch of
+  too-similar samples from a real one.
 * ``'dcgan'``: [Conv 4x4 s2 p1 -> BN (not on the first) -> LeakyReLU(0.2)] x n.
 """
 from __future__ import annotations
@@ -81,14 +84,18 @@ class Trunk(nn.Module):
     """image (N, in_channels, size, size) -> features (N, out_features)."""
 
     def __init__(self, size: int, width: int, style: str = "wgan", in_channels: int = 3,
-                 dropout: float = 0.3):
+                 dropout: float = 0.3, minibatch_std: int = 0):
         super().__init__()
         n, base = stages(size)
         ch = [in_channels] + _widths(size, width)
         layers = []
         for i in range(n):
             if style == "wgan":
-                layers += [nn.Conv2d(ch[i], ch[i + 1], 5, 2, "same"), nn.LeakyReLU(0.2)]
+                c_in = ch[i]
+                if minibatch_std and i == n - 1:   # the batch's spread, read by the last conv
+                    layers += [nn.MinibatchStd(minibatch_std)]
+                    c_in += 1
+                layers += [nn.Conv2d(c_in, ch[i + 1], 5, 2, "same"), nn.LeakyReLU(0.2)]
                 if dropout:
                     layers += [nn.Dropout(dropout)]
             elif style == "dcgan":
@@ -98,6 +105,8 @@ class Trunk(nn.Module):
                 layers += [nn.LeakyReLU(0.2)]
             else:
                 raise ValueError(f"unknown discriminator style {style!r}")
+        if minibatch_std and style != "wgan":
+            raise ValueError("minibatch_std is implemented for the 'wgan' trunk only")
         layers += [nn.Flatten()]
         self.body = nn.Sequential(*layers)
         self.out_features = ch[-1] * base * base

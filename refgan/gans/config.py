@@ -180,6 +180,9 @@ class TrainConfig:
     latent_dim: int = option(128, "size of z", checks=(at_least(1),))
     dropout: float = option(0.3, "critic dropout (WGAN-GP), in [0, 1)",
                             checks=(in_range(0.0, 1.0, "1 would drop every unit"),))
+    minibatch_std: int = option(0, "WGAN-GP critic: minibatch standard deviation over groups "
+                                "of this many samples, read by its last conv (Karras et al. "
+                                "2018; 0 = off)", checks=(at_least(0),))
     # optimisation
     batch: int = option(32, "batch size (at most the smallest class's training images)",
                         checks=(at_least(2, "batch norm needs two samples"),))

@@ -35,7 +35,8 @@ class InfoWGANGP(InfoGAN):
         self.lam = c["gp_lambda"]
         G = Generator(c["latent_dim"] + self.n_cat + self.n_cont, c["size"], c["width_g"],
                       style="upsample")
-        trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"])
+        trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"],
+                      minibatch_std=c["minibatch_std"])
         D = nn.Linear(trunk.out_features, 1)
         Q = nn.Linear(trunk.out_features, self.n_cat + self.n_cont)
         self.nets = {"G": G, "trunk": trunk, "D": D, "Q": Q}

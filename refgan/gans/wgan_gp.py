@@ -31,7 +31,8 @@ class WGANGP(GAN):
         self.gp_lambda = c["gp_lambda"]
         self.policy = ",".join(parse_policy(c["diffaugment"]))
         G = Generator(c["latent_dim"], c["size"], c["width_g"], style="upsample")
-        trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"])
+        trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"],
+                      minibatch_std=c["minibatch_std"])
         D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
         self.nets = {"G": G, "D": D}
         self.opts = {"G": self._optimizer(G.parameters(), c["lr_g"], c),

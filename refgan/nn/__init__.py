@@ -2,11 +2,11 @@
 from refgan.nn import init
 from refgan.nn.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d,
                               Dropout, Embedding, Flatten, Identity, LeakyReLU, Linear,
-                              MaxPool2d, ReLU, Sequential, Sigmoid, Softplus, Tanh,
+                              MaxPool2d, MinibatchStd, ReLU, Sequential, Sigmoid, Softplus, Tanh,
                               Unflatten, Upsample)
 from refgan.nn.module import Module, Parameter
 
 __all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout",
-           "Embedding", "Flatten", "Identity", "LeakyReLU", "Linear", "MaxPool2d", "Module",
+           "Embedding", "Flatten", "Identity", "LeakyReLU", "Linear", "MaxPool2d", "MinibatchStd", "Module",
            "Parameter", "ReLU", "Sequential", "Sigmoid", "Softplus", "Tanh", "Unflatten",
            "Upsample", "init"]
