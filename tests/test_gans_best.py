@@ -45,3 +45,7 @@ def test_use_best_restores_the_best_weights(tmp_path, numpy_backend, monkeypatch
     assert t.best["step"] == 2 and t.best["value"] == 0.6
     np.testing.assert_array_equal(t.models["healthy"].nets["G"].state_dict()["project.0.weight"],
                                   weights[2])
+    log = (tmp_path / "r" / "log.txt").read_text()
+    for step, note in ((1, "(new best)"), (2, "(new best)"), (3, "(best: step 2, 0.6000)"),
+                       (4, "(best: step 2, 0.6000)")):
+        assert f"checkpoint {step}: c2st_vs_fresh {[0.9, 0.6, 0.8, 0.95][step - 1]:.4f} {note}" in log

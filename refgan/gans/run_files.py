@@ -164,7 +164,8 @@ def read_best(run_dir) -> dict | None:
 def update_best(trainer, npz: Path, best: dict | None) -> dict | None:
     """Score the generators just saved in ``npz`` (:func:`sample_quality`, up to 64
     images per class); if better than ``best``, copy the checkpoint to
-    ``checkpoints/best.npz`` and describe it in ``best.json``. Returns the best record.
+    ``checkpoints/best.npz`` and describe it in ``best.json``. Returns the best record;
+    every checkpoint's score goes to log.txt.
 
     The scoring draws its latents from its own seed and leaves refgan's random
     stream as it was, so a run trains the same with or without it.
@@ -187,7 +188,11 @@ def update_best(trainer, npz: Path, best: dict | None) -> dict | None:
     else:
         value = sample_quality(generated, reals)
     name = BEST_METRIC if metric == "kid_simple" else "c2st_vs_fresh"
-    if best is not None and best.get("metric") == name and value >= best["value"]:
+    kept = best is not None and best.get("metric") == name and value >= best["value"]
+    trainer.log(f"checkpoint {trainer.step}: {name} {value:.4f}"
+                + (f" (best: step {best['step']}, {best['value']:.4f})" if kept else " (new best)"),
+                console=False)
+    if kept:
         return best
     folder = npz.parent
     atomic_write_bytes(folder / BEST_NPZ, lambda f: f.write(npz.read_bytes()))
