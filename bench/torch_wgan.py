@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from refgan.torch_template import MinibatchStd  # the exported networks' twin of nn.MinibatchStd
+
 
 class SameConv2d(nn.Conv2d):
     """Conv with TensorFlow 'same' padding (the odd pixel at the bottom/right)."""
@@ -27,13 +29,17 @@ class SameConv2d(nn.Conv2d):
 
 
 class Trunk(nn.Module):
-    def __init__(self, size, width, dropout):
+    def __init__(self, size, width, dropout, minibatch_std=0):
         super().__init__()
         n = int(np.log2(size // 4))
         ch = [3] + [width * 2 ** i for i in range(n)]
         layers = []
         for i in range(n):
-            layers += [SameConv2d(ch[i], ch[i + 1], 5, 2), nn.LeakyReLU(0.2)]
+            c_in = ch[i]
+            if minibatch_std and i == n - 1:
+                layers += [MinibatchStd(minibatch_std)]
+                c_in += 1
+            layers += [SameConv2d(c_in, ch[i + 1], 5, 2), nn.LeakyReLU(0.2)]
             if dropout:
                 layers += [nn.Dropout(dropout)]
         self.body = nn.Sequential(*layers, nn.Flatten())
@@ -69,7 +75,7 @@ def build(c, weights_path=None):
     if c["size"] < 16:
         raise ValueError("the PyTorch twin covers images of 16 pixels and more")
     G = Generator(c["latent_dim"], c["size"], c["width_g"])
-    trunk = Trunk(c["size"], c["width_d"], c["dropout"])
+    trunk = Trunk(c["size"], c["width_d"], c["dropout"], c.get("minibatch_std", 0))
     D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
     if weights_path is not None:
         state = np.load(weights_path)
