@@ -75,7 +75,7 @@ def build(c, weights_path=None):
     if c["size"] < 16:
         raise ValueError("the PyTorch twin covers images of 16 pixels and more")
     G = Generator(c["latent_dim"], c["size"], c["width_g"])
-    trunk = Trunk(c["size"], c["width_d"], c["dropout"], c.get("minibatch_std", 0))
+    trunk = Trunk(c["size"], c["width_d"], c["dropout"], c["minibatch_std"])
     D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
     if weights_path is not None:
         state = np.load(weights_path)

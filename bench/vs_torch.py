@@ -17,8 +17,9 @@ Rows (the ``paper`` widths 64/64 and latent 128 unless the row says otherwise):
 * ``paper``: batch 64, 64x64, 5 critic steps (Gaur et al.);
 * ``small``: batch 16, 32x32, 5 critic steps;
 * ``main``:  the main job's ``cpu`` preset as it stands (refgan/gans/presets.py; since
-  2026-12-02 without critic dropout and without DiffAugment), DiffAugment forced off in
-  any case, since the peers do not run it.
+  2026-12-02 without critic dropout and without DiffAugment, with the critic's minibatch
+  standard deviation, which ``torch_wgan.py`` mirrors), DiffAugment forced off in any
+  case, since the peers do not run it.
 
 Every (row, threads) cell runs each engine in its own worker process (so each one's
 peak memory is its own, and thread settings are fixed before any library loads).

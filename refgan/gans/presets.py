@@ -31,11 +31,11 @@ scored 0.67-0.79, with translation 0.94-0.98, with translation and cutout
 0.97-0.99 (dropout 0.3: 0.985-0.997). At 2,400-2,900 steps the critic has seen
 each of the 1,664 grown training images ~25 times and is not yet memorising
 them, which is the failure DiffAugment prevents; ``--diffaugment`` turns it on
-for longer runs. The minibatch standard deviation brought the per-image colour
-spread closer to the real cells' (their spread along the two minor axes of the
-mean colour 0.010-0.015 -> 0.016-0.029 against 0.037-0.043 for real cells) and the
-colour two-sample test on the latest checkpoints from 0.89 / 0.91 (one run
-without) to 0.81-0.87 (three runs with).
+for longer runs. The minibatch standard deviation widened the samples' per-image
+colour spread along the two minor axes of the real cells' mean colour from
+0.010-0.011 / 0.015-0.018 to 0.016-0.022 / 0.027-0.028 (real cells 0.037-0.039 /
+0.042-0.043) and brought the colour two-sample test on the latest checkpoints from
+0.89 / 0.91 (one run without) to 0.81-0.87 (three runs with).
 
 ``paper``: Gaur et al.'s configuration: 64 x 64, batch 64, critic 64-128-256-512
 (5x5, stride 2, 'same', LeakyReLU 0.2, dropout 0.3), generator from 4 x 4 x 512,
@@ -67,8 +67,8 @@ MODEL_DEFAULTS = {
 PRESETS = {
     "cpu": dict(size=64, width_g=16, width_d=16, batch=16, steps=6000, time_budget=540.0,
                 n_disc=1, lr_g=2e-4, lr_d=1e-3, dropout=0.0, diffaugment="", ema=0.999,
-                minibatch_std=4, best_metric="c2st", use_best=True, sample_every=100, ckpt_every=100,
-                log_every=10),
+                minibatch_std=4, best_metric="c2st", use_best=True, sample_every=100,
+                ckpt_every=100, log_every=10),
     "paper": dict(size=64, width_g=64, width_d=64, latent_dim=128, batch=64, steps=5000,
                   n_disc=5, lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.9, ema=0.0,
                   grow="rot45flip", sample_every=250, ckpt_every=500, log_every=25),

@@ -7,6 +7,6 @@ from refgan.nn.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvT
 from refgan.nn.module import Module, Parameter
 
 __all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout",
-           "Embedding", "Flatten", "Identity", "LeakyReLU", "Linear", "MaxPool2d", "MinibatchStd", "Module",
-           "Parameter", "ReLU", "Sequential", "Sigmoid", "Softplus", "Tanh", "Unflatten",
-           "Upsample", "init"]
+           "Embedding", "Flatten", "Identity", "LeakyReLU", "Linear", "MaxPool2d",
+           "MinibatchStd", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softplus",
+           "Tanh", "Unflatten", "Upsample", "init"]
