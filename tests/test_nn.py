@@ -143,3 +143,14 @@ def test_minibatch_std_gradients_first_and_second_order(cpu_backend):
     layer = nn.MinibatchStd(2)
     check_backward(layer, [x])
     check_double_backward(layer, [x])
+
+
+def test_minibatch_std_only_in_the_wgan_trunk(numpy_backend):
+    """The trunk puts MinibatchStd before its last conv (one more input channel) and
+    refuses it for the batch-norm 'dcgan' trunk rather than ignoring it."""
+    from refgan.gans.architectures import Trunk
+    body = list(Trunk(16, 4, "wgan", dropout=0.0, minibatch_std=4).body)
+    i = next(k for k, m in enumerate(body) if isinstance(m, nn.MinibatchStd))
+    assert body[i + 1].in_channels == body[i - 2].out_channels + 1
+    with pytest.raises(ValueError, match="'wgan' trunk only"):
+        Trunk(16, 4, "dcgan", minibatch_std=4)
