@@ -119,3 +119,13 @@ def test_train_command_dispatches_engine_jax(tmp_path, monkeypatch):
         cli.main(["train", "--preset", "smoke", "--engine", "jax",
                   "--run-dir", str(tmp_path / "run")])
     assert seen["config"]["engine"] == "jax" and seen["config"]["backend"] == "jax"
+
+
+def test_jax_engine_refuses_a_lazy_penalty(tmp_path):
+    """The jitted step applies the penalty on every critic update: --gp-every > 1 is
+    refused with the fix, not silently ignored."""
+    from refgan.errors import UserError
+
+    config = presets.resolve("wgan-gp", "smoke", steps=2, engine="jax", backend="jax", gp_every=2)
+    with pytest.raises(UserError, match="--gp-every 2 or use --engine refgan"):
+        JaxWganGpTrainer(config, prepare(config), tmp_path / "run").setup()

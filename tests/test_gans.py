@@ -118,6 +118,22 @@ def test_each_player_lowers_its_loss(model, numpy_backend):
     assert _trend(g) < 0, g
 
 
+@pytest.mark.parametrize("model", ["wgan-gp", "infowgan-gp"])
+@pytest.mark.parametrize("every", [1, 3])
+def test_lazy_gradient_penalty(model, every, numpy_backend):
+    """--gp-every k: the penalty, weighted k * lambda, on critic updates 0, k, 2k, ...
+    (counted by the critic's optimiser) and no penalty on the others."""
+    m, batch = _tiny_problem(model)
+    m.gp_every = every
+    lam = m.gp_lambda if model == "wgan-gp" else m.lam
+    for update in range(6):
+        logs = m.discriminator_step(batch)
+        assert ("gp" in logs) == (update % every == 0), (update, logs)
+        expected = -logs["wasserstein"] + every * lam * logs.get("gp", 0.0)
+        expected += m.lam_info * logs["info_loss"] if model == "infowgan-gp" else 0.0
+        assert logs["d_loss"] == pytest.approx(expected, rel=1e-5, abs=1e-5)
+
+
 def test_wgan_critic_estimate_grows_when_critic_trains(numpy_backend):
     m, batch = _tiny_problem("wgan-gp")
     w = [m.discriminator_step(batch)["wasserstein"] for _ in range(12)]

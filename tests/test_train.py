@@ -28,6 +28,7 @@ def all_state(t):
 
 @pytest.mark.parametrize("model,kw", [
     ("wgan-gp", dict(ema=0.9, schedule="cosine")),   # dropout, BN, GP, EMA, schedule
+    ("wgan-gp", dict(gp_every=3)),                   # lazy penalty: on some critic updates
     ("acgan", dict(real_fraction="v3")),            # conditional, epoch-dependent batches
 ])
 def test_interrupted_and_resumed_run_equals_uninterrupted(model, kw, tmp_path, numpy_backend):

@@ -200,6 +200,9 @@ class TrainConfig:
     ema: float = option(0.0, "EMA decay of the generator weights for sampling (0 = off)",
                         checks=(ema_decay,))
     gp_lambda: float = option(10.0, "WGAN-GP penalty weight lambda", checks=(finite_at_least(0),))
+    gp_every: int = option(1, "WGAN-GP: the gradient penalty on every k-th critic update, "
+                           "weighted k * lambda (lazy regularisation, Karras et al. 2020; "
+                           "1 = every update)", checks=(at_least(1),))
     diffaugment: str = option("", "WGAN-GP: DiffAugment policy for the critic, a comma-separated "
                               "subset of color,translation,cutout ('' or none = off)",
                               checks=(diffaugment_policy,))

@@ -25,6 +25,7 @@ from refgan import nn, ops
 from refgan.gans.architectures import Generator, Trunk
 from refgan.gans.base import mean_of
 from refgan.gans.infogan import InfoGAN
+from refgan.gans.wgan_gp import penalty_term
 
 
 class InfoWGANGP(InfoGAN):
@@ -32,7 +33,7 @@ class InfoWGANGP(InfoGAN):
 
     def make(self, c):
         self.n_cat, self.n_cont, self.lam_info = c["n_cat"], c["n_cont"], c["info_lambda"]
-        self.lam = c["gp_lambda"]
+        self.lam, self.gp_every = c["gp_lambda"], c["gp_every"]
         G = Generator(c["latent_dim"] + self.n_cat + self.n_cont, c["size"], c["width_g"],
                       style="upsample")
         trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"],
@@ -58,10 +59,14 @@ class InfoWGANGP(InfoGAN):
         fake, cat, c = self.coded_fakes(len(x))
         h_fake = trunk(fake)
         d_real, d_fake = self.critic(x), D(h_fake)
-        gp, norms = ops.gradient_penalty(self.critic, x, fake)
+        penalty, logs = penalty_term(self.critic, x, fake, self.lam, self.gp_every,
+                                     self.opts["D"].step_count)
         l_info = self.info_loss(h_fake, cat, c)
-        d_loss = d_fake.mean() - d_real.mean() + self.lam * gp + self.lam_info * l_info
+        d_loss = d_fake.mean() - d_real.mean()
+        if penalty is not None:
+            d_loss = d_loss + penalty
+        d_loss = d_loss + self.lam_info * l_info
         self.update(self.opts["D"], d_loss, trunk, D, self.nets["Q"])
         return {"d_loss": mean_of(d_loss), "wasserstein": mean_of(d_real) - mean_of(d_fake),
-                "gp": mean_of(gp), "grad_norm": mean_of(norms), "info_loss": mean_of(l_info)}
+                **logs, "info_loss": mean_of(l_info)}
 

@@ -214,7 +214,8 @@ class Trainer:
         with random.using(rng):
             m.epoch = (self.step * c.n_disc * c.batch) // len(self.images[key])
             d_logs = [m.discriminator_step(self.batch(key, rng)) for _ in range(c.n_disc)]
-            logs = {k: float(np.mean([d[k] for d in d_logs])) for k in d_logs[0]}
+            keys = dict.fromkeys(k for d in d_logs for k in d)  # a lazy penalty logs on some
+            logs = {k: float(np.mean([d[k] for d in d_logs if k in d])) for k in keys}
             logs.update(m.generator_step(self.batch(key, rng) if m.needs_real_in_g_step else None))
             self._finish_model_step(key, m, logs, metrics)
         return metrics

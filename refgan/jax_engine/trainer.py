@@ -41,6 +41,9 @@ class JaxWganGpTrainer(Trainer):
         if c.optimizer != "adam":
             raise UserError("--engine jax implements Adam only; drop --optimizer "
                             f"{c.optimizer}")
+        if c.gp_every != 1:
+            raise UserError("--engine jax applies the gradient penalty on every critic update; "
+                            f"drop --gp-every {c.gp_every} or use --engine refgan")
         super().setup()
         m0 = self.models[self.keys[0]]
         gapply, _ = to_jax(m0.nets["G"])
