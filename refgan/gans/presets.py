@@ -15,7 +15,8 @@ two classes' models side by side, one core each): training stops after
 closing figures. Deviations from Gaur et al., all for the time budget: narrow
 networks (critic 16-32-64-128, generator 128-64-32-16), batch 16, 1 critic step per
 generator step instead of 5 with the critic's learning rate 5x the generator's
-(TTUR, Heusel et al. 2017: lr_G 2e-4 as the paper, lr_D 1e-3), no critic dropout,
+(TTUR, Heusel et al. 2017: lr_G 2e-4 as the paper, lr_D 1e-3; first of six pairs in a
+``refgan sweep`` of 1,000-step runs at this preset, README), no critic dropout,
 a minibatch-standard-deviation feature map read by the critic's last conv (groups
 of 4, Karras et al. 2018), an EMA of G (0.999 with warm-up, its batch-norm
 statistics recomputed for the averaged weights at each sample grid and checkpoint)
