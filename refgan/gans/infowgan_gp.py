@@ -21,7 +21,7 @@ The penalty involves D only: Q's head is not a critic and needs no Lipschitz bou
 """
 from __future__ import annotations
 
-from refgan import nn, ops
+from refgan import nn
 from refgan.gans.architectures import Generator, Trunk
 from refgan.gans.base import mean_of
 from refgan.gans.infogan import InfoGAN
