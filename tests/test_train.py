@@ -267,6 +267,7 @@ def test_config_is_the_one_source_of_options_presets_and_config_json():
     (dict(ema=1.0), r"--ema must be a decay in \[0, 1\)"),
     (dict(grow="twice"), "--grow must be auto, none, dihedral, rot45flip or affine"),
     (dict(size=24), "--size image size must be a power of two"),
+    (dict(gp_every=0), "--gp-every must be >= 1"),
 ])
 def test_config_validation_names_the_option(bad, message):
     with pytest.raises(refgan.UserError, match=message):

@@ -25,7 +25,7 @@ from refgan import nn
 from refgan.gans.architectures import Generator, Trunk
 from refgan.gans.base import mean_of
 from refgan.gans.infogan import InfoGAN
-from refgan.gans.wgan_gp import penalty_term
+from refgan.gans.wgan_gp import add_penalty
 
 
 class InfoWGANGP(InfoGAN):
@@ -59,12 +59,9 @@ class InfoWGANGP(InfoGAN):
         fake, cat, c = self.coded_fakes(len(x))
         h_fake = trunk(fake)
         d_real, d_fake = self.critic(x), D(h_fake)
-        penalty, logs = penalty_term(self.critic, x, fake, self.lam, self.gp_every,
-                                     self.opts["D"].step_count)
+        d_loss, logs = add_penalty(d_fake.mean() - d_real.mean(), self.critic, x, fake,
+                                   self.lam, self.gp_every, self.opts["D"].step_count)
         l_info = self.info_loss(h_fake, cat, c)
-        d_loss = d_fake.mean() - d_real.mean()
-        if penalty is not None:
-            d_loss = d_loss + penalty
         d_loss = d_loss + self.lam_info * l_info
         self.update(self.opts["D"], d_loss, trunk, D, self.nets["Q"])
         return {"d_loss": mean_of(d_loss), "wasserstein": mean_of(d_real) - mean_of(d_fake),
