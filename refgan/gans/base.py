@@ -94,6 +94,10 @@ class GAN:
         with the warm-up d = min(decay, (1 + step) / (warmup + step)): early on the
         average forgets fast, so it does not hold the untrained first weights (a plain
         0.999 average still remembers its start after 1,000 steps: 0.999^1000 = 0.37).
+        While the warm-up term is the smaller one (up to step 8,990 for 0.999 and
+        warmup 10) the average weighs G's weights after update s by
+        (1 - d_s) prod_{k>s} d_k ~ (w - 1) s^(w-2) / t^(w-1): their mean age is t / w
+        steps (250 at step 2,500), whatever ``decay`` is.
         Batch-norm statistics are copied, not averaged (``standing_statistics``
         recomputes them for the EMA weights before each sample grid and checkpoint).
         Returns the d used."""
