@@ -21,8 +21,9 @@ a minibatch-standard-deviation feature map read by the critic's last conv (group
 of 4, Karras et al. 2018), an EMA of G (0.999 with warm-up, its batch-norm
 statistics recomputed for the averaged weights at each sample grid and checkpoint)
 for sampling (within the budget the warm-up alone sets the average: its weights are
-on average a tenth of the run old, ``GAN.update_ema``), and the run ends with the checkpoint that the classifier two-sample
-test tells least well from freshly rendered cells (``best_metric`` c2st,
+on average a tenth of the run old, ``GAN.update_ema``), and the run ends with the
+checkpoint that the classifier two-sample test tells least well from freshly
+rendered cells (``best_metric`` c2st,
 ``use_best``; KID on simple features tied near 0 from a few hundred steps on and
 once kept step 500 of 2,475).
 

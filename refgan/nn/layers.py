@@ -194,8 +194,9 @@ class MinibatchStd(Module):
     terms coupling the samples of a group, as in ProGAN, which trained WGAN-GP so.
     Those terms are the cost: a cpu-preset WGAN-GP step takes 20% longer with the
     feature at 32x32 and 14% at 64x64 (one thread, interleaved repeats), mostly ~200
-    more small ops per step in the penalty's double backward and two more conv
-    gradients (the square root's curvature reaches the earlier layers).
+    more small ops per step in the penalty's double backward, and two more conv
+    input-gradient and two more weight-gradient kernels per step (the square root's
+    curvature reaches the earlier layers).
     """
 
     def __init__(self, group_size: int = 4):
