@@ -46,6 +46,28 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(model, kw, tmp_path, n
     assert a[1:] == b[1:]
 
 
+def test_step_logs_average_each_key_over_the_critic_updates_that_have_it(tmp_path,
+                                                                          numpy_backend):
+    """With 2 critic updates per step and the penalty on updates 0, 3, 6, ... a step's
+    'gp' is the one update's value that has it (update 0 in step 0, update 3, the
+    second, in step 1) and is absent when neither has it (step 2)."""
+    t = trainer(config(steps=3, gp_every=3), tmp_path / "run", log=lambda m: None).setup()
+    seen = []
+    step = t.models["healthy"].discriminator_step
+
+    def logged_step(batch):
+        logs = step(batch)
+        seen.append(logs)
+        return logs
+
+    t.models["healthy"].discriminator_step = logged_step
+    metrics = [t.train_step() for _ in range(3)]
+    assert [("healthy/gp" in m) for m in metrics] == [True, True, False]
+    assert metrics[0]["healthy/gp"] == pytest.approx(seen[0]["gp"])
+    assert metrics[1]["healthy/gp"] == pytest.approx(seen[3]["gp"])
+    assert metrics[1]["healthy/d_loss"] == pytest.approx((seen[2]["d_loss"] + seen[3]["d_loss"]) / 2)
+
+
 def test_resume_on_numba_is_exact(tmp_path):
     with refgan.using_backend("numba"):
         full = trainer(config(steps=3), tmp_path / "full", log=lambda m: None).setup()

@@ -33,7 +33,7 @@ class InfoWGANGP(InfoGAN):
 
     def make(self, c):
         self.n_cat, self.n_cont, self.lam_info = c["n_cat"], c["n_cont"], c["info_lambda"]
-        self.lam, self.gp_every = c["gp_lambda"], c["gp_every"]
+        self.gp_lambda, self.gp_every = c["gp_lambda"], c["gp_every"]
         G = Generator(c["latent_dim"] + self.n_cat + self.n_cont, c["size"], c["width_g"],
                       style="upsample")
         trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"],
@@ -60,7 +60,7 @@ class InfoWGANGP(InfoGAN):
         h_fake = trunk(fake)
         d_real, d_fake = self.critic(x), D(h_fake)
         d_loss, logs = add_penalty(d_fake.mean() - d_real.mean(), self.critic, x, fake,
-                                   self.lam, self.gp_every, self.opts["D"].step_count)
+                                   self.gp_lambda, self.gp_every, self.opts["D"].step_count)
         l_info = self.info_loss(h_fake, cat, c)
         d_loss = d_loss + self.lam_info * l_info
         self.update(self.opts["D"], d_loss, trunk, D, self.nets["Q"])
