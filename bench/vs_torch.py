@@ -16,7 +16,7 @@ Rows (the ``paper`` widths 64/64 and latent 128 unless the row says otherwise):
 
 * ``paper``: batch 64, 64x64, 5 critic steps (Gaur et al.);
 * ``small``: batch 16, 32x32, 5 critic steps;
-* ``main``:  the main job's ``cpu`` preset as it stands (refgan/gans/presets.py; since
+* ``main``:  the main job's ``cpu`` preset as it stands (refgan/training/presets.py; since
   2026-12-02 without critic dropout and without DiffAugment, with the critic's minibatch
   standard deviation, which ``torch_wgan.py`` mirrors), DiffAugment forced off in any
   case, since the peers do not run it.
@@ -69,7 +69,7 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 def row_config(row: str) -> dict:
     """The resolved refgan config of a bench row (synthetic data, no quality figures)."""
     sys.path.insert(0, str(ROOT))
-    from refgan.gans import presets
+    from refgan.training import presets
 
     # diffaugment off: the PyTorch and JAX peers run the plain WGAN-GP step, so the
     # main row times the same computation in every engine (the cpu preset's

@@ -16,7 +16,7 @@ per image); the generator grows a 4 x 4 grid by upsampling and 3x3 convolutions.
 Everything here is refgan.nn (layers), refgan.ops / Tensor methods (functions) and
 refgan.optim (Adam) on the plain NumPy backend. The library runs the same model with
 every option, checkpoints and monitoring: ``refgan train --model wgan-gp``
-(refgan/gans/wgan_gp.py, refgan/gans/trainer.py). Below it, read ops/loss.py, then
+(refgan/gans/wgan_gp.py, refgan/training/trainer.py). Below it, read ops/loss.py, then
 autograd.py (how grad(..., create_graph=True) records a graph), ops/conv.py and the
 NumPy kernels in kernels/reference.py.
 """

@@ -38,7 +38,7 @@ import numpy as np
 from refgan import nn
 from refgan.errors import UserError
 from refgan.gans.architectures import Generator, Trunk
-from refgan.gans.load import load_models
+from refgan.training.load import load_models
 from refgan.provenance import provenance
 
 SAFETENSORS_DTYPES = {np.dtype("float64"): "F64", np.dtype("float32"): "F32",

@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("jax")
 
 from refgan.export.oracle import FAST_COMPILE  # noqa: E402
-from refgan.gans import presets  # noqa: E402
-from refgan.gans.data import prepare, run_data  # noqa: E402
-from refgan.gans.trainer import Trainer  # noqa: E402
+from refgan.training import presets  # noqa: E402
+from refgan.training.data import prepare, run_data  # noqa: E402
+from refgan.training.trainer import Trainer  # noqa: E402
 from refgan.jax_engine import JaxWganGpTrainer  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import refgan
 from refgan import nn
 from refgan.commands import main
 from refgan import torch_export
-from refgan.gans.load import load_models
+from refgan.training.load import load_models
 from refgan.torch_export import architecture, read_safetensors, write_safetensors
 
 WHOLE = ["wgan-gp", "dcgan"]           # G: z -> image and D: image -> score, both exported

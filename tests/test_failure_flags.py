@@ -1,4 +1,4 @@
-"""Failure flags that can fire (refgan/gans/monitor.py): mode collapse within each
+"""Failure flags that can fire (refgan/training/monitor.py): mode collapse within each
 class of a conditional model, and the two ways a discriminator stops helping G (it
 wins, or it cannot tell real from fake), on scripted metric histories and scripted
 generators; healthy histories and generators are not flagged."""
@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from refgan.gans import presets
-from refgan.gans.load import model_keys
-from refgan.gans.monitor import Monitor
+from refgan.training import presets
+from refgan.training.load import model_keys
+from refgan.training.monitor import Monitor
 
 CLASSES = ["healthy", "blast"]
 SIZE = 8
@@ -215,7 +215,7 @@ def test_critic_estimate_drifting_inside_its_noise_is_not_flagged(tmp_path):
 def test_final_grid_title_names_the_checkpoint_it_was_drawn_from():
     """With --use-best the grid is drawn by the best checkpoint's weights, not the last
     step's (the main job's grid said "after 2535 steps" for step 1900's weights)."""
-    from refgan.gans.monitor import grid_title
+    from refgan.training.monitor import grid_title
 
     assert grid_title("wgan-gp", 2535) == "wgan-gp after 2535 steps (fixed z)"
     assert grid_title("wgan-gp", 2535, 2535) == "wgan-gp after 2535 steps (fixed z)"

@@ -1,6 +1,6 @@
 """Issues 10 and 14: the GAN-set growth fits the data: the square's symmetries for cells
 (no orientation), Guruswamy et al.'s orientation-keeping affine growth for other data
-(digits, characters), one rule for ``train`` and the study (refgan/gans/data.py)."""
+(digits, characters), one rule for ``train`` and the study (refgan/training/data.py)."""
 import json
 
 import numpy as np
@@ -9,8 +9,8 @@ import pytest
 import cli
 from refgan.data import Dataset, make_blood_cells
 from refgan.errors import UserError
-from refgan.gans.config import TrainConfig
-from refgan.gans.data import auto_growth, grow, prepare
+from refgan.training.config import TrainConfig
+from refgan.training.data import auto_growth, grow, prepare
 from refgan.study.config import StudyConfig
 from refgan.study.protocol import resolve_policies
 

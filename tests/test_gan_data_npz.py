@@ -1,5 +1,5 @@
 """Issue 10: ``train --data X.npz`` trains the GAN on the file's official train part,
-never on its official test images unless asked (refgan/gans/data.py, loaders.py,
+never on its official test images unless asked (refgan/training/data.py, loaders.py,
 commands/train.py)."""
 import json
 
@@ -8,8 +8,8 @@ import pytest
 
 import cli
 from refgan.errors import UserError
-from refgan.gans.config import TrainConfig
-from refgan.gans.data import prepare
+from refgan.training.config import TrainConfig
+from refgan.training.data import prepare
 
 N_TRAIN, N_TEST = 30, 10  # images per class in each official part
 

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 import refgan
-from refgan.gans import MODEL_CLASSES, presets
-from refgan.gans import data as gan_data
+from refgan.gans import MODEL_CLASSES
+from refgan.training import presets
+from refgan.training import data as gan_data
 from refgan.gans.acgan import real_fraction
-from refgan.gans.config import TrainConfig
-from refgan.gans.trainer import Trainer
+from refgan.training.config import TrainConfig
+from refgan.training.trainer import Trainer
 
 UNCONDITIONAL = ["wgan-gp", "dcgan", "infogan", "infowgan-gp", "ali"]
 CONDITIONAL = ["cgan", "acgan"]

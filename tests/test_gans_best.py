@@ -1,12 +1,12 @@
 """Best checkpoint by the two-sample test (--best-metric c2st), --use-best and
---time-budget (refgan/gans/run_files.py, trainer.py)."""
+--time-budget (refgan/training/run_folder.py, trainer.py)."""
 import json
 
 import numpy as np
 
-from refgan.gans import presets
-from refgan.gans.data import prepare
-from refgan.gans.trainer import Trainer
+from refgan.training import presets
+from refgan.training.data import prepare
+from refgan.training.trainer import Trainer
 
 
 def test_c2st_best_checkpoint_used_at_the_end_and_a_time_budget(tmp_path, numpy_backend):
@@ -26,7 +26,7 @@ def test_c2st_best_checkpoint_used_at_the_end_and_a_time_budget(tmp_path, numpy_
 
 
 def test_use_best_restores_the_best_weights(tmp_path, numpy_backend, monkeypatch):
-    from refgan.gans import quality
+    from refgan.training import quality
 
     scores = iter([0.9, 0.6, 0.8, 0.95])
     monkeypatch.setattr(quality, "c2st_score", lambda ref, gen, seed=0: (next(scores), {}))

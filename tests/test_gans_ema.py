@@ -4,7 +4,8 @@ import copy
 import numpy as np
 
 import refgan
-from refgan.gans import MODEL_CLASSES, presets
+from refgan.gans import MODEL_CLASSES
+from refgan.training import presets
 
 
 def model_with_ema():
@@ -87,7 +88,7 @@ def test_the_grid_and_the_checkpoint_of_a_step_share_standing_statistics(tmp_pat
     """The sample grid (progress.gif, health checks) at a checkpoint step reads the EMA G
     with the standing statistics the checkpoint records, not G's copied ones."""
     from refgan.commands import main
-    from refgan.gans.monitor import Monitor
+    from refgan.training.monitor import Monitor
 
     seen = {}
     grid = Monitor.sample_grid

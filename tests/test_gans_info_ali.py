@@ -4,7 +4,8 @@ import pytest
 
 import refgan
 from refgan import ops
-from refgan.gans import MODEL_CLASSES, presets
+from refgan.gans import MODEL_CLASSES
+from refgan.training import presets
 from refgan.gans.architectures import Encoder
 from refgan.gradcheck import check_backward, check_double_backward
 

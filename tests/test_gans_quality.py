@@ -1,9 +1,9 @@
-"""The closing figures of a GAN run (refgan/gans/quality.py)."""
+"""The closing figures of a GAN run (refgan/training/quality.py)."""
 import numpy as np
 import pytest
 
 from refgan.data import make_blood_cells, split
-from refgan.gans import quality
+from refgan.training import quality
 
 
 @pytest.fixture(scope="module")

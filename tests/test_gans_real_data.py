@@ -20,7 +20,8 @@ from sklearn.linear_model import LogisticRegression
 
 import refgan
 from refgan.data import make_blood_cells, split
-from refgan.gans import MODEL_CLASSES, presets
+from refgan.gans import MODEL_CLASSES
+from refgan.training import presets
 
 CLASSES = ("neutrophil", "eosinophil", "basophil", "monocyte")
 SIZE = 16

@@ -1,4 +1,4 @@
-"""refgan sweep (refgan/gans/sweep.py, refgan/commands/sweep.py)."""
+"""refgan sweep (refgan/training/sweep.py, refgan/commands/sweep.py)."""
 import json
 import math
 
@@ -7,7 +7,8 @@ import pytest
 
 from refgan.commands import main
 from refgan.errors import UserError
-from refgan.gans import sweep
+from refgan import parallel
+from refgan.training import sweep
 
 
 def test_log_uniform_draws_stay_in_gaur_ranges_and_spread_in_log():
@@ -56,7 +57,7 @@ def test_unknown_joblib_backend_needs_its_package():
             import dask.distributed  # noqa: F401
             pytest.skip("dask installed")
         except ModuleNotFoundError:
-            sweep.parallel_config("dask", 1)
+            parallel.parallel_config("dask", 1)
 
 
 def test_trials_tied_on_the_two_sample_test_rank_by_kid():

@@ -9,7 +9,7 @@ import pytest
 
 from refgan import nn
 from refgan.errors import UserError
-from refgan.gans import checkpoint
+from refgan.training import checkpoint
 
 
 def _record(folder):

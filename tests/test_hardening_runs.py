@@ -102,8 +102,8 @@ def test_size_8_listed_in_help_is_accepted(tmp_path, capsys):
 @contextlib.contextmanager
 def _held_by_another_process(run):
     """A second process holding the run folder's lock for the ``with`` block."""
-    holder = subprocess.Popen([sys.executable, "-c", "import time; from refgan.gans import runfolder\n"
-                               f"with runfolder.locked({str(run)!r}):\n print('held', flush=True); time.sleep(60)"],
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from refgan.training import run_folder\n"
+                               f"with run_folder.locked({str(run)!r}):\n print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -115,17 +115,17 @@ def _held_by_another_process(run):
 
 def test_run_folder_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_path):
     from refgan.errors import UserError
-    from refgan.gans import runfolder
+    from refgan.training import run_folder
 
     run = tmp_path / "run"
-    with runfolder.locked(run):
-        with runfolder.locked(run):  # re-entrant within one process
+    with run_folder.locked(run):
+        with run_folder.locked(run):  # re-entrant within one process
             pass
     with _held_by_another_process(run) as holder:
         with pytest.raises(UserError, match=rf"run folder {run} is in use by another refgan process \(pid {holder.pid}\)"):
-            with runfolder.locked(run):
+            with run_folder.locked(run):
                 pass
-    with runfolder.locked(run):      # kill -9 released it
+    with run_folder.locked(run):      # kill -9 released it
         pass
 
 
@@ -133,37 +133,37 @@ def test_metrics_truncated_to_the_checkpoint_and_damage_named(tmp_path):
     import json
 
     from refgan.errors import UserError
-    from refgan.gans import runfolder
+    from refgan.training import run_folder
 
     log = tmp_path / "metrics.jsonl"
     lines = [json.dumps({"step": s, "healthy/d_loss": 0.1 * s}) for s in range(1, 6)]
     log.write_text("\n".join(lines) + "\n" + '{"step": 6, "healthy/d_lo')   # torn by a kill
-    assert runfolder.truncate_metrics(log, 3) == 3
-    assert [r["step"] for r in runfolder.read_metrics(log)] == [1, 2, 3]
+    assert run_folder.truncate_metrics(log, 3) == 3
+    assert [r["step"] for r in run_folder.read_metrics(log)] == [1, 2, 3]
     log.write_text(lines[0] + "\nnot json\n" + lines[1] + "\n")
     with pytest.raises(UserError, match=r"metrics.jsonl line 2 is not valid JSON"):
-        runfolder.read_metrics(log)
+        run_folder.read_metrics(log)
     with pytest.raises(UserError, match=r"line 2 is not valid JSON"):
-        runfolder.truncate_metrics(log, 1)
+        run_folder.truncate_metrics(log, 1)
 
 
 def test_staged_output_appears_whole_or_not_at_all(tmp_path):
     from refgan.errors import UserError
-    from refgan.gans import runfolder
+    from refgan.training import run_folder
 
     out = tmp_path / "gen"
     (tmp_path / ".gen.partial").mkdir()                 # left by a killed command
     (tmp_path / ".gen.partial" / "half.png").write_text("x")
     with pytest.raises(RuntimeError):
-        with runfolder.staged_output(out) as tmp:
+        with run_folder.staged_output(out) as tmp:
             (tmp / "a.png").write_text("x")
             raise RuntimeError("killed")
     assert not out.exists() and not (tmp_path / ".gen.partial").exists()
-    with runfolder.staged_output(out) as tmp:
+    with run_folder.staged_output(out) as tmp:
         (tmp / "a.png").write_text("x")
     assert sorted(p.name for p in out.iterdir()) == ["a.png"]
     with pytest.raises(UserError, match="already exists"):
-        with runfolder.staged_output(out):
+        with run_folder.staged_output(out):
             pass
 
 
@@ -195,7 +195,7 @@ def test_every_training_option_is_checked_up_front(tmp_path, capsys, argv, messa
 
 def test_a_hand_edited_config_is_checked_like_the_command_line():
     from refgan.errors import UserError
-    from refgan.gans.config import TrainConfig
+    from refgan.training.config import TrainConfig
 
     good = TrainConfig().to_json()
     for change, message in [(dict(steps="ten"), "--steps must be a whole number, got 'ten'"),
@@ -260,7 +260,7 @@ def test_resume_cuts_metrics_back_to_the_checkpoint_and_records_the_backend(tmp_
 def test_run_killed_before_its_first_checkpoint_restarts_from_0(tmp_path, capsys):
     import json
 
-    from refgan.gans import presets
+    from refgan.training import presets
 
     run = tmp_path / "r"
     run.mkdir()

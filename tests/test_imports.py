@@ -23,7 +23,7 @@ LAZY = {
     ("refgan.commands.study", "refgan.study.config"): "refgan.study loads scikit-learn, SciPy (~1 s)",
     ("refgan.commands.study", "refgan.study"): "refgan.study loads scikit-learn, SciPy (~1 s)",
     ("refgan.commands.study", "refgan.classifiers"): "scikit-learn (~1 s)",
-    ("refgan.gans.quality", "refgan.classifiers"): "scikit-learn (~1 s); train imports quality",
+    ("refgan.training.quality", "refgan.classifiers"): "scikit-learn (~1 s); train imports quality",
     # Copied next to the exported networks as loader.py, which runs without refgan
     # where the StableHLO files exist.
     ("refgan.export.loader_template", "refgan.export.to_jax"): "refgan only when rebuilding",
@@ -136,6 +136,22 @@ def test_refgan_imports_its_own_modules_at_the_top_of_files():
                                "with its reason")
     stale = sorted(set(LAZY) - {(m, t) for m, t, _ in deferred})
     assert stale == [], "allowed lazy imports that no longer exist: remove them from LAZY"
+
+
+# The zoo (refgan/gans/: the models) stands alone: the machinery that trains, loads and
+# saves them (refgan/training/) and everything above it import the zoo, never the reverse,
+# as StudioGAN's src/models/ stands apart from its worker and loader.
+ZOO_MAY_NOT_IMPORT = ("refgan.training", "refgan.study", "refgan.commands", "refgan.export",
+                      "refgan.jax_engine")
+
+
+def test_the_zoo_imports_nothing_of_the_machinery():
+    graph, _ = import_graph()
+    zoo = [m for m in graph if m == "refgan.gans" or m.startswith("refgan.gans.")]
+    assert len(zoo) >= 10   # the zoo was found
+    wrong = sorted(f"{m} imports {t}" for m in zoo for t in graph[m]
+                   if t.startswith(ZOO_MAY_NOT_IMPORT))
+    assert wrong == [], "the model zoo must not import the training machinery or above"
 
 
 def test_the_checks_catch_a_planted_cycle_and_a_deferred_import():

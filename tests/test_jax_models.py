@@ -257,7 +257,7 @@ def _step_inputs(draws, n_critic, n_drop):
 def test_jitted_training_step_follows_refgan_wgan_gp(record_draws):
     """The JAX step against refgan.gans.wgan_gp's own discriminator/generator steps
     (the smoke preset's networks), same weights, data, z, eps and dropout masks."""
-    from refgan.gans import presets
+    from refgan.training import presets
     from refgan.gans.wgan_gp import WGANGP
 
     c = presets.resolve("wgan-gp", "smoke", lr_d=1e-3, lr_g=1e-3)  # big steps: stern

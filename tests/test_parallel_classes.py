@@ -1,6 +1,6 @@
 """The per-class models of one run trained in parallel threads (``--parallel-classes``):
 thread-local grad mode and random streams, and bit-identical results to the
-sequential loop (refgan/gans/trainer.py)."""
+sequential loop (refgan/training/trainer.py)."""
 import threading
 
 import numpy as np
@@ -8,8 +8,8 @@ import pytest
 
 import refgan
 from refgan.errors import UserError
-from refgan.gans import presets
-from refgan.gans.trainer import Trainer, models_in_parallel
+from refgan.training import presets
+from refgan.training.trainer import Trainer, models_in_parallel
 
 from test_gans import trainer
 

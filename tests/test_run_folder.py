@@ -39,9 +39,9 @@ def test_no_git_outside_a_checkout(tmp_path):
 import json  # noqa: E402
 
 from refgan.commands import main  # noqa: E402
-from refgan.gans import run_files  # noqa: E402
-from refgan.gans.checkpoint import sha256_file  # noqa: E402
-from refgan.gans.config import TrainConfig  # noqa: E402
+from refgan.training import checkpoint, run_folder  # noqa: E402
+from refgan.training.checkpoint import sha256_file  # noqa: E402
+from refgan.training.config import TrainConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_log_txt_reals_and_snapshots(resumed_run):
 def test_best_checkpoint_is_a_copy_with_its_score(resumed_run):
     folder = resumed_run / "checkpoints"
     best = json.loads((folder / "best.json").read_text())
-    assert best["metric"] == run_files.BEST_METRIC and best["step"] in (2, 4, 6, 8)
+    assert best["metric"] == checkpoint.BEST_METRIC and best["step"] in (2, 4, 6, 8)
     assert best["sha256"] == sha256_file(folder / "best.npz")
 
 
@@ -93,8 +93,8 @@ def test_progress_gif_frames_are_stamped_with_their_step(resumed_run):
     frames = iio.imread(resumed_run / "progress.gif")
     grids = sorted((resumed_run / "samples").glob("step_*.png"))
     assert len(frames) == len(grids) > 1
-    a, b = run_files.stamp_step(np.zeros((40, 80, 3), np.uint8) + 200, 1), \
-        run_files.stamp_step(np.zeros((40, 80, 3), np.uint8) + 200, 1000)
+    a, b = run_folder.stamp_step(np.zeros((40, 80, 3), np.uint8) + 200, 1), \
+        run_folder.stamp_step(np.zeros((40, 80, 3), np.uint8) + 200, 1000)
     band = a.shape[0] - 40
     assert band > 0 and (a[:band] < 128).any() and not np.array_equal(a[:band], b[:band])
     assert np.array_equal(a[band:], np.zeros((40, 80, 3), np.uint8) + 200)
@@ -107,7 +107,7 @@ def test_sample_quality_ranks_noise_below_real_images():
     by_class = lambda ds: {n: ds.images[ds.labels == i] for i, n in enumerate(ds.class_names)}  # noqa: E731
     noise = {n: np.random.default_rng(0).uniform(-1, 1, x.shape).astype(np.float32)
              for n, x in by_class(a).items()}
-    assert run_files.sample_quality(by_class(b), by_class(a)) < 0.1 < run_files.sample_quality(noise, by_class(a))
+    assert checkpoint.sample_quality(by_class(b), by_class(a)) < 0.1 < checkpoint.sample_quality(noise, by_class(a))
 
 
 def test_the_resume_hint_is_a_command_that_runs(tmp_path):

@@ -1,5 +1,5 @@
 """The shared training loop: resume equality, checkpoints, failure detection and the
-train / generate commands (refgan/gans/trainer.py, checkpoint.py, commands/)."""
+train / generate commands (refgan/training/trainer.py, checkpoint.py, commands/)."""
 import json
 
 import numpy as np
@@ -7,10 +7,10 @@ import pytest
 
 import cli
 import refgan
-from refgan.gans.data import GanData, run_data
-from refgan.gans import checkpoint, presets, quality
-from refgan.gans.monitor import TrainingDiverged
-from refgan.gans.trainer import Trainer
+from refgan.training.data import GanData, run_data
+from refgan.training import checkpoint, presets, quality
+from refgan.training.monitor import TrainingDiverged
+from refgan.training.trainer import Trainer
 
 from test_gans import cached_prepare, trainer
 
@@ -250,7 +250,7 @@ def test_config_is_the_one_source_of_options_presets_and_config_json():
     import argparse
     from dataclasses import fields
 
-    from refgan.gans.config import TrainConfig, add_arguments, given_options
+    from refgan.training.config import TrainConfig, add_arguments, given_options
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -15,9 +15,9 @@ import imageio.v3 as iio
 
 from refgan.data import to_uint8
 from refgan.errors import UserError
-from refgan.gans.config import TrainConfig
-from refgan.gans.load import load_models, sample_class
-from refgan.gans.runfolder import staged_output
+from refgan.training.config import TrainConfig
+from refgan.training.load import load_models, sample_class
+from refgan.training.run_folder import staged_output
 from refgan.provenance import provenance
 
 

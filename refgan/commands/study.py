@@ -12,7 +12,7 @@ from pathlib import Path
 
 from refgan import backend
 from refgan.errors import UserError
-from refgan.gans.config import GROWTHS
+from refgan.training.config import GROWTHS
 
 
 def _list(s):

@@ -19,9 +19,9 @@ import sys
 import time
 
 from refgan.errors import UserError
-from refgan.gans import presets
-from refgan.gans import sweep as sweeps
-from refgan.gans.config import parse_value
+from refgan.training import presets
+from refgan.training import sweep as sweeps
+from refgan.training.config import parse_value
 
 
 def _pair(text):

@@ -2,7 +2,7 @@
 
 With no option it runs the main job: WGAN-GP, one generator per class, on the
 embedded blood-cell dataset (Gaur et al.'s protocol, the ``cpu`` preset), then prints
-the run folder and the quality figures (refgan/gans/quality.py).
+the run folder and the quality figures (refgan/training/quality.py).
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from pathlib import Path
 
 from refgan import backend
 from refgan.errors import UserError
-from refgan.gans import config as train_config
-from refgan.gans import data as gan_data
-from refgan.gans import presets, quality, runfolder
-from refgan.gans.checkpoint import atomic_write_json
-from refgan.gans.presets import MODELS, PRESETS
-from refgan.gans.trainer import Trainer, new_run_dir
+from refgan.training import config as train_config
+from refgan.training import data as gan_data
+from refgan.training import presets, quality, run_folder
+from refgan.training.checkpoint import atomic_write_json
+from refgan.training.presets import MODELS, PRESETS
+from refgan.training.trainer import Trainer, new_run_dir
 
 
 def add_parser(sub):
@@ -109,7 +109,7 @@ def _train(args, hold: contextlib.ExitStack) -> int:
             raise UserError("--resume continues the run's recorded config; only --steps, "
                             "--no-progress and --no-quality may be given with it")
     if args.resume:  # before reading it: another process may be writing it
-        hold.enter_context(runfolder.locked(args.resume))
+        hold.enter_context(run_folder.locked(args.resume))
     restart = _restart_unsaved(Path(args.resume)) if args.resume else None
     engine = trainer_class(restart.engine if restart is not None else args.engine)
     if restart is not None:

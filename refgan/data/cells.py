@@ -3,7 +3,7 @@
 A cell has no orientation: turned or mirrored, it is the same cell of the same class,
 so rotations and flips are safe augmentations for it. Other images may carry their
 class in their orientation (a 6 turned over is a 9, a mirrored b is a d). The GAN-set
-growth (:func:`refgan.gans.data.auto_growth`) and the study's augmentation policy
+growth (:func:`refgan.training.data.auto_growth`) and the study's augmentation policy
 (:func:`refgan.study.protocol.resolve_policies`) ask :func:`is_cell_data`.
 """
 from __future__ import annotations

@@ -123,6 +123,10 @@ class Dataset:
         counts = np.bincount(self.labels, minlength=self.n_classes)
         return {c: int(k) for c, k in zip(self.class_names, counts)}
 
+    def images_by_class(self) -> dict[str, np.ndarray]:
+        """``{class_name: images of that class}`` in class order."""
+        return {name: self.images[self.labels == i] for i, name in enumerate(self.class_names)}
+
     def summary(self) -> str:
         """One line per fact: size, per-class counts, groups, role."""
         h, w = self.image_size

@@ -27,9 +27,10 @@ import jax
 import numpy as np
 
 from refgan.errors import UserError
-from refgan.gans.load import load_models
+from refgan.training.load import load_models
 from refgan.export import to_jax, to_variables
-from refgan.gans import MODEL_CLASSES, checkpoint
+from refgan.gans import MODEL_CLASSES
+from refgan.training import checkpoint
 
 PLATFORMS = ("cpu", "cuda", "tpu")
 

@@ -1,4 +1,4 @@
-"""The GAN zoo: one module per model, one shared training loop.
+"""The GAN zoo: one module per model (the networks and their losses).
 
 ===============  ==============================  =================================================================
 model            module                          loss (see the module docstring)
@@ -13,12 +13,9 @@ model            module                          loss (see the module docstring)
 ``acgan-ali``    :mod:`refgan.gans.ali`          AC-GAN fed encoder codes (Guruswamy et al.)
 ===============  ==============================  =================================================================
 
-``refgan.gans.trainer.Trainer`` runs any of them on the data ``refgan.gans.data``
-prepares; ``refgan.gans.config`` holds the options (``TrainConfig``) and
-``refgan.gans.presets`` their named sets; ``refgan.gans.monitor`` the sample grids and
-failure flags; ``refgan.gans.load`` rebuilds a run's models from its checkpoint;
-``refgan.gans.checkpoint`` the checkpoint files; ``refgan.gans.quality`` the closing
-figures of the main job.
+The zoo stands alone (``tests/test_imports.py`` holds it to that): the machinery that
+trains, loads and saves the models lives in :mod:`refgan.training` (one training loop
+for all of them, their options and presets, checkpoints and the run folder).
 """
 from refgan.gans.acgan import ACGAN
 from refgan.gans.ali import ALI, ACGANALI

@@ -35,7 +35,6 @@ import numpy as np
 
 from refgan import nn, no_grad, ops
 from refgan.errors import UserError
-from refgan.gans import checkpoint
 from refgan.gans.acgan import ACGAN
 from refgan.gans.architectures import Encoder, Generator, Trunk
 from refgan.gans.base import GAN, bce, mean_of
@@ -151,23 +150,3 @@ class ACGANALI(ACGAN):
             g_loss = ops.cross_entropy(cls, labels) + bce(s, 1.0, weight=mask)
             self.update(self.opts["G"], g_loss, self.nets["G"])
         return {"g_loss": mean_of(g_loss)}
-
-
-def attach_ali(c) -> None:
-    """Load the ALI run named by c.ali into c (runtime-only fields ``ali_state``,
-    ``ali_config``), and match this run's latent size and generator to it."""
-    if not c.ali:
-        raise UserError("acgan-ali needs a trained ALI encoder: first run "
-                        "'train --model ali --no-per-class', then pass --ali RUN_DIR")
-    arrays, meta = checkpoint.load(f"{c['ali']}/checkpoints")
-    ac = meta["config"]
-    if ac["model"] != "ali" or ac["per_class"]:
-        raise UserError(f"{c['ali']} is not a single-model ALI run; train one with "
-                        "'train --model ali --no-per-class'")
-    if ac["size"] != c["size"]:
-        raise UserError(f"the ALI run has {ac['size']} px images, this run {c['size']} px; "
-                        f"pass --size {ac['size']}")
-    c.latent_dim, c.width_g = ac["latent_dim"], ac["width_g"]
-    states = checkpoint.split_models(arrays)
-    c.ali_state = states["all"]
-    c.ali_config = {k: ac[k] for k in ("size", "width_g", "width_d", "latent_dim")}

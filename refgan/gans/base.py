@@ -1,7 +1,7 @@
 """What every model of the zoo provides, and the helpers they share.
 
 A model owns its networks (``self.nets``: name -> Module) and optimisers
-(``self.opts``: name -> Optimizer). The shared trainer (:mod:`refgan.gans.trainer`)
+(``self.opts``: name -> Optimizer). The shared trainer (:mod:`refgan.training.trainer`)
 only ever calls
 
 * ``build(config)``: make networks and optimisers from the resolved config;

@@ -1,6 +1,6 @@
 """``--engine jax``: refgan's WGAN-GP training loop with the step run by JAX/XLA.
 
-Everything but the step is refgan's own trainer (:class:`refgan.gans.trainer.Trainer`):
+Everything but the step is refgan's own trainer (:class:`refgan.training.trainer.Trainer`):
 the data, the per-class models and their initial weights (same seed, same weights),
 batches, latents, schedules, sample grids, health checks, metrics.jsonl, checkpoints,
 resume and the quality figures. Only ``train_step`` differs: each class's models live
@@ -25,7 +25,7 @@ import numpy as np
 from refgan import random
 from refgan.errors import UserError
 from refgan.export import load_variables, to_jax, to_variables
-from refgan.gans.trainer import Trainer
+from refgan.training.trainer import Trainer
 from refgan.jax_engine.step import WganGpHyper, data_parallel, make_wgan_gp_step, noise_from_key
 
 

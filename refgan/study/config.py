@@ -33,8 +33,8 @@ class StudyConfig:
     gan : a model of the zoo ('wgan-gp', 'dcgan', ...) or an existing run folder.
     gan_preset, gan_options : preset and overrides for the GAN trainer.
     gan_grow : how the GAN's training images are grown ('auto': dihedral for cells,
-        affine otherwise, by :func:`refgan.gans.data.auto_growth`; or one of
-        ``refgan.gans.config.GROWTHS``).
+        affine otherwise, by :func:`refgan.training.data.auto_growth`; or one of
+        ``refgan.training.config.GROWTHS``).
     classifiers : names from ``refgan.classifiers.CLASSIFIERS``.
     conditions : training sets (any of ``CONDITIONS``; see refgan.study.conditions).
     augment : classic augmentation policy ('auto': rotations for cells, affine

@@ -11,7 +11,7 @@ import numpy as np
 from refgan.data import Dataset, make_blood_cells, resize, to_float
 from refgan.data.loaders import load_reported
 from refgan.errors import UserError
-from refgan.gans import data as gan_data
+from refgan.training import data as gan_data
 
 
 def sklearn_digits(size: int = 32, n_per_class: int = 0, seed: int = 0) -> Dataset:
@@ -58,7 +58,7 @@ def run_config(run_dir) -> dict:
 
 def run_training_images(run_dir) -> Dataset:
     """The real training split a run folder was trained on (rebuilt by
-    :func:`refgan.gans.data.run_data` from its config, checked against its data hash)."""
+    :func:`refgan.training.data.run_data` from its config, checked against its data hash)."""
     return gan_data.run_data(run_dir).train
 
 

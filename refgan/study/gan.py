@@ -8,7 +8,7 @@ that trains on ``train`` (the real training split of one fold, never test images
 and returns ``n_per_class[c]`` generated images of each class ``c``. Two are built in:
 
 * :func:`refgan_gan_step` - trains a model of :mod:`refgan.gans` (any of the zoo, one
-  generator per class for unconditional models) with :class:`refgan.gans.trainer.Trainer`;
+  generator per class for unconditional models) with :class:`refgan.training.trainer.Trainer`;
 * :func:`run_folder_step` - samples an already-trained run folder (``cli.py train``);
   the study then cannot retrain per fold, so it checks that the run never saw the
   fold's test images and refuses otherwise.
@@ -26,12 +26,12 @@ import numpy as np
 
 from refgan.data import Dataset
 from refgan.errors import UserError
-from refgan.gans import data as gan_data
-from refgan.gans.config import TrainConfig
-from refgan.gans.load import load_models, sample_class
-from refgan.gans.presets import resolve
-from refgan.gans.runfolder import read_metrics
-from refgan.gans.trainer import Trainer
+from refgan.training import data as gan_data
+from refgan.training.config import TrainConfig
+from refgan.training.load import load_models, sample_class
+from refgan.training.presets import resolve
+from refgan.training.run_folder import read_metrics
+from refgan.training.trainer import Trainer
 
 
 @dataclass
@@ -51,7 +51,7 @@ class GanOutput:
 
 def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
     """A GAN step training ``model`` of the refgan zoo under ``preset`` (see
-    :mod:`refgan.gans.presets`) with ``overrides`` (e.g. ``steps=100``)."""
+    :mod:`refgan.training.presets`) with ``overrides`` (e.g. ``steps=100``)."""
     def step(train: Dataset, n_per_class: dict, seed: int, workdir: Path) -> GanOutput:
         size = train.image_size[0]
         # The checkpoint is chosen against the GAN's own training images (kid_simple):

@@ -44,8 +44,8 @@ from refgan.classifiers.features import downsize_flatten
 from refgan.data import Dataset, LeakError, check_no_leak, duplicate_groups
 from refgan.data.cells import is_cell_data
 from refgan.errors import UserError
-from refgan.gans.data import auto_growth
-from refgan.gans.sweep import parallel_config  # refgan sweep's engine (registers dask/ray)
+from refgan.training.data import auto_growth
+from refgan.parallel import parallel_config  # refgan sweep's engine (registers dask/ray)
 from refgan.provenance import provenance
 from refgan.study import conditions as C
 from refgan.study import gan as G
@@ -89,7 +89,7 @@ def resolve_policies(cfg: StudyConfig, ds: Dataset) -> dict:
     with why: cells have no orientation (rotations; GAN set grown by the square's
     symmetries); other images may carry their class in their orientation (affine
     without flips, for the classic policy and the GAN set). The growth's rule is
-    :func:`refgan.gans.data.auto_growth`, the one ``train`` uses."""
+    :func:`refgan.training.data.auto_growth`, the one ``train`` uses."""
     cells = is_cell_data(ds.class_names)
     augment = cfg.augment if cfg.augment != "auto" else ("rotations" if cells else "affine")
     if augment not in C.POLICIES:

@@ -1,6 +1,6 @@
 """Every training option, its default, and the named presets.
 
-Resolution order (later wins): the defaults of :class:`refgan.gans.config.TrainConfig`
+Resolution order (later wins): the defaults of :class:`refgan.training.config.TrainConfig`
 -> the model's ``MODEL_DEFAULTS`` -> the preset -> options given on the command line.
 The resolved config is written to ``config.json`` in the run folder, so a run records
 everything it depended on.
@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from refgan.errors import UserError
 from refgan.gans import MODEL_CLASSES
-from refgan.gans.config import TrainConfig
+from refgan.training.config import TrainConfig
 
 # Per-model defaults (Gaur et al. for WGAN-GP; DCGAN practice for the BCE models).
 MODEL_DEFAULTS = {

@@ -7,7 +7,7 @@ The trainer runs the loop; a :class:`Monitor` looks at it. It owns
 * ``samples/step_*.png``: fixed-z samples, one row per class (a per-class model's,
   or a conditional model's for each label, at the same latents in every row); at the end
   ``samples.png`` (labelled) and ``progress.gif`` (the grids as an animation, each
-  frame stamped with its step: :mod:`refgan.gans.run_files`);
+  frame stamped with its step: :mod:`refgan.training.run_folder`);
 * the failure checks (Nizam and Md Ali name both failure modes):
 
   - divergence: a NaN/inf loss, or one above ``explode_threshold`` in magnitude,
@@ -64,9 +64,9 @@ import numpy as np
 
 from refgan.data import save_grid, to_uint8
 from refgan.errors import UserError
-from refgan.gans import run_files
-from refgan.gans.config import TrainConfig
-from refgan.gans.data import GanData
+from refgan.training import run_folder
+from refgan.training.config import TrainConfig
+from refgan.training.data import GanData
 
 
 class TrainingDiverged(UserError):
@@ -278,4 +278,4 @@ class Monitor:
         title = grid_title(self.config.model, step, sampled_step)
         save_grid(np.concatenate(list(rows.values())), self.run_dir / "samples.png",
                   nrow=len(self.fixed_z), row_labels=list(rows), title=title)
-        run_files.write_progress_gif_of(self.run_dir)
+        run_folder.write_progress_gif_of(self.run_dir)

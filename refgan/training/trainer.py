@@ -14,9 +14,9 @@ the GIL, so the Python of one model's step overlaps the other's kernels) or one
 after the other. A conditional model is one model, key ``all``, that
 sees the labels.
 
-The trainer is handed its data (:class:`refgan.gans.data.GanData`); the monitor
-(:mod:`refgan.gans.monitor`) draws the sample grids and raises the failure flags;
-:mod:`refgan.gans.load` builds the models. Run folder
+The trainer is handed its data (:class:`refgan.training.data.GanData`); the monitor
+(:mod:`refgan.training.monitor`) draws the sample grids and raises the failure flags;
+:mod:`refgan.training.load` builds the models. Run folder
 ``runs/<YYYYmmdd-HHMMSS>-<model>/``::
 
     config.json           every resolved option (TrainConfig.to_json)
@@ -54,11 +54,11 @@ from tqdm import tqdm
 import refgan
 from refgan import backend, optim, random
 from refgan.errors import UserError
-from refgan.gans import checkpoint, run_files, runfolder
-from refgan.gans.config import TrainConfig
-from refgan.gans.data import GanData
-from refgan.gans.load import build_models, model_keys, sample_class
-from refgan.gans.monitor import Monitor
+from refgan.training import checkpoint, run_folder
+from refgan.training.config import TrainConfig
+from refgan.training.data import GanData
+from refgan.training.load import build_models, model_keys, sample_class
+from refgan.training.monitor import Monitor
 from refgan.provenance import refgan_command
 
 
@@ -149,12 +149,12 @@ class Trainer:
         npz = checkpoint.save(self.run_dir / "checkpoints", self.step, arrays, meta,
                               keep_every=self.config.keep_every)
         self.last_ckpt_step = self.step
-        self.best = run_files.update_best(self, npz, self.best)
+        self.best = checkpoint.update_best(self, npz, self.best)
 
     @classmethod
     def resume(cls, run_dir, data: GanData, log=None, steps: int | None = None) -> "Trainer":
         """A trainer continuing the latest checkpoint of ``run_dir`` exactly, on
-        ``data`` (:func:`refgan.gans.data.run_data` rebuilds the run's own)."""
+        ``data`` (:func:`refgan.training.data.run_data` rebuilds the run's own)."""
         where = Path(run_dir) / "checkpoints"
         arrays, meta = checkpoint.load(where)
         checkpoint.check_meta(meta, where / checkpoint.LATEST)
@@ -181,7 +181,7 @@ class Trainer:
             raise UserError(f"the run is already at step {t.step}; --steps must be at least that")
         t.monitor.flagged = {tuple(f) for f in meta.get("flagged", [])}
         t.elapsed_before = float(meta.get("elapsed_s", 0.0))
-        t.best = run_files.read_best(run_dir)
+        t.best = checkpoint.read_best(run_dir)
         return t
 
     # -- the step ------------------------------------------------------------------
@@ -257,11 +257,11 @@ class Trainer:
         """Train up to config.steps (or ``max_steps``, for tests: behaves like an
         interrupt there). Returns 0 when finished, 130 when interrupted.
 
-        The run folder is locked meanwhile (:func:`refgan.gans.runfolder.locked`), and
+        The run folder is locked meanwhile (:func:`refgan.training.run_folder.locked`), and
         ``metrics.jsonl`` first cut back to the step training starts from: the lines a
         killed process wrote after its last checkpoint are written again."""
-        with runfolder.locked(self.run_dir):
-            dropped = runfolder.truncate_metrics(self.run_dir / runfolder.METRICS, self.step)
+        with run_folder.locked(self.run_dir):
+            dropped = run_folder.truncate_metrics(self.run_dir / run_folder.METRICS, self.step)
             if dropped:
                 self.log(f"note: {dropped} line(s) of metrics.jsonl logged after the checkpoint of step "
                          f"{self.step} were dropped; training repeats those steps")
@@ -270,7 +270,7 @@ class Trainer:
     def _run(self, max_steps) -> int:
         c = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        run_files.start_session(self)  # config.json (+ provenance, history), log.txt, reals.png
+        run_folder.start_session(self)  # config.json (+ provenance, history), log.txt, reals.png
         main = threading.current_thread() is threading.main_thread()
         old = signal.signal(signal.SIGINT, self._on_sigint) if main else None
         bar = tqdm(total=c.steps, initial=self.step, disable=not c.progress,
@@ -296,7 +296,7 @@ class Trainer:
                                   sec_per_step=(now - t_last) / max(self.step - s_last, 1),
                                   **{f"lr_{n}": o.lr for n, o in m0.opts.items()}, **metrics)
                     self.monitor.write(record)
-                    self.log(run_files.status_line(record, c.steps), console=False)
+                    self.log(run_folder.status_line(record, c.steps), console=False)
                     t_last, s_last = now, self.step
                 if self.step % c.ckpt_every == 0 or last:
                     self.save_checkpoint()
@@ -339,7 +339,7 @@ class Trainer:
         sampled_step = None
         if self.config.use_best and self.best is not None:
             sampled_step = int(self.best["step"])
-            path = self.run_dir / "checkpoints" / run_files.BEST_NPZ
+            path = self.run_dir / "checkpoints" / checkpoint.BEST_NPZ
             with np.load(path, allow_pickle=False) as z:
                 checkpoint.restore_models(self.models, {k: z[k] for k in z.files}, path)
             self.log(f"sampling from the best checkpoint, step {self.best['step']} "
@@ -349,5 +349,5 @@ class Trainer:
                  f"{self.elapsed():.0f} s of training", console=False)
 
     def sample_class(self, name: str, n: int, seed: int) -> np.ndarray:
-        """n images (n, 3, S, S) of class ``name`` (see :func:`refgan.gans.load.sample_class`)."""
+        """n images (n, 3, S, S) of class ``name`` (see :func:`refgan.training.load.sample_class`)."""
         return sample_class(self.models, self.data.class_names, name, n, seed)

@@ -34,8 +34,8 @@ from refgan.data import Dataset, make_blood_cells, split
 from refgan.data.cells import is_cell_data
 from refgan.data.loaders import load_reported
 from refgan.errors import UserError
-from refgan.gans import checkpoint
-from refgan.gans.config import GROWTHS, TrainConfig
+from refgan.training import checkpoint
+from refgan.training.config import GROWTHS, TrainConfig
 
 
 @dataclass

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from refgan.errors import UserError
-from refgan.gans import MODEL_CLASSES, checkpoint
-from refgan.gans.ali import attach_ali
+from refgan.gans import MODEL_CLASSES
+from refgan.training import checkpoint
 from refgan.gans.base import GAN
-from refgan.gans.config import TrainConfig
+from refgan.training.config import TrainConfig
 
 
 def model_keys(config: TrainConfig) -> list[str]:
@@ -73,3 +73,23 @@ def sample_class(models: dict[str, GAN], class_names, name: str, n: int,
     if "all" in models:
         return m.sample(n, labels=np.full(n, names.index(name)), z=z)
     return m.sample(n, z=z)
+
+
+def attach_ali(c) -> None:
+    """Load the ALI run named by c.ali into c (runtime-only fields ``ali_state``,
+    ``ali_config``), and match this run's latent size and generator to it."""
+    if not c.ali:
+        raise UserError("acgan-ali needs a trained ALI encoder: first run "
+                        "'train --model ali --no-per-class', then pass --ali RUN_DIR")
+    arrays, meta = checkpoint.load(f"{c['ali']}/checkpoints")
+    ac = meta["config"]
+    if ac["model"] != "ali" or ac["per_class"]:
+        raise UserError(f"{c['ali']} is not a single-model ALI run; train one with "
+                        "'train --model ali --no-per-class'")
+    if ac["size"] != c["size"]:
+        raise UserError(f"the ALI run has {ac['size']} px images, this run {c['size']} px; "
+                        f"pass --size {ac['size']}")
+    c.latent_dim, c.width_g = ac["latent_dim"], ac["width_g"]
+    states = checkpoint.split_models(arrays)
+    c.ali_state = states["all"]
+    c.ali_config = {k: ac[k] for k in ("size", "width_g", "width_d", "latent_dim")}

@@ -1,4 +1,6 @@
-"""The run-folder files GAN users look for (stylegan2-ada-pytorch, StudioGAN) and
+"""The run folder: every file a run writes, what it holds, and how it stays whole.
+
+The run-folder files GAN users look for (stylegan2-ada-pytorch, StudioGAN) and
 what made them:
 
 * ``config.json``: the resolved options plus ``provenance`` (refgan version, git
@@ -13,24 +15,44 @@ what made them:
   two-sample test against fresh cells (:func:`quality.c2st_score`,
   :func:`quality.reference_images`); the test split plays no part in choosing a
   checkpoint.
+
+Run folders stay whole: one process at a time, a metrics log that agrees with
+the checkpoint, and outputs that appear complete or not at all.
+
+* :func:`locked`: an exclusive ``flock`` on ``RUN/.lock`` while a process trains or
+  resumes the run; a second process gets one clear line instead of interleaving its
+  metrics with the first one's. The kernel drops the lock when its holder dies (even
+  by ``kill -9``), so a stale ``.lock`` file never blocks anything.
+* :func:`read_metrics` / :func:`truncate_metrics`: ``metrics.jsonl`` read with the
+  line of any damage named, and cut back on resume to what the checkpoint had seen
+  (the steps between the last checkpoint and a kill would otherwise appear twice).
+* :func:`staged_output`: a command's output folder is built under a hidden
+  ``.NAME.partial`` sibling and renamed into place when complete, so a killed command
+  leaves no half folder in the way of its rerun.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from refgan import random
 from refgan.data import save_grid
-from refgan.gans import quality
-from refgan.gans.checkpoint import atomic_write_bytes, atomic_write_json, sha256_file
+from refgan.errors import UserError
 from refgan.provenance import provenance
+from refgan.training.checkpoint import atomic_write_bytes, atomic_write_json
+
+try:  # POSIX; elsewhere runs are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 CONFIG, LOG, REALS, GIF = "config.json", "log.txt", "reals.png", "progress.gif"
-BEST_NPZ, BEST_JSON = "best.npz", "best.json"      # in checkpoints/
 
 
 def _now() -> str:
@@ -110,30 +132,7 @@ def write_progress_gif(run_dir, frames: list[tuple[int, np.ndarray]], ms_per_fra
     return path
 
 
-#: What ``sample_quality`` measures, as recorded with the best checkpoint.
-BEST_METRIC = "kid_simple_vs_train"
-
-
-def sample_quality(generated: dict, reals: dict) -> float:
-    """Mean over classes of KID between generated and real *training* images of the
-    class, on :func:`quality.simple_features` (thumbnail, colour histograms, sharpness)
-    as they are (not normalised as the closing figures' ``kid_simple`` is).
-
-    Cheap enough for every checkpoint (a fraction of a second; the two-sample test
-    takes seconds); about 0 for real-vs-real and 2 for noise on the embedded cells.
-    Lower is better.
-    """
-    return float(np.mean([quality.kid(quality.simple_features(images),
-                                      quality.simple_features(reals[name]))
-                          for name, images in generated.items()]))
-
-
 # ------------------------------------------------------------ the Trainer's hooks
-def _reals_by_class(trainer) -> dict:
-    ds = trainer.data.train
-    return {name: ds.images[ds.labels == i] for i, name in enumerate(ds.class_names)}
-
-
 def start_session(trainer) -> None:
     """At every start or resume of ``trainer.run``: the console also goes to log.txt,
     config.json gains this session, and a fresh run gets reals.png."""
@@ -144,7 +143,7 @@ def start_session(trainer) -> None:
     trainer.log(f"{'resume' if trainer.step else 'start'} {c.model} at step {trainer.step}/"
                 f"{c.steps}: {record['history'][-1]['command']}", console=False)
     if trainer.step == 0:
-        write_reals(trainer.run_dir, _reals_by_class(trainer), n=c.n_fixed, seed=c.seed)
+        write_reals(trainer.run_dir, trainer.data.train.images_by_class(), n=c.n_fixed, seed=c.seed)
 
 
 def status_line(record: dict, steps: int) -> str:
@@ -153,53 +152,6 @@ def status_line(record: dict, steps: int) -> str:
                        if k.split("/")[-1] in ("d_loss", "g_loss", "wasserstein"))
     return (f"step {record['step']}/{steps}  {losses}  {record['sec_per_step']:.3f} s/step  "
             f"{record['elapsed_s']:.0f} s")
-
-
-def read_best(run_dir) -> dict | None:
-    """``checkpoints/best.json`` of a run, or None."""
-    path = Path(run_dir) / "checkpoints" / BEST_JSON
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def update_best(trainer, npz: Path, best: dict | None) -> dict | None:
-    """Score the generators just saved in ``npz`` (:func:`sample_quality`, up to 64
-    images per class); if better than ``best``, copy the checkpoint to
-    ``checkpoints/best.npz`` and describe it in ``best.json``. Returns the best record;
-    every checkpoint's score goes to log.txt.
-
-    The scoring draws its latents from its own seed and leaves refgan's random
-    stream as it was, so a run trains the same with or without it.
-    """
-    reals = {k: v for k, v in _reals_by_class(trainer).items() if len(v) >= 2}
-    metric = trainer.config.best_metric
-    if metric == "c2st":  # against fresh cells (quality.reference_images), 100 per class
-        if getattr(trainer, "best_reference", None) is None:
-            trainer.best_reference = quality.reference_images(trainer.config, trainer.data.train)
-        reals = {k: trainer.best_reference[k] for k in reals}
-    saved = random.get_state()
-    try:
-        generated = {name: trainer.sample_class(name, 100 if metric == "c2st" else min(64, len(imgs)),
-                                                seed=trainer.config.seed + 5000 + i)
-                     for i, (name, imgs) in enumerate(reals.items())}
-    finally:
-        random.set_state(saved)
-    if metric == "c2st":
-        value = quality.c2st_score(reals, generated, seed=trainer.config.seed)[0]
-    else:
-        value = sample_quality(generated, reals)
-    name = BEST_METRIC if metric == "kid_simple" else "c2st_vs_fresh"
-    kept = best is not None and best.get("metric") == name and value >= best["value"]
-    trainer.log(f"checkpoint {trainer.step}: {name} {value:.4f}"
-                + (f" (best: step {best['step']}, {best['value']:.4f})" if kept else " (new best)"),
-                console=False)
-    if kept:
-        return best
-    folder = npz.parent
-    atomic_write_bytes(folder / BEST_NPZ, lambda f: f.write(npz.read_bytes()))
-    record = {"step": int(trainer.step), "metric": name, "value": value,
-              "file": BEST_NPZ, "sha256": sha256_file(folder / BEST_NPZ)}
-    atomic_write_json(folder / BEST_JSON, record)
-    return record
 
 
 def write_progress_gif_of(run_dir) -> Path | None:
@@ -211,3 +163,117 @@ def write_progress_gif_of(run_dir) -> Path | None:
         return None
     return write_progress_gif(run_dir, [(int(f.stem.split("_")[1]), iio.imread(f)[..., :3])
                                         for f in files])
+
+
+LOCK = ".lock"
+METRICS = "metrics.jsonl"
+
+
+_held: set = set()  # run folders this process has locked (the lock is re-entrant per process)
+
+
+@contextlib.contextmanager
+def locked(run_dir):
+    """Hold the run folder's lock for the ``with`` block (creates the folder).
+    Re-entrant within a process: the command locks before it reads the run, the
+    trainer again while it trains."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = run_dir.resolve()
+    if key in _held:
+        yield run_dir
+        return
+    f = open(run_dir / LOCK, "a+")
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip()
+                raise UserError(f"run folder {run_dir} is in use by another refgan process"
+                                f"{f' (pid {holder})' if holder else ''}; wait for it to finish or stop it, "
+                                "then run the command again") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        _held.add(key)
+        yield run_dir
+    finally:
+        _held.discard(key)
+        f.close()  # closing releases the flock
+
+
+def read_metrics(path) -> list[dict]:
+    """The records of a ``metrics.jsonl``, in order; a line that is not a JSON
+    object is a ``UserError`` naming the file and line."""
+    path = Path(path)
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise UserError(f"{path} line {number} is not valid JSON ({err}): the log is damaged; "
+                            "delete that line to read the rest") from None
+        if not isinstance(record, dict):
+            raise UserError(f"{path} line {number} is a JSON {type(record).__name__}, not a record; "
+                            "delete that line to read the rest")
+        records.append(record)
+    return records
+
+
+def truncate_metrics(path, step: int) -> int:
+    """Keep the records of steps ``<= step`` (what the checkpoint of ``step`` had
+    seen) and drop a torn last line (a kill while it was written); returns the
+    number of lines dropped. Damage anywhere else is a ``UserError``."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    lines = path.read_text().splitlines(keepends=True)
+    torn = 0
+    if lines:
+        try:
+            json.loads(lines[-1])
+        except ValueError:
+            torn = 1
+    kept = [line for line, rec in zip(lines, _records(path, lines[:len(lines) - torn]))
+            if rec.get("step", 0) <= step]
+    dropped = len(lines) - len(kept)
+    if dropped:
+        data = "".join(line if line.endswith("\n") else line + "\n" for line in kept).encode()
+        atomic_write_bytes(path, lambda f: f.write(data))
+    return dropped
+
+
+def _records(path, lines):
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise UserError(f"{path} line {number} is not valid JSON ({err}): the log is damaged; "
+                            "delete that line, then resume") from None
+        yield record if isinstance(record, dict) else {}
+
+
+@contextlib.contextmanager
+def staged_output(out):
+    """Build an output folder that appears complete or not at all.
+
+    Yields a hidden ``.NAME.partial`` sibling to write into (one left by a killed
+    command is removed first) and renames it to ``out`` when the block finishes;
+    on an error the partial folder is removed. ``out`` must not exist."""
+    out = Path(out)
+    if out.exists():
+        raise UserError(f"{out} already exists; refgan never overwrites it: choose a new --out")
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+        os.replace(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise

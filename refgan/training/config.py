@@ -5,7 +5,7 @@ derived from its fields:
 
 * the ``train`` command's options (:func:`add_arguments`): field ``lr_g`` is
   ``--lr-g``, its type is the field's type, its help the field's help;
-* the presets (:mod:`refgan.gans.presets`): named sets of field values;
+* the presets (:mod:`refgan.training.presets`): named sets of field values;
 * ``config.json`` in the run folder (:meth:`TrainConfig.to_json`) and resume
   (:meth:`TrainConfig.from_json`, which also reads the older names of a field).
 
@@ -35,9 +35,9 @@ from refgan.gans.diffaugment import POLICIES
 
 Check = Callable[[Any], "str | None"]
 
-# What config.json records besides the options (refgan/gans/run_files.py): not options.
+# What config.json records besides the options (refgan/training/run_folder.py): not options.
 RECORD_ONLY = ("provenance", "history")
-# How the GAN set can be grown (refgan.gans.data.grow); 'auto' chooses by the data.
+# How the GAN set can be grown (refgan.training.data.grow); 'auto' chooses by the data.
 GROWTHS = ("none", "dihedral", "rot45flip", "affine")
 # Older names of a field, still read from the config.json of existing runs.
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
@@ -143,12 +143,12 @@ def option(default, help: str = "", *, checks: tuple = (), cli: str | None = "va
 class TrainConfig:
     """The options of one training run (defaults: the ``cpu`` preset before presets).
 
-    Presets and the command line override fields by name (:func:`refgan.gans.presets.
+    Presets and the command line override fields by name (:func:`refgan.training.presets.
     resolve`); models read them as attributes (or ``config["name"]``).
     """
 
     model: str = option("wgan-gp", "the GAN of the zoo", cli=None)
-    preset: str = option("cpu", "named set of options (refgan.gans.presets)", cli=None)
+    preset: str = option("cpu", "named set of options (refgan.training.presets)", cli=None)
     # data
     data: str = option("synthetic", "'synthetic' (embedded dataset) or a dataset folder / .npz")
     skip_bad: bool = option(False, "skip unreadable image files of --data (listed in the load report)",

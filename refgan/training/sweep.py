@@ -8,7 +8,7 @@ generator's samples pass for real images.
 
 Each trial is an ordinary training run (``Trainer``, its own run folder under the
 sweep folder) with the sweep's options plus the trial's rates. Its score is the
-classifier two-sample test of :mod:`refgan.gans.quality`: the mean over classes of
+classifier two-sample test of :mod:`refgan.training.quality`: the mean over classes of
 the two classifiers' 5-fold accuracies at telling ``quality_n`` samples from real
 images (0.5 = indistinguishable; lower is better). The real images are fresh ones
 on the embedded dataset (newly rendered cells) and the *training* images otherwise,
@@ -32,10 +32,11 @@ import numpy as np
 
 from refgan import backend
 from refgan.errors import UserError
-from refgan.gans import data as gan_data
-from refgan.gans import presets, quality
-from refgan.gans.trainer import Trainer
-from refgan.gans.run_files import sample_quality
+from refgan.parallel import parallel_config
+from refgan.training import data as gan_data
+from refgan.training import presets, quality
+from refgan.training.trainer import Trainer
+from refgan.training.checkpoint import sample_quality
 
 GAUR_G = (1e-5, 1e-3)
 GAUR_D = (1e-4, 1e-2)
@@ -61,7 +62,7 @@ def grid(lrs_g=None, lrs_d=None) -> list[tuple[float, float]]:
 def score(trainer, n: int, seed: int = 0) -> dict:
     """Quality of a trained run's samples against the reference images:
     {'c2st': mean two-sample-test accuracy, 'kid': mean KID on simple features
-    (run_files.sample_quality), 'per_class': the two-sample figures per class}."""
+    (checkpoint.sample_quality), 'per_class': the two-sample figures per class}."""
     ref = quality.reference_images(trainer.config, trainer.data.train)
     gen = {name: trainer.sample_class(name, n, seed=seed + 1000 + i)
            for i, name in enumerate(trainer.data.class_names)}
@@ -96,32 +97,6 @@ def run_trial(model: str, preset: str, options: dict, lr_g: float, lr_d: float,
     return dict(lr_g=lr_g, lr_d=lr_d, run_dir=run_dir, wall_s=round(time.perf_counter() - t0, 1),
                 flags=sorted(f"{kind}:{key}" for kind, key in trainer.monitor.flagged), error=error,
                 **result)
-
-
-def parallel_config(joblib_backend: str, n_jobs: int, scheduler: str | None = None):
-    """The joblib context the trials run in; for dask, an existing or new Client."""
-    import joblib
-
-    if joblib_backend == "dask":
-        try:
-            from dask.distributed import Client, get_client
-        except ModuleNotFoundError:
-            raise UserError("--joblib-backend dask needs dask.distributed: "
-                            "pip install 'dask[distributed]'") from None
-        if scheduler:
-            Client(scheduler)
-        else:
-            try:
-                get_client()
-            except ValueError:
-                Client()  # a local cluster: still dask's scheduler, not ours
-    elif joblib_backend == "ray":
-        try:
-            from ray.util.joblib import register_ray
-        except ModuleNotFoundError:
-            raise UserError("--joblib-backend ray needs ray: pip install 'ray'") from None
-        register_ray()
-    return joblib.parallel_config(backend=joblib_backend, n_jobs=n_jobs)
 
 
 def sweep(model: str, preset: str, options: dict, pairs, out_dir, n_jobs: int = -1,
