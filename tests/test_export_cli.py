@@ -118,7 +118,7 @@ def test_train_command_dispatches_engine_jax(tmp_path, monkeypatch):
     with pytest.raises(StopBeforeTraining):
         cli.main(["train", "--preset", "smoke", "--engine", "jax",
                   "--run-dir", str(tmp_path / "run")])
-    assert seen["config"]["engine"] == "jax" and seen["config"]["backend"] == "jax"
+    assert seen["config"].engine == "jax" and seen["config"].backend == "jax"
 
 
 def test_jax_engine_refuses_a_lazy_penalty(tmp_path):

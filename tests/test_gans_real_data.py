@@ -52,11 +52,11 @@ def train_model(model, images, labels, n_classes, steps, seed=0, **overrides):
     m = MODEL_CLASSES[model](n_classes).build(c)
     rng = np.random.default_rng(seed)
     for step in range(steps):
-        m.epoch = step * c["batch"] // len(images)
-        for _ in range(c["n_disc"]):
-            idx = rng.choice(len(images), c["batch"])
+        m.epoch = step * c.batch // len(images)
+        for _ in range(c.n_disc):
+            idx = rng.choice(len(images), c.batch)
             m.discriminator_step((refgan.tensor(images[idx]), labels[idx]))
-        idx = rng.choice(len(images), c["batch"])
+        idx = rng.choice(len(images), c.batch)
         m.generator_step((refgan.tensor(images[idx]), labels[idx]))
     return m
 

@@ -28,6 +28,7 @@ LAZY = {
     # where the StableHLO files exist.
     ("refgan.export.loader_template", "refgan.export.to_jax"): "refgan only when rebuilding",
     ("refgan.export.loader_template", "refgan.gans"): "refgan only when rebuilding",
+    ("refgan.export.loader_template", "refgan.training.config"): "refgan only when rebuilding",
 }
 
 

@@ -267,18 +267,18 @@ def test_jitted_training_step_follows_refgan_wgan_gp(record_draws):
     n_drop = sum(isinstance(m, nn.Dropout) for m in D.modules())
     gapply, gvars = to_jax(G)
     capply, cvars = to_jax(D)
-    hyper = WganGpHyper(gp_lambda=c["gp_lambda"], n_disc=c["n_disc"], lr_d=c["lr_d"],
-                        lr_g=c["lr_g"], betas=(c["beta1"], c["beta2"]))
+    hyper = WganGpHyper(gp_lambda=c.gp_lambda, n_disc=c.n_disc, lr_d=c.lr_d,
+                        lr_g=c.lr_g, betas=(c.beta1, c.beta2))
     step = jax.jit(make_wgan_gp_step(gapply, capply, hyper), compiler_options=FAST_COMPILE)
     state = init_state(gvars, cvars)
     rng = np.random.default_rng(4)
     for it in range(3):
-        reals = np.tanh(rng.standard_normal((c["n_disc"], c["batch"], 3, c["size"],
-                                             c["size"]))).astype(np.float32)
+        reals = np.tanh(rng.standard_normal((c.n_disc, c.batch, 3, c.size,
+                                             c.size))).astype(np.float32)
         record_draws.clear()
         logs = [model.discriminator_step((refgan.tensor(r), None)) for r in reals]
         logs.append(model.generator_step())
-        batch = dict(_step_inputs(record_draws, c["n_disc"], n_drop), real=reals)
+        batch = dict(_step_inputs(record_draws, c.n_disc, n_drop), real=reals)
         state, metrics = step(state, batch)
         for name in ("d_loss", "wasserstein", "gp"):
             assert_close(metrics[name], [log[name] for log in logs[:-1]], 1e-5,

@@ -232,8 +232,8 @@ def test_resume_command_rejects_changed_options(tmp_path, capsys):
 
 def test_presets_resolve():
     c = presets.resolve("wgan-gp", "paper")
-    assert (c["size"], c["batch"], c["n_disc"], c["gp_lambda"], c["lr_g"], c["lr_d"],
-            c["beta1"], c["beta2"], c["width_d"], c["latent_dim"]) == \
+    assert (c.size, c.batch, c.n_disc, c.gp_lambda, c.lr_g, c.lr_d,
+            c.beta1, c.beta2, c.width_d, c.latent_dim) == \
         (64, 64, 5, 10.0, 2e-4, 2e-4, 0.5, 0.9, 64, 128)
     d = presets.resolve("dcgan", "paper", lr_g=4e-4, lr_d=3e-4, schedule="cosine")
     assert (d["n_disc"], d["beta2"], d["lr_g"], d["lr_d"]) == (1, 0.999, 4e-4, 3e-4)
@@ -279,7 +279,9 @@ def test_config_is_the_one_source_of_options_presets_and_config_json():
         TrainConfig.from_json(dict(record, nonsense=1))
     with pytest.raises(refgan.UserError, match="unknown"):
         presets.resolve("wgan-gp", nonsense=1)
-    assert c["size"] == c.size == 64
+    assert c.size == 64
+    with pytest.raises(TypeError):  # attributes only: one way to read the config
+        c["size"]
 
 
 @pytest.mark.parametrize("bad,message", [

@@ -39,11 +39,12 @@ def _refgan_forward(name):
 
     from refgan.export import to_jax
     from refgan.gans import MODEL_CLASSES
+    from refgan.training.config import TrainConfig
 
-    config = MANIFEST["config"]
+    config = TrainConfig.from_json(MANIFEST["config"])
     key, net = name.split(".", 1)
-    n_classes = 1 if config["per_class"] else len(config["classes"])
-    nets = MODEL_CLASSES[config["model"]](n_classes).build(config).nets
+    n_classes = 1 if config.per_class else len(config.classes)
+    nets = MODEL_CLASSES[config.model](n_classes).build(config).nets
     apply, _ = to_jax(nets[net] if net in nets else nets["G"])  # G_ema: G's architecture
     return jax.jit(lambda v, x: apply(v, x, train=False)[0])
 

@@ -56,15 +56,15 @@ class ACGAN(GAN):
     conditional = True
 
     def make(self, c):
-        G = Generator(c["latent_dim"] + self.n_classes, c["size"], c["width_g"], style="deconv")
-        trunk = Trunk(c["size"], c["width_d"], style="dcgan")
+        G = Generator(c.latent_dim + self.n_classes, c.size, c.width_g, style="deconv")
+        trunk = Trunk(c.size, c.width_d, style="dcgan")
         heads = nn.Linear(trunk.out_features, 1 + self.n_classes)
         for m in (G, trunk, heads):
             nn.init.dcgan_(m)
         self.nets = {"G": G, "trunk": trunk, "heads": heads}
-        self.opts = {"G": self._optimizer(G.parameters(), c["lr_g"], c),
-                     "D": self._optimizer(trunk.parameters() + heads.parameters(), c["lr_d"], c)}
-        real_fraction(c["real_fraction"], 0)  # validate early
+        self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
+                     "D": self._optimizer(trunk.parameters() + heads.parameters(), c.lr_d, c)}
+        real_fraction(c.real_fraction, 0)  # validate early
 
     def generator_input(self, z, labels):
         labels = np.zeros(len(z), np.int64) if labels is None else labels
@@ -83,7 +83,7 @@ class ACGAN(GAN):
         """L_D for a real batch (x, y) and a fake batch (fake, y_fake), weighted by
         the real fraction f of this epoch. ``fake_source_weight`` (N, 1) masks the
         fake images' source term (ACGAN-ALI: encoder codes are not scored as fake)."""
-        f = real_fraction(self.config["real_fraction"], self.epoch)
+        f = real_fraction(self.config.real_fraction, self.epoch)
         s_real, c_real = self.D(x)
         s_fake, c_fake = self.D(fake)
         real_term = bce(s_real, 1.0) + ops.cross_entropy(c_real, y)

@@ -59,14 +59,14 @@ class ALI(GAN):
     needs_real_in_g_step = True
 
     def make(self, c):
-        G = Generator(c["latent_dim"], c["size"], c["width_g"], style="deconv")
-        E = Encoder(c["size"], c["width_d"], c["latent_dim"])
-        D = PairDiscriminator(c["size"], c["width_d"], c["latent_dim"])
+        G = Generator(c.latent_dim, c.size, c.width_g, style="deconv")
+        E = Encoder(c.size, c.width_d, c.latent_dim)
+        D = PairDiscriminator(c.size, c.width_d, c.latent_dim)
         for m in (G, E):
             nn.init.dcgan_(m)
         self.nets = {"G": G, "E": E, "D": D}
-        self.opts = {"GE": self._optimizer(G.parameters() + E.parameters(), c["lr_g"], c),
-                     "D": self._optimizer(D.parameters(), c["lr_d"], c)}
+        self.opts = {"GE": self._optimizer(G.parameters() + E.parameters(), c.lr_g, c),
+                     "D": self._optimizer(D.parameters(), c.lr_d, c)}
 
     def encode(self, x):
         """z_hat ~ q(z | x), (N, latent_dim)."""
@@ -110,7 +110,7 @@ class ACGANALI(ACGAN):
         ali.build(c.replace(**c.ali_config))
         ali.load_state_dict(c.ali_state)
         self.nets["E"] = ali.nets["E"].requires_grad_(False)  # frozen: it only provides codes
-        if c["finetune"]:
+        if c.finetune:
             self._init_from(ali.nets["G"])
 
     def _init_from(self, g_ali):

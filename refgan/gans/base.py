@@ -42,23 +42,23 @@ class GAN:
         self.epoch = 0           # set by the trainer (AC-GAN's real-fraction schedule)
 
     # -- construction helpers -------------------------------------------------
-    def build(self, config: dict) -> "GAN":
+    def build(self, config) -> "GAN":
         """Networks and optimisers from the resolved config (see presets.py)."""
         self.config = config
-        self.batch_size, self.latent_dim = config["batch"], config["latent_dim"]
+        self.batch_size, self.latent_dim = config.batch, config.latent_dim
         self.make(config)
         return self
 
-    def make(self, config: dict) -> None:
+    def make(self, config) -> None:
         raise NotImplementedError
 
     def _optimizer(self, params, lr, config):
-        """Adam(lr, betas) or RMSprop(lr), as config['optimizer'] says."""
-        if config["optimizer"] == "adam":
-            return optim.Adam(params, lr=lr, betas=(config["beta1"], config["beta2"]))
-        if config["optimizer"] == "rmsprop":
+        """Adam(lr, betas) or RMSprop(lr), as config.optimizer says."""
+        if config.optimizer == "adam":
+            return optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2))
+        if config.optimizer == "rmsprop":
             return optim.RMSprop(params, lr=lr)
-        raise UserError(f"unknown optimizer {config['optimizer']!r}; use adam or rmsprop")
+        raise UserError(f"unknown optimizer {config.optimizer!r}; use adam or rmsprop")
 
     def z(self, n: int):
         """Latent draws z ~ N(0, I) from refgan's seeded stream."""

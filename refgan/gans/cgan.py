@@ -20,13 +20,13 @@ class CGAN(GAN):
     conditional = True
 
     def make(self, c):
-        G, D = dcgan_pair(c, c["latent_dim"] + c["embed_dim"], d_extra_channels=1)
-        self.nets = {"G": G, "D": D, "embed_G": nn.Embedding(self.n_classes, c["embed_dim"]),
-                     "embed_D": LabelPlane(self.n_classes, c["size"])}
+        G, D = dcgan_pair(c, c.latent_dim + c.embed_dim, d_extra_channels=1)
+        self.nets = {"G": G, "D": D, "embed_G": nn.Embedding(self.n_classes, c.embed_dim),
+                     "embed_D": LabelPlane(self.n_classes, c.size)}
         g_params = G.parameters() + self.nets["embed_G"].parameters()
         d_params = D.parameters() + self.nets["embed_D"].parameters()
-        self.opts = {"G": self._optimizer(g_params, c["lr_g"], c),
-                     "D": self._optimizer(d_params, c["lr_d"], c)}
+        self.opts = {"G": self._optimizer(g_params, c.lr_g, c),
+                     "D": self._optimizer(d_params, c.lr_d, c)}
 
     def generator_input(self, z, labels):
         return ops.concat([z, self.nets["embed_G"](labels)], axis=1)

@@ -18,8 +18,8 @@ from refgan.gans.base import GAN, bce, mean_of
 
 def dcgan_pair(c, g_in: int, d_extra_channels: int = 0, heads: int = 1):
     """G (deconv style) and D (trunk + linear head of ``heads`` outputs), DCGAN init."""
-    G = Generator(g_in, c["size"], c["width_g"], style="deconv")
-    trunk = Trunk(c["size"], c["width_d"], style="dcgan", in_channels=3 + d_extra_channels)
+    G = Generator(g_in, c.size, c.width_g, style="deconv")
+    trunk = Trunk(c.size, c.width_d, style="dcgan", in_channels=3 + d_extra_channels)
     D = nn.Sequential(trunk, nn.Linear(trunk.out_features, heads))
     nn.init.dcgan_(G)
     nn.init.dcgan_(D)
@@ -30,10 +30,10 @@ class DCGAN(GAN):
     name = "dcgan"
 
     def make(self, c):
-        G, D = dcgan_pair(c, c["latent_dim"])
+        G, D = dcgan_pair(c, c.latent_dim)
         self.nets = {"G": G, "D": D}
-        self.opts = {"G": self._optimizer(G.parameters(), c["lr_g"], c),
-                     "D": self._optimizer(D.parameters(), c["lr_d"], c)}
+        self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
+                     "D": self._optimizer(D.parameters(), c.lr_d, c)}
 
     def discriminator_step(self, batch):
         G, D = self.nets["G"], self.nets["D"]

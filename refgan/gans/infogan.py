@@ -30,18 +30,18 @@ class InfoGAN(GAN):
     name = "infogan"
 
     def make(self, c):
-        self.n_cat, self.n_cont, self.lam_info = c["n_cat"], c["n_cont"], c["info_lambda"]
-        G = Generator(c["latent_dim"] + self.n_cat + self.n_cont, c["size"], c["width_g"],
+        self.n_cat, self.n_cont, self.lam_info = c.n_cat, c.n_cont, c.info_lambda
+        G = Generator(c.latent_dim + self.n_cat + self.n_cont, c.size, c.width_g,
                       style="deconv")
-        trunk = Trunk(c["size"], c["width_d"], style="dcgan")
+        trunk = Trunk(c.size, c.width_d, style="dcgan")
         D = nn.Linear(trunk.out_features, 1)
         Q = nn.Linear(trunk.out_features, self.n_cat + self.n_cont)
         for m in (G, trunk, D, Q):
             nn.init.dcgan_(m)
         self.nets = {"G": G, "trunk": trunk, "D": D, "Q": Q}
-        self.opts = {"G": self._optimizer(G.parameters(), c["lr_g"], c),
+        self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
                      "D": self._optimizer(trunk.parameters() + D.parameters() + Q.parameters(),
-                                          c["lr_d"], c)}
+                                          c.lr_d, c)}
 
     def codes(self, n, cat=None):
         """(categorical labels (n,), codes Tensor (n, n_cat + n_cont))."""

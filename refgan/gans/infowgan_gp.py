@@ -32,18 +32,18 @@ class InfoWGANGP(InfoGAN):
     name = "infowgan-gp"
 
     def make(self, c):
-        self.n_cat, self.n_cont, self.lam_info = c["n_cat"], c["n_cont"], c["info_lambda"]
-        self.gp_lambda, self.gp_every = c["gp_lambda"], c["gp_every"]
-        G = Generator(c["latent_dim"] + self.n_cat + self.n_cont, c["size"], c["width_g"],
+        self.n_cat, self.n_cont, self.lam_info = c.n_cat, c.n_cont, c.info_lambda
+        self.gp_lambda, self.gp_every = c.gp_lambda, c.gp_every
+        G = Generator(c.latent_dim + self.n_cat + self.n_cont, c.size, c.width_g,
                       style="upsample")
-        trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"],
-                      minibatch_std=c["minibatch_std"])
+        trunk = Trunk(c.size, c.width_d, style="wgan", dropout=c.dropout,
+                      minibatch_std=c.minibatch_std)
         D = nn.Linear(trunk.out_features, 1)
         Q = nn.Linear(trunk.out_features, self.n_cat + self.n_cont)
         self.nets = {"G": G, "trunk": trunk, "D": D, "Q": Q}
-        self.opts = {"G": self._optimizer(G.parameters(), c["lr_g"], c),
+        self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
                      "D": self._optimizer(trunk.parameters() + D.parameters() + Q.parameters(),
-                                          c["lr_d"], c)}
+                                          c.lr_d, c)}
 
     def critic(self, x):
         """D(x) (N, 1): the Wasserstein critic (trunk and score head)."""

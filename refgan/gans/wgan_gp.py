@@ -45,15 +45,15 @@ class WGANGP(GAN):
     name = "wgan-gp"
 
     def make(self, c):
-        self.gp_lambda, self.gp_every = c["gp_lambda"], c["gp_every"]
-        self.policy = ",".join(parse_policy(c["diffaugment"]))
-        G = Generator(c["latent_dim"], c["size"], c["width_g"], style="upsample")
-        trunk = Trunk(c["size"], c["width_d"], style="wgan", dropout=c["dropout"],
-                      minibatch_std=c["minibatch_std"])
+        self.gp_lambda, self.gp_every = c.gp_lambda, c.gp_every
+        self.policy = ",".join(parse_policy(c.diffaugment))
+        G = Generator(c.latent_dim, c.size, c.width_g, style="upsample")
+        trunk = Trunk(c.size, c.width_d, style="wgan", dropout=c.dropout,
+                      minibatch_std=c.minibatch_std)
         D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
         self.nets = {"G": G, "D": D}
-        self.opts = {"G": self._optimizer(G.parameters(), c["lr_g"], c),
-                     "D": self._optimizer(D.parameters(), c["lr_d"], c)}
+        self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
+                     "D": self._optimizer(D.parameters(), c.lr_d, c)}
 
     def augment(self, x):
         """T(x): DiffAugment's transforms (identity without a policy)."""

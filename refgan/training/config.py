@@ -144,7 +144,7 @@ class TrainConfig:
     """The options of one training run (defaults: the ``cpu`` preset before presets).
 
     Presets and the command line override fields by name (:func:`refgan.training.presets.
-    resolve`); models read them as attributes (or ``config["name"]``).
+    resolve`); models read them as attributes.
     """
 
     model: str = option("wgan-gp", "the GAN of the zoo", cli=None)
@@ -254,16 +254,9 @@ class TrainConfig:
     # recorded by the train command
     backend: str | None = option(None, "array backend the run trained on", cli=None)
     engine: str = option("refgan", "training engine: refgan or jax", cli=None)
-    # ACGAN-ALI at run time: the ALI run's encoder (refgan.gans.ali.attach_ali)
+    # ACGAN-ALI at run time: the ALI run's encoder (refgan.training.load.attach_ali)
     ali_state: dict | None = option(None, cli=None, runtime=True)
     ali_config: dict | None = option(None, cli=None, runtime=True)
-
-    def __getitem__(self, name: str):
-        """``config["size"]`` reads ``config.size`` (the models' older spelling)."""
-        try:
-            return getattr(self, name)
-        except AttributeError:
-            raise KeyError(name) from None
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with ``changes``; an unknown name is a UserError."""

@@ -81,13 +81,13 @@ def attach_ali(c) -> None:
     if not c.ali:
         raise UserError("acgan-ali needs a trained ALI encoder: first run "
                         "'train --model ali --no-per-class', then pass --ali RUN_DIR")
-    arrays, meta = checkpoint.load(f"{c['ali']}/checkpoints")
+    arrays, meta = checkpoint.load(f"{c.ali}/checkpoints")
     ac = meta["config"]
     if ac["model"] != "ali" or ac["per_class"]:
-        raise UserError(f"{c['ali']} is not a single-model ALI run; train one with "
+        raise UserError(f"{c.ali} is not a single-model ALI run; train one with "
                         "'train --model ali --no-per-class'")
-    if ac["size"] != c["size"]:
-        raise UserError(f"the ALI run has {ac['size']} px images, this run {c['size']} px; "
+    if ac["size"] != c.size:
+        raise UserError(f"the ALI run has {ac['size']} px images, this run {c.size} px; "
                         f"pass --size {ac['size']}")
     c.latent_dim, c.width_g = ac["latent_dim"], ac["width_g"]
     states = checkpoint.split_models(arrays)

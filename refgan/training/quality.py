@@ -101,10 +101,10 @@ def reference_images(c, train, test=None) -> dict:
     20,000, so the figure is not the one the choice was made on), the held-out
     test images otherwise."""
     names = list(train.class_names)
-    if c["data"] == "synthetic":
+    if c.data == "synthetic":
         offset = 10_000 if test is None else 20_000
-        fresh = make_blood_cells(n_per_class=max(int(c["quality_n"]), 100), classes=tuple(names),
-                                 size=c["size"], seed=int(c["data_seed"]) + offset)
+        fresh = make_blood_cells(n_per_class=max(int(c.quality_n), 100), classes=tuple(names),
+                                 size=c.size, seed=int(c.data_seed) + offset)
         return {k: fresh.images[fresh.labels == i] for i, k in enumerate(names)}
     real = train if test is None else test
     return {k: real.images[real.labels == i] for i, k in enumerate(names)}

@@ -90,7 +90,7 @@ def run_trial(model: str, preset: str, options: dict, lr_g: float, lr_d: float,
         trainer = Trainer(c, data, run_dir, log=lambda msg: None).setup()
         try:
             trainer.run()
-            result = score(trainer, int(c["quality_n"]), seed=int(c["seed"]))
+            result = score(trainer, int(c.quality_n), seed=int(c.seed))
             error = None
         except UserError as err:  # a diverged trial ranks last, with its reason
             result, error = {"c2st": float("inf"), "kid": float("inf"), "per_class": {}}, str(err)
