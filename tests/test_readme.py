@@ -21,7 +21,8 @@ A comment on the line just above a block changes that:
   not installed.
 
 Every relative link and image in README.md and docs/**/*.md must name a file that
-exists, and a ``#anchor`` must name a heading of the linked Markdown file. Every
+exists, and a ``#anchor`` must name a heading of the linked Markdown file; every path
+of this checkout that README.md and docs/*.md name (``refgan/...``) must exist. Every
 ``refgan COMMAND`` row of the README's command table names a command the CLI has, or
 says it is coming.
 """
@@ -251,6 +252,30 @@ def test_the_link_checker_catches_what_is_missing(tmp_path):
     assert broken_links(doc) == ["missing.md (no such file)",
                                  "sub/other.md#no-part (no heading #no-part in sub/other.md)",
                                  "#nope (no heading #nope in doc.md)"]
+
+
+# --- code paths --------------------------------------------------------------------
+
+CODE_PATH = re.compile(r"(?<![\w/.-])((?:refgan|kernels|bench|examples|tests)/[\w/.*-]*\w)")
+
+
+def missing_code_paths(text: str, root: Path = ROOT) -> list[str]:
+    """Paths of this checkout (``refgan/...``, ``tests/test_x*.py``) a text names that
+    match no file or folder: a doc must follow the code when it moves."""
+    return sorted({p for p in CODE_PATH.findall(text)
+                   if not (any(root.glob(p)) if "*" in p else (root / p).exists())})
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=_rel)
+def test_the_code_paths_named_exist(doc):
+    missing = missing_code_paths(doc.read_text())
+    assert not missing, f"{_rel(doc)} names paths that do not exist: {missing}"
+
+
+def test_the_path_checker_catches_a_moved_file():
+    text = ("Loop: `refgan/training/trainer.py`; gone: refgan/gans/trainer.py. "
+            "Tests `tests/test_readme*.py`, `tests/test_nothing*.py`; not a path: x/refgan/y.py")
+    assert missing_code_paths(text) == ["refgan/gans/trainer.py", "tests/test_nothing*.py"]
 
 
 # --- the command table ---------------------------------------------------------------

@@ -65,8 +65,8 @@ class StudyConfig:
     gan_preset: str = "cpu"
     # 1,200 steps per class at 32 x 32 (the cpu preset, one core per job, the classes in
     # turn): enough for GANs whose images do not harm the classifiers (400-step GANs did),
-    # while the whole default study stays a coffee break on two cores (docs/study.md
-    # gives the measured times next to the command)
+    # few enough that the default study runs on a two-core laptop (docs/study.md gives
+    # the measured times next to the command)
     gan_options: dict = field(default_factory=lambda: dict(steps=1200))
     gan_grow: str = "auto"
     classifiers: tuple = ("lr", "svm")
