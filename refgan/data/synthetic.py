@@ -37,7 +37,7 @@ and cytoplasm colour (pale blue -> basophilic).  ``difficulty`` in [0, 1] moves
 the two class means of ``s`` towards each other (means ``0.5 -/+ (1 - d)/2``,
 std ``0.12 + 0.1 d``), so classes overlap more as it grows.  The default was
 calibrated so that Gaur et al.'s logistic-regression baseline lands in its 70-85%
-range (README, "Difficulty and calibration"; ``python cli.py data calibrate``).
+range (docs/data.md, "Difficulty and calibration"; ``python cli.py data calibrate``).
 
 The multi-class preset ``classes='pbc'`` (like the Barcelona PBC set) adds
 ``neutrophil`` (3-5 nuclear lobes, lilac granules), ``eosinophil`` (two lobes,
@@ -68,7 +68,7 @@ from refgan.errors import UserError
 __all__ = ["make_blood_cells", "make_pbc_cells", "CLASS_IDS", "PBC_CLASSES", "DEFAULT_DIFFICULTY",
            "render_discs_numpy", "render_discs"]
 
-#: Default ``difficulty``; calibrated in the README ("Difficulty and calibration").
+#: Default ``difficulty``; calibrated in docs/data.md ("Difficulty and calibration").
 DEFAULT_DIFFICULTY = 0.60
 
 #: Stable ids used to seed each class (never reorder: it would change the data).

@@ -117,7 +117,7 @@ class GAN:
         ``update_ema`` averages G's weights but copies G's running statistics, which
         belong to the training weights, not to their average; sampled in eval mode
         with them, the EMA G's fields came out paler and its samples easier to tell
-        from real cells (README, "The main job"). Here ``batches`` batches of ``batch``
+        from real cells (docs/main-job.md). Here ``batches`` batches of ``batch``
         latents go through the EMA G in training mode and each statistic becomes the
         plain mean of the batches' (momentum 1/k for the k-th batch). The latents come
         from their own stream ``[seed, 5]``, so training's streams never move; the next

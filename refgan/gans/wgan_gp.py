@@ -18,9 +18,8 @@ is evaluated.
 
 With ``gp_every`` = k > 1 the penalty is lazy (Karras et al. 2020, StyleGAN2 section
 3.1): k * lambda * GP on every k-th critic update, none on the others -- the same
-penalty on average, its double backward paid once in k updates (cpu preset, numba, one
-thread: 153 against 202 ms per training step with k = 4, medians of 5 interleaved
-repeats of 20 steps).
+penalty on average, its double backward, the dearest part of a critic update, paid
+once in k updates (the saving, measured: docs/training.md).
 """
 from __future__ import annotations
 

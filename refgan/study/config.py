@@ -63,9 +63,10 @@ class StudyConfig:
     data_seed: int = 0
     gan: str = "wgan-gp"
     gan_preset: str = "cpu"
-    # 1,200 steps per class at 32 x 32 (the cpu preset: batch 16; one core per job, the
-    # classes in turn): one GAN job took 89-102 s, the whole default study 19 min 2 s
-    # on the idle 2-core machine (2026-12-02), inside its 35-45 min budget
+    # 1,200 steps per class at 32 x 32 (the cpu preset, one core per job, the classes in
+    # turn): enough for GANs whose images do not harm the classifiers (400-step GANs did),
+    # few enough that the default study runs on a two-core laptop (docs/study.md gives
+    # the measured times next to the command)
     gan_options: dict = field(default_factory=lambda: dict(steps=1200))
     gan_grow: str = "auto"
     classifiers: tuple = ("lr", "svm")

@@ -15,30 +15,20 @@ two classes' models side by side, one core each): training stops after
 closing figures. Deviations from Gaur et al., all for the time budget: narrow
 networks (critic 16-32-64-128, generator 128-64-32-16), batch 16, 1 critic step per
 generator step instead of 5 with the critic's learning rate 5x the generator's
-(TTUR, Heusel et al. 2017: lr_G 2e-4 as the paper, lr_D 1e-3; first of six pairs in a
-``refgan sweep`` of 1,000-step runs at this preset, README), no critic dropout,
-a minibatch-standard-deviation feature map read by the critic's last conv (groups
-of 4, Karras et al. 2018), an EMA of G (0.999 with warm-up, its batch-norm
-statistics recomputed for the averaged weights at each sample grid and checkpoint)
-for sampling (within the budget the warm-up alone sets the average: its weights are
-on average a tenth of the run old, ``GAN.update_ema``), and the run ends with the
-checkpoint that the classifier two-sample test tells least well from freshly
-rendered cells (``best_metric`` c2st,
-``use_best``; KID on simple features tied near 0 from a few hundred steps on and
-once kept step 500 of 2,475).
-
-Measured on the main job (README, "The main job"; full 480 s runs on the idle
-2-core machine, seeds 0 and 1): DiffAugment (Zhao et al. 2020) slows G at this
-budget rather than helping it. Without it the two-sample test's pixel classifier
-scored 0.67-0.79, with translation 0.94-0.98, with translation and cutout
-0.97-0.99 (dropout 0.3: 0.985-0.997). At 2,400-2,900 steps the critic has seen
-each of the 1,664 grown training images ~25 times and is not yet memorising
-them, which is the failure DiffAugment prevents; ``--diffaugment`` turns it on
-for longer runs. The minibatch standard deviation widened the samples' per-image
-colour spread along the two minor axes of the real cells' mean colour from
-0.010-0.011 / 0.015-0.018 to 0.016-0.022 / 0.027-0.028 (real cells 0.037-0.039 /
-0.042-0.043) and brought the colour two-sample test on the latest checkpoints from
-0.89 / 0.91 (one run without) to 0.81-0.87 (three runs with).
+(TTUR, Heusel et al. 2017: lr_G 2e-4 as the paper, lr_D 1e-3), no critic dropout and
+no DiffAugment (Zhao et al. 2020): in so short a run the critic does not yet memorise
+the grown training set, the failure both exist to prevent, and they slowed G instead.
+The critic reads a minibatch-standard-deviation feature map before its last conv
+(groups of 4, Karras et al. 2018): a critic that judges one image at a time cannot
+object to a generator that draws every cell at the average stain. Samples come from
+an EMA of G (0.999 with warm-up; within the budget the warm-up alone sets the
+average, ``GAN.update_ema``) whose batch-norm statistics are recomputed for the
+averaged weights at each sample grid and checkpoint (copied from G they belong to
+other weights). The run ends with the checkpoint that the classifier two-sample
+test tells least well from freshly rendered cells (``best_metric`` c2st,
+``use_best``): KID on simple features reaches its noise floor early in the run and
+then ties, while the two-sample test keeps falling. The runs behind each choice and
+their figures: docs/main-job.md and the records in docs/log/.
 
 ``paper``: Gaur et al.'s configuration: 64 x 64, batch 64, critic 64-128-256-512
 (5x5, stride 2, 'same', LeakyReLU 0.2, dropout 0.3), generator from 4 x 4 x 512,
