@@ -1,0 +1,140 @@
+"""FID (refgan.metrics.fid), SSIM (refgan.metrics.ssim) and generator_metrics
+(refgan.metrics.generator): against scipy's sqrtm formula, skimage and naive loops."""
+import numpy as np
+import pytest
+import scipy.linalg
+
+from backbone_standin import StandIn
+from refgan.metrics import fid as F
+from refgan.metrics import ssim as S
+from refgan.metrics.generative import _kid
+
+
+def reference_fid(a, b):
+    """pytorch-fid's formula: scipy's sqrtm of S1 S2, offset by 1e-6 I when singular."""
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    if not np.isfinite(covmean).all():
+        off = np.eye(len(s1)) * 1e-6
+        covmean = scipy.linalg.sqrtm((s1 + off) @ (s2 + off))
+    covmean = covmean.real
+    d = mu1 - mu2
+    return d @ d + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+
+
+@pytest.mark.parametrize("dim", [3, 16, 64])
+def test_fid_matches_scipy_sqrtm_reference(dim):
+    rng = np.random.default_rng(dim)
+    mix = rng.standard_normal((dim, dim))
+    a = rng.standard_normal((400, dim)) @ mix
+    b = rng.standard_normal((300, dim)) @ (mix + 0.3 * rng.standard_normal((dim, dim))) + 0.5
+    assert F.fid(a, b) == pytest.approx(reference_fid(a, b), rel=1e-6)
+
+
+def test_frechet_distance_of_diagonal_gaussians_has_its_closed_form():
+    # commuting covariances: tr sqrt(S1 S2) = sum sqrt(a_i b_i), so FD = |dmu|^2 + sum (sqrt a - sqrt b)^2
+    a, b = np.array([1.0, 4.0, 0.0, 2.0]), np.array([9.0, 1.0, 3.0, 0.0])
+    mu1, mu2 = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 1.0, 0.0, 3.0])
+    want = 1 + 4 + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert F.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(want, rel=1e-12)
+
+
+def test_fid_is_zero_on_identical_sets_and_handles_fewer_samples_than_dimensions():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((20, 50))                          # rank-deficient covariance
+    assert F.fid(a, a) == pytest.approx(0, abs=1e-8)
+    shifted = F.fid(a, a + 1.0)
+    assert shifted == pytest.approx(50.0, rel=1e-8)            # only the means differ
+
+
+def test_frechet_distance_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="one D"):
+        F.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match="at least 2"):
+        F.fid(np.zeros((1, 3)), np.zeros((5, 3)))
+
+
+def test_fid_kid_floor_uses_same_n_and_same_reference():
+    rng = np.random.default_rng(1)
+    real = rng.standard_normal((80, 4))
+    good = rng.standard_normal((60, 4))
+    bad = rng.standard_normal((60, 4)) + 2.0
+    r_good = F.fid_kid_from_features(real, good, seed=3, n_boot=20)
+    r_bad = F.fid_kid_from_features(real, bad, seed=3, n_boot=20)
+    assert r_good.n == r_bad.n == 40 and r_good.floor.startswith("disjoint halves")
+    assert r_good.fid_floor == r_bad.fid_floor                   # same halves for both
+    assert r_bad.fid > r_bad.fid_floor + 10 and r_good.fid < r_bad.fid
+    # the floor is FID between two disjoint real halves of that size, and KID is _kid's
+    perm = np.random.default_rng(3).permutation(80)
+    a, b = real[perm[:40]], real[perm[40:80]]
+    assert r_good.fid_floor == pytest.approx(F.fid(a, b), rel=1e-12)
+    assert r_good.kid_floor["kid"] == pytest.approx(_kid(a, b, n_boot=20, seed=3)["kid"], rel=1e-12)
+    held = F.fid_kid_from_features(real, good, held_out=rng.standard_normal((30, 4)), n_boot=20)
+    assert held.n == 30 and held.floor == "held-out real images"
+
+
+def test_fid_kid_on_a_network_names_it_and_refuses_a_non_network():
+    rng = np.random.default_rng(2)
+    real = rng.uniform(-1, 1, (12, 3, 16, 16)).astype(np.float32)
+    fake = rng.uniform(-1, 1, (8, 3, 16, 16)).astype(np.float32)
+    net = StandIn()
+    r = F.fid_kid(real, fake, net, n_boot=10)
+    assert r.network == "standin" and r.feature_dim == 6 and r.n == 6
+    feats = F.network_features(real, net)
+    assert feats.shape == (12, 6)
+    with pytest.raises(TypeError, match="features"):
+        F.fid_kid(real, fake, 42)
+
+
+# ------------------------------------------------------------------------------- SSIM
+def _pairs(shape=(3, 3, 21, 24), seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, shape)
+    y = np.clip(0.7 * x + 0.4 * rng.standard_normal(shape), -1, 1)
+    return x, y
+
+
+def test_ssim_matches_naive_loops():
+    x, y = _pairs((2, 3, 14, 17))
+    got = S.ssim(x, y, data_range=2.0)
+    want = [S.ssim_naive(x[i], y[i], 2.0) for i in range(2)]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_ssim_matches_skimage():
+    skm = pytest.importorskip("skimage.metrics")
+    x, y = _pairs()
+    got = S.ssim(x, y, data_range=2.0)
+    want = [skm.structural_similarity(x[i], y[i], gaussian_weights=True, sigma=1.5,
+                                      use_sample_covariance=False, data_range=2.0, channel_axis=0)
+            for i in range(len(x))]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    g = x[0, 0] * 0.5 + 0.5                                       # one grey image in [0, 1]
+    h = y[0, 0] * 0.5 + 0.5
+    assert S.ssim(g, h, data_range=1.0) == pytest.approx(
+        skm.structural_similarity(g, h, gaussian_weights=True, sigma=1.5,
+                                  use_sample_covariance=False, data_range=1.0), rel=1e-10)
+
+
+def test_ssim_of_an_image_with_itself_is_one_and_refuses_bad_input():
+    x, _ = _pairs((2, 3, 12, 12))
+    np.testing.assert_allclose(S.ssim(x, x, 2.0), 1.0, rtol=1e-12)
+    with pytest.raises(ValueError, match="one shape"):
+        S.ssim(x, x[:, :2], 2.0)
+    with pytest.raises(ValueError, match="at least that size"):
+        S.ssim(x[..., :8], x[..., :8], 2.0)
+    with pytest.raises(ValueError, match="data_range"):
+        S.ssim(x, x, 0)
+
+
+def test_ssim_to_nearest_finds_the_nearest_real_image():
+    rng = np.random.default_rng(4)
+    real = rng.uniform(-1, 1, (10, 3, 16, 16))
+    fake = real[[7, 2, 2]] + 0.05 * rng.standard_normal((3, 3, 16, 16))
+    r = S.ssim_to_nearest(fake, real, data_range=2.0)
+    assert r["nearest"] == [7, 2, 2]
+    np.testing.assert_allclose(r["per_image"], S.ssim(fake, real[[7, 2, 2]], 2.0))
+    assert r["mean"] == pytest.approx(np.mean(r["per_image"]))
+    with pytest.raises(ValueError, match="differ"):
+        S.ssim_to_nearest(fake[:, :, :12, :12], real, 2.0)
