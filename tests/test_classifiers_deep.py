@@ -1,0 +1,240 @@
+"""BackboneClassifier (refgan.classifiers.deep) and the weight-file lookup
+(refgan.classifiers.backbone_files), on a stand-in backbone (tests/backbone_standin.py)."""
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.utils import get_tags
+
+from backbone_standin import StandIn, two_class_images
+from refgan.classifiers import deep
+from refgan.classifiers.backbone_files import find_weights
+from refgan.classifiers.deep import FEATURE_CACHE, BackboneClassifier, FeatureCache, weighted_loss
+from refgan.errors import UserError
+import refgan
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    FEATURE_CACHE.clear()
+    yield
+    FEATURE_CACHE.clear()
+
+
+def test_frozen_linear_and_fc320_heads_learn_and_give_consistent_outputs():
+    X, y = two_class_images()
+    net = StandIn()
+    for head, lr in (("linear", 1e-1), ("fc320", 3e-2)):
+        clf = BackboneClassifier(net, head=head, lr=lr, epochs=20).fit(X, y)
+        assert clf.score(X, y) > 0.95
+        d, p = clf.decision_function(X), clf.predict_proba(X)
+        assert d.shape == (60,) and p.shape == (60, 2)
+        np.testing.assert_allclose(p.sum(1), 1, rtol=1e-12)
+        np.testing.assert_array_equal(clf.predict(X), clf.classes_[(d > 0).astype(int)])
+        np.testing.assert_allclose(p[:, 1], 1 / (1 + np.exp(-d)), rtol=1e-12)
+        assert clf.loss_curve_[-1] < clf.loss_curve_[0] and clf.n_iter_ == 20
+    assert [type(m).__name__ for m in clf.head_._modules.values()] == ["Linear", "ReLU", "Linear"]
+    assert clf.head_[0].out_features == 320 and clf.head_[2].out_features == 1
+
+
+def test_multiclass_head_has_one_output_per_class():
+    X, y = two_class_images(90)
+    y = np.arange(90) % 3
+    labels = np.array(["a", "b", "c"])[y]
+    clf = BackboneClassifier(StandIn(), lr=1e-1, epochs=3).fit(X, labels)
+    d, p = clf.decision_function(X), clf.predict_proba(X)
+    assert d.shape == (90, 3) and p.shape == (90, 3)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[d.argmax(1)])
+    assert set(clf.predict(X)) <= {"a", "b", "c"}
+
+
+def test_backbone_runs_once_per_image_across_fits():
+    X, y = two_class_images(40)
+    net = StandIn()
+    BackboneClassifier(net, epochs=2).fit(X[:30], y[:30])
+    assert net.calls == 30
+    clf = BackboneClassifier(net, epochs=2, head="fc320").fit(X[10:], y[10:])  # 20 seen, 10 new
+    assert net.calls == 40
+    clf.predict(X)
+    clf.predict_proba(X[:5])
+    assert net.calls == 40 and FEATURE_CACHE.hits == 20 + 40 + 5
+    # rotated views: each image once per angle; linspace(-10, 10, 3) holds 0, already cached
+    BackboneClassifier(net, epochs=2, rotation=10, rotation_views=3).fit(X, y)
+    assert net.calls == 40 + 2 * 40
+    # another network, or another crop, is another key
+    other = StandIn(seed=1)
+    BackboneClassifier(other, epochs=1).fit(X, y)
+    BackboneClassifier(net, epochs=1, crop=0.5).fit(X, y)
+    assert other.calls == 40 and net.calls == 40 + 2 * 40 + 40
+
+
+def test_cached_features_equal_fresh_ones():
+    X, y = two_class_images(20)
+    net = StandIn()
+    clf = BackboneClassifier(net, epochs=1, crop=0.75).fit(X, y)
+    cached = clf.features(X)
+    x01 = (deep.centre_crop(X, 0.75) + 1) / 2
+    with refgan.no_grad():
+        fresh = net.features(refgan.tensor(net.preprocess(x01))).numpy()
+    np.testing.assert_array_equal(cached, fresh)
+    assert deep.centre_crop(X, 0.75).shape == (20, 3, 12, 12)
+    np.testing.assert_array_equal(deep.centre_crop(X, 0.75), X[:, :, 2:14, 2:14])
+
+
+def test_feature_cache_is_bounded_least_recently_used_first():
+    c = FeatureCache(max_bytes=3 * 16)                           # three (4,) float32 rows
+    for k in "abc":
+        c.put(k, np.full(4, ord(k), np.float32))
+    assert c.get("a") is not None                                # a is now the most recent
+    c.put("d", np.zeros(4, np.float32))
+    assert c.get("b") is None and len(c) == 3 and c.nbytes == 48
+    assert c.get("a") is not None and c.get("c") is not None and c.get("d") is not None
+    row = np.ones(4, np.float32)
+    c.put("e", row)
+    row[0] = 5                                                   # the cache holds its own copy
+    assert c.get("e")[0] == 1
+
+
+def test_weighted_loss_is_the_weighted_mean_of_per_sample_losses():
+    rng = np.random.default_rng(0)
+    s = np.array([1.0, 3.0, 0.5, 2.0])
+    y = np.array([0, 1, 1, 0])
+    z = rng.standard_normal(4)
+    bce = np.logaddexp(0, z) - y * z
+    got = weighted_loss(refgan.tensor(z[:, None]), y, s).item()
+    assert got == pytest.approx((s * bce).sum() / s.sum(), rel=1e-6)
+    Z = rng.standard_normal((4, 3))
+    y3 = np.array([0, 2, 1, 2])
+    ce = np.log(np.exp(Z).sum(1)) - Z[np.arange(4), y3]
+    assert weighted_loss(refgan.tensor(Z), y3, s).item() == pytest.approx((s * ce).sum() / s.sum(), rel=1e-6)
+
+
+def test_class_weights_change_the_loss():
+    X, y = two_class_images(40)
+    y = np.r_[np.zeros(30, int), np.ones(10, int)]
+    net = StandIn()
+    kw = dict(lr=1e-2, epochs=3)
+    plain = BackboneClassifier(net, **kw).fit(X, y)
+    heavy = BackboneClassifier(net, class_weight={1: 10.0}, **kw).fit(X, y)
+    assert heavy.loss_curve_[0] != pytest.approx(plain.loss_curve_[0], rel=1e-3)
+    assert heavy.predict_proba(X)[:, 1].mean() > plain.predict_proba(X)[:, 1].mean()
+    # 'balanced' is the dict n / (K n_k): 40 / (2 * 30) and 40 / (2 * 10)
+    bal = BackboneClassifier(net, class_weight="balanced", **kw).fit(X, y)
+    same = BackboneClassifier(net, class_weight={0: 40 / 60, 1: 2.0}, **kw).fit(X, y)
+    np.testing.assert_allclose(bal.loss_curve_, same.loss_curve_, rtol=1e-6)
+
+
+def _blocks_state(blocks):
+    return [{k: v.copy() for k, v in b.state_dict().items()} for b in blocks]
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_fine_tuning_trains_only_the_last_n_blocks(n):
+    X, y = two_class_images(24)
+    net = StandIn()
+    before = _blocks_state(net.blocks)
+    clf = BackboneClassifier(net, fine_tune_blocks=n, lr=1e-2, epochs=2, batch_size=8, rotation=30).fit(X, y)
+    tuned = clf.network_
+    assert tuned is not net and clf.trainable_blocks() == tuned.blocks[3 - n:]
+    after = _blocks_state(tuned.blocks)
+    for i in range(3):
+        same = all(np.array_equal(before[i][k], after[i][k]) for k in before[i])
+        assert same == (i < 3 - n), f"block {i}"
+    # the shared network is untouched, bit for bit
+    for b0, b1 in zip(before, _blocks_state(net.blocks)):
+        assert all(np.array_equal(b0[k], b1[k]) for k in b0)
+    # predictions go through the tuned copy, not the cache of the shared network
+    fresh = BackboneClassifier(net, epochs=1).fit(X, y).features(X)
+    assert not np.allclose(clf.features(X), fresh)
+    assert clf.predict_proba(X).shape == (24, 2)
+
+
+def test_fine_tuning_more_blocks_than_the_network_has_is_refused():
+    X, y = two_class_images(8)
+    with pytest.raises(ValueError, match="has 3 blocks"):
+        BackboneClassifier(StandIn(), fine_tune_blocks=4).fit(X, y)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(head="mlp"), "head must be one of linear, fc320"),
+    (dict(epochs=0), "epochs must be"),
+    (dict(lr=0), "lr must be positive"),
+    (dict(crop=1.5), "crop is a fraction"),
+    (dict(rotation=-5), "rotation is a number of degrees"),
+    (dict(fine_tune_blocks=-1), "fine_tune_blocks must be"),
+    (dict(value_range=(1, -1)), "value_range"),
+])
+def test_bad_parameters_are_refused(params, match):
+    X, y = two_class_images(8)
+    with pytest.raises(ValueError, match=match):
+        BackboneClassifier(StandIn(), **params).fit(X, y)
+
+
+def test_bad_input_is_refused_with_sklearns_messages():
+    X, y = two_class_images(8)
+    clf = BackboneClassifier(StandIn(), epochs=1)
+    bad = X.copy()
+    bad[0, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        clf.fit(bad, y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="continuous"):
+        clf.fit(X, np.linspace(0, 1, 8))
+    with pytest.raises(ValueError, match=r"expects images \(N, C, H, W\)"):
+        clf.fit(X.reshape(8, -1), y)
+    with pytest.raises(ValueError, match=r"fitted on \(3, 16, 16\)"):
+        clf.fit(X, y).predict(X[:, :, :8])
+
+
+def test_sklearn_api_clone_tags_and_cross_validation():
+    X, y = two_class_images(30)
+    clf = BackboneClassifier(StandIn(), lr=1e-1, epochs=5)
+    tags = get_tags(clf)
+    assert tags.input_tags.two_d_array is False and tags.input_tags.three_d_array is True
+    c = clone(clf)
+    assert c.get_params()["epochs"] == 5 and not hasattr(c, "head_")
+    scores = cross_val_score(clf, X, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.8
+    with pytest.raises(Exception, match="not fitted"):
+        BackboneClassifier(StandIn()).predict(X)
+
+
+def test_same_seed_same_model():
+    X, y = two_class_images(20)
+    a = BackboneClassifier(StandIn(), epochs=3, rotation=20, rotation_views=5, random_state=4).fit(X, y)
+    b = BackboneClassifier(StandIn(), epochs=3, rotation=20, rotation_views=5, random_state=4).fit(X, y)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))
+    assert a.loss_curve_ == b.loss_curve_
+
+
+# ------------------------------------------------------------------- weight files
+def test_find_weights_by_documented_names(tmp_path):
+    (tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5").write_bytes(b"x")
+    (tmp_path / "resnet50-0676ba61.safetensors").write_bytes(b"x")
+    (tmp_path / "inception_v3.safetensors").write_bytes(b"x")
+    (tmp_path / "inception_v3_fid.safetensors").write_bytes(b"x")
+    assert find_weights("vgg16", tmp_path).name == "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    assert find_weights("resnet50", tmp_path).name == "resnet50-0676ba61.safetensors"
+    assert find_weights("inception_v3", tmp_path).name == "inception_v3.safetensors"
+    assert find_weights("inception_v3_fid", tmp_path).name == "inception_v3_fid.safetensors"
+    assert find_weights("vgg16", tmp_path / "inception_v3.safetensors").name == "inception_v3.safetensors"
+    (tmp_path / "vgg16.safetensors").write_bytes(b"x")            # the own name comes first
+    assert find_weights("vgg16", tmp_path).name == "vgg16.safetensors"
+
+
+def test_missing_or_ambiguous_weights_are_refused_in_one_line(tmp_path):
+    for name, weights, match in [
+        ("efficientnet_b0", tmp_path, "put efficientnet_b0.safetensors .* into " + str(tmp_path)),
+        ("vgg16", None, "put vgg16.safetensors .* into a folder passed as --weights DIR"),
+        ("vgg16", tmp_path / "nope", "neither a folder nor a file"),
+        ("inception_v3_fid", tmp_path, "pt_inception-2015-12-05-6726825d.pth"),
+        ("alexnet", tmp_path, "no weight files are known for 'alexnet'"),
+    ]:
+        with pytest.raises(UserError, match=match) as e:
+            find_weights(name, weights)
+        assert "\n" not in str(e.value)
+    (tmp_path / "resnet50-a.safetensors").write_bytes(b"x")
+    (tmp_path / "resnet50-b.safetensors").write_bytes(b"x")
+    with pytest.raises(UserError, match="several resnet50 weight files"):
+        find_weights("resnet50", tmp_path)
