@@ -22,13 +22,15 @@ from refgan.metrics.classification import (binary_metrics, classification_summar
                                            top_k_accuracy)
 from refgan.metrics.generative import (diversity, kid_cnn_features, kid_pixels, memorisation,
                                        prdc, trts, tstr)
-from refgan.metrics.fid import FidKid, fid, fid_kid, frechet_distance
-from refgan.metrics.ssim import ssim, ssim_to_nearest
+# the modules fid and ssim keep their names (their functions fid() and ssim() are not
+# lifted here, where they would hide the modules)
+from refgan.metrics.fid import FidKid, fid_kid, frechet_distance
+from refgan.metrics.ssim import ssim_to_nearest
 from refgan.metrics.intervals import (bonferroni, bootstrap_interval, corrected_paired_ttest,
                                       corrected_resampled_t, corrected_t_interval, holm,
                                       mcnemar, paired_bootstrap, t_interval, wilson_interval)
 
-__all__ = ["FidKid", "fid", "fid_kid", "frechet_distance", "ssim", "ssim_to_nearest",
+__all__ = ["FidKid", "fid_kid", "frechet_distance", "ssim_to_nearest",
            "binary_metrics", "bonferroni", "bootstrap_interval", "classification_summary",
            "confusion_matrix", "corrected_paired_ttest", "corrected_resampled_t",
            "corrected_t_interval", "diversity", "holm", "kid_cnn_features", "kid_pixels",
