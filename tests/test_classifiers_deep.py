@@ -1,5 +1,7 @@
-"""BackboneClassifier (refgan.classifiers.deep) and the weight-file lookup
-(refgan.classifiers.backbone_files), on a stand-in backbone (tests/backbone_standin.py)."""
+"""BackboneClassifier (refgan.classifiers.deep), the weight-file lookup
+(refgan.classifiers.backbone_files), make_classifier's pretrained names and the study
+with them, on a stand-in backbone (tests/backbone_standin.py) in place of the real
+networks (refgan.backbones.load is replaced by one that returns it)."""
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -7,10 +9,12 @@ from sklearn.model_selection import cross_val_score
 from sklearn.utils import get_tags
 
 from backbone_standin import StandIn, two_class_images
-from refgan.classifiers import deep
-from refgan.classifiers.backbone_files import find_weights
+from refgan.classifiers import CLASSIFIERS, backbone_files, deep, make_classifier
+from refgan.classifiers.backbone_files import BACKBONES, find_weights
 from refgan.classifiers.deep import FEATURE_CACHE, BackboneClassifier, FeatureCache, weighted_loss
+from refgan.data import Dataset
 from refgan.errors import UserError
+from refgan.study import GanOutput, quick_config, run_study
 import refgan
 
 
@@ -161,6 +165,7 @@ def test_fine_tuning_more_blocks_than_the_network_has_is_refused():
     (dict(lr=0), "lr must be positive"),
     (dict(crop=1.5), "crop is a fraction"),
     (dict(rotation=-5), "rotation is a number of degrees"),
+    (dict(rotation=10, rotation_views=1), "needs rotation_views >= 2"),
     (dict(fine_tune_blocks=-1), "fine_tune_blocks must be"),
     (dict(value_range=(1, -1)), "value_range"),
 ])
@@ -238,3 +243,103 @@ def test_missing_or_ambiguous_weights_are_refused_in_one_line(tmp_path):
     (tmp_path / "resnet50-b.safetensors").write_bytes(b"x")
     with pytest.raises(UserError, match="several resnet50 weight files"):
         find_weights("resnet50", tmp_path)
+
+
+# ----------------------------------------------------------- networks by name, the factory
+@pytest.fixture
+def fake_loader(monkeypatch):
+    """refgan.backbones.load replaced by the stand-in; records what it was asked to load."""
+    loads = []
+
+    def load(name, weights):
+        loads.append((name, weights.name))
+        return StandIn(name=name)
+
+    monkeypatch.setattr(backbone_files.backbones, "load", load)
+    backbone_files._LOADED.clear()
+    yield loads
+    backbone_files._LOADED.clear()
+
+
+def test_make_classifier_refuses_deep_classifiers_without_their_weights(tmp_path):
+    with pytest.raises(UserError, match="vgg16 needs its pretrained weights: put vgg16.safetensors"):
+        make_classifier("vgg16")
+    with pytest.raises(UserError, match=f"into {tmp_path}"):
+        make_classifier("efficientnet_b0", weights=tmp_path)
+    assert set(BACKBONES) <= set(CLASSIFIERS)
+
+
+def test_make_classifier_gives_each_paper_its_settings(tmp_path):
+    for name in BACKBONES:
+        (tmp_path / f"{name}.safetensors").write_bytes(b"x")
+    vgg = make_classifier("vgg16", weights=tmp_path, class_weight="balanced", epochs=3)
+    assert isinstance(vgg, BackboneClassifier) and vgg.weights == tmp_path / "vgg16.safetensors"
+    assert (vgg.head, vgg.lr, vgg.epochs, vgg.class_weight, vgg.fine_tune_blocks) == ("linear", 1e-5, 3, "balanced", 0)
+    eff = make_classifier("efficientnet_b0", weights=tmp_path)
+    assert (eff.head, eff.rotation, eff.crop) == ("fc320", 45.0, pytest.approx(2 / 3))
+    assert make_classifier("resnet50", weights=tmp_path, fine_tune_blocks=1).fine_tune_blocks == 1
+
+
+def test_a_network_named_is_loaded_once_and_only_when_features_are_missing(tmp_path, fake_loader):
+    (tmp_path / "resnet50.safetensors").write_bytes(b"x")
+    X, y = two_class_images(20)
+    a = make_classifier("resnet50", weights=tmp_path, epochs=2).fit(X, y)
+    b = make_classifier("resnet50", weights=tmp_path, epochs=2, head="fc320").fit(X[:10], y[:10])
+    assert fake_loader == [("resnet50", "resnet50.safetensors")]
+    backbone_files._LOADED.clear()                      # a new process with a warm feature cache:
+    a.predict(X)                                        # every feature cached, nothing loaded
+    b.predict(X[:10])
+    assert len(fake_loader) == 1
+    a.predict(X[:3] + 0.5)                              # new images: the network is needed
+    assert len(fake_loader) == 2
+    assert a.backbone_key_.startswith("resnet50:") and a.backbone_key_ == b.backbone_key_
+    (tmp_path / "resnet50.safetensors").write_bytes(b"xy")  # another file: another identity
+    c = make_classifier("resnet50", weights=tmp_path, epochs=1).fit(X, y)
+    assert c.backbone_key_ != a.backbone_key_
+
+
+# ------------------------------------------------------------------------- the study
+def _noisy_copies_gan(train, n_per_class, seed, workdir):
+    """A stand-in GAN: noisy copies of the class's real training images."""
+    rng = np.random.default_rng(seed)
+    imgs, labels = [], []
+    for i, name in enumerate(train.class_names):
+        pool = train.images[train.labels == i]
+        pick = rng.integers(0, len(pool), n_per_class.get(name, 0))
+        imgs.append(np.clip(pool[pick] + 0.1 * rng.standard_normal(pool[pick].shape), -1, 1))
+        labels.append(np.full(len(pick), i))
+    gen = Dataset.generated(np.concatenate(imgs).astype(np.float32), np.concatenate(labels),
+                            train.class_names, trained_on=train)
+    return GanOutput(gen, {n: {"d_loss": [1.0, 0.5]} for n in train.class_names}, dict(model="stub"))
+
+
+def test_study_refuses_a_deep_classifier_without_its_weights_before_any_work(tmp_path, capsys):
+    import cli
+
+    out = tmp_path / "study"
+    assert cli.main(["study", "--quick", "--classifiers", "lr,vgg16", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "vgg16 needs its pretrained weights: put vgg16.safetensors" in err and "--weights DIR" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    assert cli.main(["study", "--quick", "--classifiers", "efficientnet_b0", "--weights", str(empty),
+                     "--out", str(out)]) == 2
+    assert "efficientnet_b0.safetensors" in capsys.readouterr().err and not out.exists()
+
+
+def test_study_runs_deep_classifiers_like_the_others(tmp_path, fake_loader):
+    (tmp_path / "vgg16.safetensors").write_bytes(b"x")
+    cfg = quick_config(n_per_class=12, folds=2, repeats=1, gan_seeds=1, n_generated=6, n_boot=20,
+                       ratios=(), balance=False, classifiers=("lr", "vgg16"), weights=str(tmp_path),
+                       conditions=("real", "real+gen", "real+rotate-on-the-fly"), n_jobs=1,
+                       progress=False)
+    res = run_study(cfg, tmp_path / "study", gan_step=_noisy_copies_gan, log=lambda m: None)
+    assert set(res["table"]["vgg16"]) == {"real", "real+gen", "real+rotate-on-the-fly"}
+    assert set(res["table"]["lr"]) == {"real", "real+gen"}
+    assert {c["condition"] for c in res["comparisons"]["vgg16"]} == {"real+gen", "real+rotate-on-the-fly"}
+    recs = [r for f in res["folds"] for r in f["records"] if r["classifier"] == "vgg16"]
+    assert all(len(r["curves"]["loss"]) == 40 for r in recs)         # Gaur et al.'s 40 epochs
+    assert res["config"]["weights"] == str(tmp_path) and fake_loader == [("vgg16", "vgg16.safetensors")]
+    report = (tmp_path / "study" / "report.html").read_text()
+    assert "VGG16 (pretrained, frozen)" in report

@@ -1,13 +1,19 @@
 """FID (refgan.metrics.fid), SSIM (refgan.metrics.ssim) and generator_metrics
-(refgan.metrics.generator): against scipy's sqrtm formula, skimage and naive loops."""
+(refgan.metrics.generator): against scipy's sqrtm formula, skimage and naive loops;
+networks are the stand-in of tests/backbone_standin.py."""
+import json
+
 import numpy as np
 import pytest
 import scipy.linalg
 
 from backbone_standin import StandIn
+from refgan.classifiers import backbone_files
+from refgan.errors import UserError
 from refgan.metrics import fid as F
 from refgan.metrics import ssim as S
 from refgan.metrics.generative import _kid
+from refgan.metrics.generator import generator_metrics
 
 
 def reference_fid(a, b):
@@ -138,3 +144,34 @@ def test_ssim_to_nearest_finds_the_nearest_real_image():
     assert r["mean"] == pytest.approx(np.mean(r["per_image"]))
     with pytest.raises(ValueError, match="differ"):
         S.ssim_to_nearest(fake[:, :, :12, :12], real, 2.0)
+
+
+# ------------------------------------------------------------------- generator_metrics
+def test_generator_metrics_ssim_always_fid_only_with_a_network(tmp_path, monkeypatch):
+    rng = np.random.default_rng(5)
+    real = rng.uniform(-1, 1, (20, 3, 16, 16))
+    fake = np.clip(real[:8] + 0.1 * rng.standard_normal((8, 3, 16, 16)), -1, 1)
+    m = generator_metrics(real, fake)
+    assert m.fid_kid is None and "weights_dir" in m.fid_skipped
+    assert m.floor == "disjoint halves of the real images" and m.ssim["n"] == 8 and m.ssim_floor["n"] == 10
+    # near-copies of real images score above the real-vs-real floor; the reference is half A
+    perm = np.random.default_rng(0).permutation(20)
+    ref = real[perm[:10]]
+    assert m.ssim["mean"] == pytest.approx(S.ssim_to_nearest(fake, ref, 2.0)["mean"])
+    assert m.ssim_floor["mean"] == pytest.approx(S.ssim_to_nearest(real[perm[10:]], ref, 2.0)["mean"])
+    net = StandIn()
+    with_net = generator_metrics(real, fake, network=net, n_boot=10)
+    assert with_net.fid_kid.network == "standin" and with_net.fid_kid.n == 8 and with_net.fid_skipped is None
+    assert json.loads(json.dumps(with_net.to_dict()))["fid_kid"]["fid_floor"] == with_net.fid_kid.fid_floor
+    held = generator_metrics(real, fake, held_out=real[:5], value_range=(-1, 1))
+    assert held.floor == "held-out real images" and held.ssim_floor["mean"] == pytest.approx(1.0)
+    with pytest.raises(UserError, match="inception_v3_fid needs its pretrained weights"):
+        generator_metrics(real, fake, weights_dir=tmp_path)
+    (tmp_path / "inception_v3_fid.safetensors").write_bytes(b"x")
+    monkeypatch.setattr(backbone_files.backbones, "load", lambda name, weights: StandIn(name=name))
+    backbone_files._LOADED.clear()
+    r = generator_metrics(real, fake, weights_dir=tmp_path, n_boot=10)
+    backbone_files._LOADED.clear()
+    assert r.fid_kid.network == "inception_v3_fid" and r.fid_kid.fid >= 0
+    with pytest.raises(ValueError, match="at least 4"):
+        generator_metrics(real[:3], fake)

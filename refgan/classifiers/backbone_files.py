@@ -13,35 +13,47 @@ vgg16                ``vgg16.safetensors``, ``vgg16.weights.h5``, ``vgg16.h5``,
                      converted), ``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` (Keras)
 resnet50             ``resnet50.safetensors``, ``resnet50.weights.h5``, ``resnet50.h5``,
                      ``resnet50-*.safetensors``,
-                     ``resnet50_weights_tf_dim_ordering_tf_kernels.h5``
+                     ``resnet50_weights_tf_dim_ordering_tf_kernels.h5``, then its ``_notop``
 inception_v3         ``inception_v3.safetensors``, ``inception_v3.weights.h5``,
                      ``inception_v3.h5``, ``inception_v3_google-*.safetensors``,
-                     ``inception_v3_weights_tf_dim_ordering_tf_kernels.h5``
+                     ``inception_v3_weights_tf_dim_ordering_tf_kernels.h5``, then its ``_notop``
 efficientnet_b0      ``efficientnet_b0.safetensors``, ``efficientnet_b0.weights.h5``,
                      ``efficientnet_b0.h5``, ``efficientnet_b0_rwightman-*.safetensors``,
-                     ``efficientnetb0.h5`` (Keras)
+                     ``efficientnetb0.h5`` (Keras), then ``efficientnetb0_notop.h5``
 inception_v3_fid     ``inception_v3_fid.safetensors``, ``pt_inception-2015-12-05-*.safetensors``
                      (pytorch-fid's ``.pth`` after ``refgan weights convert``)
 ===================  =================================================================
+
+A headless (``_notop``) file serves the frozen features of ResNet50, InceptionV3 and
+EfficientNet-B0 (the same pooled vector); not VGG16's, whose features are its ``fc2``
+layer, which a headless file lacks.
 
 A ``.pth`` file is converted first (``refgan weights convert FILE.pth --to
 DIR/NAME.safetensors``); refgan never unpickles. ``weights`` may also name the file
 itself. A missing file is a one-line :class:`~refgan.errors.UserError` saying which
 file to put where.
+
+:func:`load_backbone` keeps the last ``MAX_LOADED`` networks loaded in this process, so
+a study's fits (and a worker's successive jobs) read a weight file once.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
+from refgan import backbones
 from refgan.errors import UserError
 
 # (exact names, then glob patterns of the published files), per network
 WEIGHT_FILES = {
     "vgg16": ("vgg16-*.safetensors", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
-    "resnet50": ("resnet50-*.safetensors", "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet50": ("resnet50-*.safetensors", "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+                 "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     "inception_v3": ("inception_v3_google-*.safetensors",
-                     "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
-    "efficientnet_b0": ("efficientnet_b0_rwightman-*.safetensors", "efficientnetb0.h5"),
+                     "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+                     "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "efficientnet_b0": ("efficientnet_b0_rwightman-*.safetensors", "efficientnetb0.h5",
+                        "efficientnetb0_notop.h5"),
     "inception_v3_fid": ("pt_inception-2015-12-05-*.safetensors",),
 }
 BACKBONES = ("vgg16", "resnet50", "inception_v3", "efficientnet_b0")
@@ -87,3 +99,29 @@ def find_weights(name: str, weights) -> Path:
         if found:
             return found[0]
     raise UserError(missing_message(name, path))
+
+
+MAX_LOADED = 2  # networks kept loaded: VGG16's weights alone take about half a GiB
+_LOADED: OrderedDict = OrderedDict()
+
+
+def file_key(name: str, path) -> str:
+    """Identity of network ``name`` loaded from ``path``: the name, the resolved path, the
+    file's size and modification time (a replaced file is another network)."""
+    path = Path(path).resolve()
+    st = path.stat()
+    return f"{name}:{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def load_backbone(name: str, path):
+    """``refgan.backbones.load(name, weights=path)`` (eval mode), once per process while
+    among the ``MAX_LOADED`` most recently used."""
+    key = file_key(name, path)
+    net = _LOADED.get(key)
+    if net is None:
+        net = backbones.load(name, weights=Path(path))
+        _LOADED[key] = net
+        while len(_LOADED) > MAX_LOADED:
+            _LOADED.popitem(last=False)
+    _LOADED.move_to_end(key)
+    return net

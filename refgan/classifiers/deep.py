@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -58,6 +59,7 @@ import refgan
 from refgan import backend, nn, ops, optim
 from refgan import random as rrandom
 from refgan.augment import Rotate
+from refgan.classifiers.backbone_files import file_key, find_weights, load_backbone
 from refgan.classifiers.base import ClassifierBase
 
 HEADS = ("linear", "fc320")
@@ -67,41 +69,46 @@ FC_HIDDEN = 320  # Georgiev's FC(320)
 class FeatureCache:
     """LRU map ``key -> features (D,) float32`` with a bound on the bytes held.
 
-    ``hits`` and ``misses`` count lookups since the last :meth:`clear`.
+    ``hits`` and ``misses`` count lookups since the last :meth:`clear`. A lock keeps
+    it whole when fits run in threads (the study's ``--joblib-backend threading``).
     """
 
     def __init__(self, max_bytes: int = 512 * 2 ** 20):
         self.max_bytes = int(max_bytes)
         self._store: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
         self.nbytes = 0
         self.hits = self.misses = 0
 
     def get(self, key):
-        v = self._store.get(key)
-        if v is None:
-            self.misses += 1
-            return None
-        self._store.move_to_end(key)
-        self.hits += 1
-        return v
+        with self._lock:
+            v = self._store.get(key)
+            if v is None:
+                self.misses += 1
+                return None
+            self._store.move_to_end(key)
+            self.hits += 1
+            return v
 
     def put(self, key, value: np.ndarray) -> None:
         value = np.array(value, dtype=np.float32)  # a private copy: callers may write theirs
-        old = self._store.pop(key, None)
-        if old is not None:
-            self.nbytes -= old.nbytes
-        if value.nbytes > self.max_bytes:
-            return
-        self._store[key] = value
-        self.nbytes += value.nbytes
-        while self.nbytes > self.max_bytes:
-            _, dropped = self._store.popitem(last=False)
-            self.nbytes -= dropped.nbytes
+        with self._lock:
+            old = self._store.pop(key, None)
+            if old is not None:
+                self.nbytes -= old.nbytes
+            if value.nbytes > self.max_bytes:
+                return
+            self._store[key] = value
+            self.nbytes += value.nbytes
+            while self.nbytes > self.max_bytes:
+                _, dropped = self._store.popitem(last=False)
+                self.nbytes -= dropped.nbytes
 
     def clear(self) -> None:
-        self._store.clear()
-        self.nbytes = 0
-        self.hits = self.misses = 0
+        with self._lock:
+            self._store.clear()
+            self.nbytes = 0
+            self.hits = self.misses = 0
 
     def __len__(self):
         return len(self._store)
@@ -228,6 +235,9 @@ class BackboneClassifier(ClassifierBase):
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if not 0 <= self.rotation <= 180:
             raise ValueError(f"rotation is a number of degrees in [0, 180], got {self.rotation!r}")
+        if self.rotation and self.rotation_views < 2 and not self.fine_tune_blocks:
+            raise ValueError(f"rotation={self.rotation} needs rotation_views >= 2 (the cached views span "
+                             f"[-rotation, rotation]), got {self.rotation_views}")
         if self.crop is not None and not 0 < self.crop <= 1:
             raise ValueError(f"crop is a fraction of the side in (0, 1], got {self.crop!r}")
         lo, hi = self.value_range
@@ -248,12 +258,17 @@ class BackboneClassifier(ClassifierBase):
                              f"fitted on {self.image_shape_}")
         return x
 
-    def _network(self):
-        """-> (shared network, its cache identity)."""
+    def _network_key(self) -> str:
+        """The cache identity of the backbone (see the module docstring)."""
         if isinstance(self.backbone, str):
-            raise ValueError(f"backbone {self.backbone!r} given by name: load it with "
-                             "refgan.backbones.load or pass the network object")
-        return self.backbone, network_digest(self.backbone)
+            return file_key(self.backbone, find_weights(self.backbone, self.weights))
+        return network_digest(self.backbone)
+
+    def _network(self):
+        """The shared (never trained) network: loaded by name from ``weights``, or given."""
+        if isinstance(self.backbone, str):
+            return load_backbone(self.backbone, find_weights(self.backbone, self.weights))
+        return self.backbone
 
     # ---------------------------------------------------------------- features
     def _views(self, x: np.ndarray, angle: float, rng=None) -> np.ndarray:
@@ -272,14 +287,16 @@ class BackboneClassifier(ClassifierBase):
         inp = net.preprocess(x01)
         return net.features(inp if isinstance(inp, refgan.Tensor) else refgan.tensor(inp))
 
-    def _frozen_features(self, net, key, x: np.ndarray, angle: float = 0.0, batch: int = 32) -> np.ndarray:
+    def _frozen_features(self, key, x: np.ndarray, angle: float = 0.0, batch: int = 32) -> np.ndarray:
         """Features ``(N, D)`` of images ``x`` viewed at ``angle``, from the cache where
-        it has them, else through ``net`` (then cached)."""
+        it has them, else through the shared network (then cached; it is loaded only
+        then)."""
         keys = [(key, d, self.crop, tuple(self.value_range), round(float(angle), 6))
                 for d in image_digests(x)]
         found = [FEATURE_CACHE.get(k) for k in keys]
         todo = [i for i, f in enumerate(found) if f is None]
         if todo:
+            net = self._network()
             net.eval()
             with refgan.no_grad():
                 for s in range(0, len(todo), batch):
@@ -288,7 +305,7 @@ class BackboneClassifier(ClassifierBase):
                     for i, row in zip(idx, np.asarray(f, np.float32)):
                         found[i] = row
                         FEATURE_CACHE.put(keys[i], row)
-        return np.stack(found) if found else np.zeros((0, self.feature_dim_), np.float32)
+        return np.stack(found) if found else np.zeros((0, 0), np.float32)
 
     def _train_angles(self) -> np.ndarray:
         if not self.rotation:
@@ -301,27 +318,31 @@ class BackboneClassifier(ClassifierBase):
         self._check_params()
         X = self._images(X, reset=True)
         y_idx, s = self._targets(X, y, sample_weight)
-        net, key = self._network()
-        n_blocks = len(net.blocks)
-        if self.fine_tune_blocks > n_blocks:
-            raise ValueError(f"fine_tune_blocks={self.fine_tune_blocks}, but {getattr(net, 'name', 'the backbone')} "
-                             f"has {n_blocks} blocks")
-        self.backbone_key_ = key
-        self.feature_dim_ = int(net.feature_dim)
+        self.backbone_key_ = self._network_key()
         rng = np.random.default_rng(self.random_state)
         n_out = 1 if len(self.classes_) == 2 else len(self.classes_)
-        with rrandom.using(np.random.default_rng(self.random_state)):
-            self.head_ = build_head(self.head, self.feature_dim_, n_out)
         if self.fine_tune_blocks:
+            net = self._network()
+            if self.fine_tune_blocks > len(net.blocks):
+                raise ValueError(f"fine_tune_blocks={self.fine_tune_blocks}, but "
+                                 f"{getattr(net, 'name', 'the backbone')} has {len(net.blocks)} blocks")
+            self.feature_dim_ = int(net.feature_dim)
             self.network_ = copy.deepcopy(net)
+            self._init_head(n_out)
             self._fit_fine_tune(X, y_idx, s, rng)
         else:
             self.network_ = None
-            views = np.stack([self._frozen_features(net, key, X, a) for a in self._train_angles()])
+            views = np.stack([self._frozen_features(self.backbone_key_, X, a) for a in self._train_angles()])
+            self.feature_dim_ = int(views.shape[-1])
+            self._init_head(n_out)
             self._fit_frozen(views, y_idx, s, rng)
         self.head_.eval()
         self.n_iter_ = len(self.loss_curve_)
         return self
+
+    def _init_head(self, n_out: int) -> None:
+        with rrandom.using(np.random.default_rng(self.random_state)):
+            self.head_ = build_head(self.head, self.feature_dim_, n_out)
 
     def _step(self, opt, logits, y_b, s_b) -> float:
         opt.zero_grad()
@@ -349,7 +370,7 @@ class BackboneClassifier(ClassifierBase):
 
     def trainable_blocks(self) -> list:
         """The blocks trained by fine-tuning: the last ``fine_tune_blocks`` of the network's."""
-        net = self.network_ if getattr(self, "network_", None) is not None else self._network()[0]
+        net = self.network_ if getattr(self, "network_", None) is not None else self._network()
         return list(net.blocks)[len(net.blocks) - self.fine_tune_blocks:] if self.fine_tune_blocks else []
 
     def _fit_fine_tune(self, X, y_idx, s, rng) -> None:
@@ -383,8 +404,7 @@ class BackboneClassifier(ClassifierBase):
         network's after fine-tuning)."""
         X = self._images(X)
         if self.network_ is None:
-            net, _ = self._network()
-            return self._frozen_features(net, self.backbone_key_, X)
+            return self._frozen_features(self.backbone_key_, X)
         out = []
         self.network_.eval()
         with refgan.no_grad():

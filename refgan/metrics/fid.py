@@ -20,12 +20,14 @@ generator is read by how far it sits above that floor, never by its raw FID.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 import refgan
 from refgan import backend
+from refgan.classifiers.backbone_files import find_weights, load_backbone
 from refgan.metrics.generative import _flat, _kid
 
 
@@ -162,7 +164,10 @@ def fid_kid(real_images, fake_images, network, held_out=None, value_range=(-1.0,
     ``network``'s features, each with its floor (see :func:`fid_kid_from_features`).
 
     ``network``: a backbone with refgan.backbones' API - for FID proper pytorch-fid's
-    InceptionV3, ``refgan.backbones.load('inception_v3_fid', weights=...)``.
+    InceptionV3, ``refgan.backbones.load('inception_v3_fid', weights=...)`` - or the
+    weight file or folder to load it from (see
+    :mod:`refgan.classifiers.backbone_files`; a missing file is refused with a
+    UserError, never replaced by another network).
     """
     net = load_fid_network(network)
     feats = [network_features(x, net, value_range, batch) if x is not None else None
@@ -172,7 +177,11 @@ def fid_kid(real_images, fake_images, network, held_out=None, value_range=(-1.0,
 
 
 def load_fid_network(network):
-    """``network`` itself when it is a network (has ``features`` and ``preprocess``)."""
+    """``network`` itself when it is a network (has ``features`` and ``preprocess``);
+    pytorch-fid's InceptionV3 when it is a weight file or the folder holding one."""
     if hasattr(network, "features") and hasattr(network, "preprocess"):
         return network
-    raise TypeError(f"network must be a backbone with features() and preprocess(), got {type(network).__name__}")
+    if isinstance(network, (str, os.PathLike)):
+        return load_backbone("inception_v3_fid", find_weights("inception_v3_fid", network))
+    raise TypeError(f"network must be a backbone with features() and preprocess(), or the folder of "
+                    f"its weights; got {type(network).__name__}")
