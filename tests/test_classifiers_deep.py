@@ -9,6 +9,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.utils import get_tags
 
 from backbone_standin import StandIn, two_class_images
+from refgan import backbones
 from refgan.classifiers import CLASSIFIERS, backbone_files, deep, make_classifier
 from refgan.classifiers.backbone_files import BACKBONES, find_weights
 from refgan.classifiers.deep import FEATURE_CACHE, BackboneClassifier, FeatureCache, weighted_loss
@@ -139,7 +140,7 @@ def test_fine_tuning_trains_only_the_last_n_blocks(n):
     before = _blocks_state(net.blocks)
     clf = BackboneClassifier(net, fine_tune_blocks=n, lr=1e-2, epochs=2, batch_size=8, rotation=30).fit(X, y)
     tuned = clf.network_
-    assert tuned is not net and clf.trainable_blocks() == tuned.blocks[3 - n:]
+    assert tuned is not net and clf.trained_blocks_ == tuned.blocks[3 - n:]
     after = _blocks_state(tuned.blocks)
     for i in range(3):
         same = all(np.array_equal(before[i][k], after[i][k]) for k in before[i])
@@ -157,6 +158,35 @@ def test_fine_tuning_more_blocks_than_the_network_has_is_refused():
     X, y = two_class_images(8)
     with pytest.raises(ValueError, match="has 3 blocks"):
         BackboneClassifier(StandIn(), fine_tune_blocks=4).fit(X, y)
+
+
+def test_blocks_after_the_features_do_not_count_for_fine_tuning():
+    """A pretrained network's own classifier is a block (Keras' 'predictions') that the
+    features do not pass through: 'the last block' is the last one before it."""
+    X, y = two_class_images(8)
+    net = StandIn()
+    net.blocks = [net.stem, net.stage, net.pool, net.fc]
+    assert deep.feature_blocks(net, (X[:1] + 1) / 2) == [net.stem, net.stage, net.pool]
+    assert all(not p.requires_grad for p in net.parameters())
+    clf = BackboneClassifier(net, fine_tune_blocks=1, epochs=1).fit(X, y)
+    assert clf.trained_blocks_ == [clf.network_.pool]
+    with pytest.raises(ValueError, match="has 3 blocks on the path of its features"):
+        BackboneClassifier(net, fine_tune_blocks=4).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", pytest.param("resnet50", marks=pytest.mark.slow)])
+def test_fine_tuning_a_real_architecture_trains_its_last_feature_block_only(name):
+    """refgan.backbones' networks (random weights): every block but the last one before
+    the features stays the same bit for bit."""
+    X, y = two_class_images(4, size=32)
+    net = backbones.build(name, seed=0)
+    before = [b.state_dict() for b in net.blocks]
+    clf = BackboneClassifier(net, fine_tune_blocks=1, lr=1e-2, epochs=1, batch_size=4).fit(X, y)
+    after = [b.state_dict() for b in clf.network_.blocks]
+    unchanged = [all(np.array_equal(b0[k], b1[k]) for k in b0) for b0, b1 in zip(before, after)]
+    names = [b.name for b in net.blocks]
+    assert names[-1] == "predictions" and unchanged[-1]            # the 1000-way classifier: unused
+    assert unchanged[:-2] == [True] * (len(names) - 2) and not unchanged[-2]
 
 
 @pytest.mark.parametrize("params, match", [

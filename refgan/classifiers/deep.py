@@ -10,8 +10,9 @@
   units (Georgiev). With two classes the head has one output, ``P(class 1) =
   sigmoid(z)``, trained with binary cross-entropy; with K > 2 classes it has K
   outputs and a softmax cross-entropy.
-* **fine-tuned** (``fine_tune_blocks=N``): the last N of ``backbone.blocks`` are
-  trained with the head, every earlier parameter frozen (``requires_grad=False``, so
+* **fine-tuned** (``fine_tune_blocks=N``): the last N of ``backbone.blocks`` on the
+  path of the features (a pretrained classifier's own output layer, a block after
+  them, does not count: :func:`feature_blocks`) are trained with the head, every earlier parameter frozen (``requires_grad=False``, so
   the autograd records nothing for them), on a copy of the backbone; the shared
   network is never changed. Batch norms stay in inference mode (their running
   statistics are the pretrained ones; Keras' transfer-learning rule).
@@ -167,6 +168,40 @@ def weighted_loss(logits, y_idx, s):
     return ops.sum(l_i * w)
 
 
+def reachable_leaves(output) -> set:
+    """``id`` of every leaf tensor the graph of ``output`` reaches through tensors that
+    require gradients (no backward is run)."""
+    leaves, seen = set(), set()
+    stack = [output.creator] if output.creator is not None else []
+    while stack:
+        f = stack.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        for x in f.inputs:
+            if x.creator is None:
+                leaves.add(id(x))
+            elif x.requires_grad:
+                stack.append(x.creator)
+    return leaves
+
+
+def feature_blocks(net, x01: np.ndarray) -> list:
+    """The blocks of ``net.blocks`` (in order) whose parameters ``net.features`` depends
+    on, found by one recorded forward pass of ``x01`` (1, 3, H, W): a pretrained
+    network's own classifier (Keras' 'predictions' stage) is a block but lies after the
+    features, so fine-tuning "the last N blocks" counts from the features back."""
+    net.requires_grad_(True)
+    try:
+        with refgan.enable_grad():
+            inp = net.preprocess(x01)
+            out = net.features(inp if isinstance(inp, refgan.Tensor) else refgan.tensor(inp))
+        used = reachable_leaves(out)
+    finally:
+        net.requires_grad_(False)
+    return [b for b in net.blocks if any(id(p) in used for p in b.parameters())]
+
+
 class BackboneClassifier(ClassifierBase):
     """A head on a pretrained backbone, frozen or with its last blocks fine-tuned.
 
@@ -190,7 +225,8 @@ class BackboneClassifier(ClassifierBase):
     Attributes
     ----------
     classes_, head_ (the trained head, a ``refgan.nn`` module), network_ (the
-    fine-tuned copy of the backbone; None when frozen), backbone_key_ (the identity
+    fine-tuned copy of the backbone; None when frozen), trained_blocks_ (its blocks
+    that were trained; [] when frozen), backbone_key_ (the identity
     the feature cache uses), feature_dim_, loss_curve_ (weighted training loss per
     epoch), n_iter_ (epochs run).
     """
@@ -322,16 +358,18 @@ class BackboneClassifier(ClassifierBase):
         rng = np.random.default_rng(self.random_state)
         n_out = 1 if len(self.classes_) == 2 else len(self.classes_)
         if self.fine_tune_blocks:
-            net = self._network()
-            if self.fine_tune_blocks > len(net.blocks):
+            self.network_ = copy.deepcopy(self._network())
+            blocks = feature_blocks(self.network_, self._views(X[:1], 0.0))
+            if self.fine_tune_blocks > len(blocks):
                 raise ValueError(f"fine_tune_blocks={self.fine_tune_blocks}, but "
-                                 f"{getattr(net, 'name', 'the backbone')} has {len(net.blocks)} blocks")
-            self.feature_dim_ = int(net.feature_dim)
-            self.network_ = copy.deepcopy(net)
+                                 f"{getattr(self.network_, 'name', 'the backbone')} has {len(blocks)} blocks "
+                                 "on the path of its features")
+            self.trained_blocks_ = blocks[len(blocks) - self.fine_tune_blocks:]
+            self.feature_dim_ = int(self.network_.feature_dim)
             self._init_head(n_out)
             self._fit_fine_tune(X, y_idx, s, rng)
         else:
-            self.network_ = None
+            self.network_, self.trained_blocks_ = None, []
             views = np.stack([self._frozen_features(self.backbone_key_, X, a) for a in self._train_angles()])
             self.feature_dim_ = int(views.shape[-1])
             self._init_head(n_out)
@@ -368,18 +406,13 @@ class BackboneClassifier(ClassifierBase):
             if self.verbose:
                 print(f"epoch {epoch + 1}: loss {self.loss_curve_[-1]:.4f}")
 
-    def trainable_blocks(self) -> list:
-        """The blocks trained by fine-tuning: the last ``fine_tune_blocks`` of the network's."""
-        net = self.network_ if getattr(self, "network_", None) is not None else self._network()
-        return list(net.blocks)[len(net.blocks) - self.fine_tune_blocks:] if self.fine_tune_blocks else []
-
     def _fit_fine_tune(self, X, y_idx, s, rng) -> None:
         """Head and the last ``fine_tune_blocks`` blocks, images rotated on the fly."""
         net = self.network_
         net.eval()  # batch norms keep their pretrained statistics; dropout off
         net.requires_grad_(False)
         train = []
-        for block in self.trainable_blocks():
+        for block in self.trained_blocks_:
             block.requires_grad_(True)
             train += block.parameters()
         opt = optim.Adam(self.head_.parameters() + train, lr=self.lr)
