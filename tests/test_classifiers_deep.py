@@ -1,7 +1,10 @@
 """BackboneClassifier (refgan.classifiers.deep), the weight-file lookup
 (refgan.classifiers.backbone_files), make_classifier's pretrained names and the study
-with them, on a stand-in backbone (tests/backbone_standin.py) in place of the real
-networks (refgan.backbones.load is replaced by one that returns it)."""
+with them. Mostly on a stand-in backbone (tests/backbone_standin.py; where a network is
+named, refgan.backbones.load is replaced by one that returns it); a few tests use
+refgan.backbones' networks with random weights, and a slow one a Keras weight file."""
+import os
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -373,3 +376,22 @@ def test_study_runs_deep_classifiers_like_the_others(tmp_path, fake_loader):
     assert res["config"]["weights"] == str(tmp_path) and fake_loader == [("vgg16", "vgg16.safetensors")]
     report = (tmp_path / "study" / "report.html").read_text()
     assert "VGG16 (pretrained, frozen)" in report
+
+
+@pytest.mark.slow
+def test_a_keras_weight_file_end_to_end(tmp_path):
+    """Keras 3's EfficientNetB0 (random weights) saved as DIR/efficientnet_b0.weights.h5:
+    found by name, loaded by refgan.backbones, its frozen features cached and equal to
+    the loaded network's own."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("h5py")
+    keras.utils.set_random_seed(0)
+    keras.applications.EfficientNetB0(weights=None).save_weights(tmp_path / "efficientnet_b0.weights.h5")
+    X, y = two_class_images(4, size=32)
+    clf = make_classifier("efficientnet_b0", weights=tmp_path, epochs=2, rotation=0.0, crop=None).fit(X, y)
+    net = backbones.load("efficientnet_b0", weights=tmp_path / "efficientnet_b0.weights.h5")
+    with refgan.no_grad():
+        want = net.features(net.preprocess((X + 1) / 2)).numpy()
+    np.testing.assert_allclose(clf.features(X), want, rtol=1e-5, atol=1e-6)
+    assert clf.predict_proba(X).shape == (4, 2)
