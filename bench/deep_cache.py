@@ -46,7 +46,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     ds = make_blood_cells(args.n // 2, size=32, seed=0)
     rot = dict(rotation=45.0, rotation_views=args.views) if args.views > 1 else {}
-    print(f"| network | s / image (cold) | cold fit (s) | warm refit (s) | images through the backbone, cold / warm |")
+    print("| network | s / image (cold) | cold fit (s) | warm refit (s) | images through the backbone, cold / warm |")
     print("|---|---|---|---|---|")
     for name in args.nets.split(","):
         FEATURE_CACHE.clear()
