@@ -120,11 +120,13 @@ def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     samples the input at max((i + 0.5) n_in / n_out - 0.5, 0), linearly between the two
     nearest pixels (the last pixel repeated past the edge)."""
     m = np.zeros((n_out, n_in), np.float64)
+    f32 = np.float32
+    scale = f32(n_in) / f32(n_out)  # in float32 as PyTorch computes the source positions
     for i in range(n_out):
-        src = max((i + 0.5) * n_in / n_out - 0.5, 0.0)
+        src = max(scale * (f32(i) + f32(0.5)) - f32(0.5), f32(0.0))
         i0 = min(int(np.floor(src)), n_in - 1)
         i1 = min(i0 + 1, n_in - 1)
-        w = src - i0
+        w = float(src - f32(i0))
         m[i, i0] += 1.0 - w
         m[i, i1] += w
     return m.astype(np.float32)

@@ -196,8 +196,11 @@ def load_state(model, state: dict, source: str) -> None:
     """Copy ``state`` into ``model`` strictly (BN counters excepted): a missing, extra or
     mis-shaped key is a one-line UserError naming it."""
     own = model.state_dict()
+    state = dict(state)
     for key, value in own.items():
-        if key.endswith("num_batches_tracked"):
+        if key.endswith("num_batches_tracked"):  # a counter: optional, any 1-element shape
+            if key in state and np.size(state[key]) == 1:
+                state[key] = np.reshape(state[key], ())
             continue
         if key not in state:
             raise UserError(f"{source}: missing key {key!r} (expected shape {value.shape}) "

@@ -39,7 +39,7 @@ def _state_dict(obj, source):
     for key, value in obj.items():
         if not hasattr(value, "detach"):
             raise UserError(f"{source}: entry {key!r} is a {type(value).__name__}, not a tensor")
-        out[str(key)] = np.ascontiguousarray(value.detach().cpu().numpy())
+        out[str(key)] = np.asarray(value.detach().cpu().numpy(), order="C")  # 0-d stays 0-d
     return out
 
 
