@@ -114,6 +114,31 @@ def _as_images(images) -> np.ndarray:
     return data.astype(np.float32)
 
 
+def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix of PyTorch's ``F.interpolate(mode='bilinear',
+    align_corners=False)`` along one axis (no antialiasing when shrinking): output i
+    samples the input at max((i + 0.5) n_in / n_out - 0.5, 0), linearly between the two
+    nearest pixels (the last pixel repeated past the edge)."""
+    m = np.zeros((n_out, n_in), np.float64)
+    f32 = np.float32
+    scale = f32(n_in) / f32(n_out)  # in float32 as PyTorch computes the source positions
+    for i in range(n_out):
+        src = max(scale * (f32(i) + f32(0.5)) - f32(0.5), f32(0.0))
+        i0 = min(int(np.floor(src)), n_in - 1)
+        i1 = min(i0 + 1, n_in - 1)
+        w = float(src - f32(i0))
+        m[i, i0] += 1.0 - w
+        m[i, i1] += w
+    return m.astype(np.float32)
+
+
+def bilinear_resize(x: np.ndarray, size: int) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, size, size) with :func:`bilinear_matrix` on each axis."""
+    h, w = x.shape[2:]
+    y = np.matmul(bilinear_matrix(h, size), x)
+    return np.matmul(y, bilinear_matrix(w, size).T)
+
+
 def preprocess_images(images, size: int, mode: str) -> Tensor:
     """Images in [0, 1] (N, 3, H, W) RGB -> (N, 3, size, size) float32 network input.
 
@@ -122,7 +147,9 @@ def preprocess_images(images, size: int, mode: str) -> Tensor:
     BGR means), 'tf' (2x - 1), 'raw255' (255 x; Keras EfficientNet normalises inside
     the model), 'fid' (bilinear resize, 2x - 1: pytorch-fid)."""
     x = _as_images(images)
-    if x.shape[2:] != (size, size):
+    if mode == "fid":
+        x = bilinear_resize(x, size)
+    elif x.shape[2:] != (size, size):
         x = resize(x, size)
     if mode == "torch":
         x = (x - np.array(IMAGENET_MEAN, np.float32)[:, None, None]) / np.array(
@@ -198,3 +225,56 @@ def silu(x):
 
 def sigmoid(x):
     return ops.sigmoid(x)
+
+
+class TorchBackbone(Module):
+    """A torchvision network: children and state-dict keys are torchvision's, so a
+    torchvision state dict (as safetensors) loads by name. Subclasses set ``stages``
+    (``[(stage name, [child names])]``) and implement ``forward_features`` (input ->
+    penultimate vector) and ``head`` (penultimate vector -> logits)."""
+
+    family = "torchvision"
+
+    def __init__(self, name: str, input_size: int, feature_dim: int, preprocessing: str):
+        super().__init__()
+        for key, value in dict(name=name, input_size=input_size, feature_dim=feature_dim,
+                               preprocessing=preprocessing, include_top=True,
+                               stages=[]).items():
+            object.__setattr__(self, key, value)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+    def features(self, x):
+        """(N, feature_dim): the penultimate vector."""
+        return self.forward_features(x)
+
+    @property
+    def blocks(self) -> list:
+        out = []
+        for stage, children in self.stages:
+            mods = [self._child(c) for c in children]
+            out.append(Stage(stage, [m for m in mods if m.num_parameters()]))
+        return [b for b in out if b.num_parameters()]
+
+    def _child(self, dotted):
+        m = self
+        for part in dotted.split("."):
+            m = m._modules[part]
+        return m
+
+    def preprocess(self, images) -> Tensor:
+        return preprocess_images(images, self.input_size, self.preprocessing)
+
+    def num_weights(self) -> int:
+        """Parameters plus batch-norm statistics (the counters excluded)."""
+        return int(sum(np.size(v) for k, v in self.state_dict().items()
+                       if not k.endswith("num_batches_tracked")))
+
+
+def conv_bn(cin, cout, k, stride=1, padding=0, eps=1e-5, groups=1):
+    """torchvision's conv (no bias) + batch norm pair, children '0' and '1'
+    (Conv2dNormActivation without its activation, which is applied by the caller)."""
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=False,
+                                   groups=groups),
+                         nn.BatchNorm2d(cout, eps=eps))

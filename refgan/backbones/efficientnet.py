@@ -22,7 +22,9 @@ import math
 from refgan import nn, ops
 from refgan.backbones import graph
 from refgan.backbones.base import (IMAGENET_STD, ConvAct, DenseAct, KerasBackbone,
-                                   Normalization, Rescaling, sigmoid, silu)
+                                   Normalization, Rescaling, TorchBackbone, conv_bn, sigmoid,
+                                   silu)
+from refgan.nn.module import Module
 
 #: (kernel, repeats, filters_in, filters_out, expand_ratio, stride) per stage
 B0_STAGES = ((3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2),
@@ -115,3 +117,66 @@ def keras_efficientnet_b0(include_top: bool = True, classes: int = 1000,
         x = m.add("Dropout", nn.Dropout(0.2), x, "top_dropout")
         m.add("Dense", DenseAct(1280, classes), x, "predictions")
     return m.eval()
+
+
+# ------------------------------------------------------------------ torchvision
+class MBConv(Module):
+    """torchvision's MBConv: ``block`` = [expand conv-bn (if ratio != 1)], depthwise
+    conv-bn (symmetric padding (k-1)/2), ``SqueezeExcite`` (squeezed to input/4), project
+    conv-bn; SiLU after expand and depthwise; residual add when the shapes allow
+    (stochastic depth is the identity at inference). Batch norms eps 1e-5."""
+
+    def __init__(self, k, cin, cout, expand, stride):
+        super().__init__()
+        filters = cin * expand
+        layers = []
+        if expand != 1:
+            layers.append(conv_bn(cin, filters, 1))
+        layers.append(conv_bn(filters, filters, k, stride, (k - 1) // 2, groups=filters))
+        layers.append(nn.SqueezeExcite(filters, max(1, cin // 4)))
+        layers.append(conv_bn(filters, cout, 1))
+        self.block = nn.Sequential(*layers)
+        object.__setattr__(self, "residual", stride == 1 and cin == cout)
+
+    def forward(self, x):
+        mods = list(self.block._modules.values())
+        h = x
+        for m in mods[:-2]:
+            h = ops.silu(m(h))
+        h = mods[-1](mods[-2](h))
+        return h + x if self.residual else h
+
+
+class TorchEfficientNetB0(TorchBackbone):
+    """torchvision.models.efficientnet_b0: ``features`` 0 (stem conv-bn-SiLU), 1-7 (the
+    MBConv stages), 8 (1x1 conv to 1280, bn, SiLU); global average pool (1280);
+    ``classifier`` (Dropout, Linear)."""
+
+    def __init__(self, classes: int = 1000):
+        super().__init__("efficientnet_b0", 224, 1280, "torch")
+        stages = [conv_bn(3, 32, 3, 2, 1)]
+        for k, repeats, cin, cout, expand, stride in B0_STAGES:
+            stages.append(nn.Sequential(*[MBConv(k, cin if j == 0 else cout, cout, expand,
+                                                 stride if j == 0 else 1)
+                                          for j in range(repeats)]))
+        stages.append(conv_bn(320, 1280, 1))
+        # "features" is the method (the penultimate vector): register the child by hand
+        self._modules["features"] = nn.Sequential(*stages)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, classes))
+        object.__setattr__(self, "stages", [("stem", ["features.0"])] + [
+            (f"block{i}", [f"features.{i}"]) for i in range(1, 8)] + [
+            ("top", ["features.8"]), ("predictions", ["classifier.1"])])
+
+    def forward_features(self, x):
+        f = self._modules["features"]
+        x = ops.silu(f[0](x))
+        for i in range(1, 8):
+            x = f[i](x)
+        return ops.mean(ops.silu(f[8](x)), axis=(2, 3))
+
+    def head(self, f):
+        return self.classifier(f)
+
+
+def torchvision_efficientnet_b0(classes: int = 1000) -> TorchEfficientNetB0:
+    return TorchEfficientNetB0(classes).eval()

@@ -6,8 +6,9 @@ The penultimate vector is fc2's output (4096). Gaur et al. train the last layer 
 """
 from __future__ import annotations
 
+from refgan import nn, ops
 from refgan.backbones import graph
-from refgan.backbones.base import ConvAct, DenseAct, KerasBackbone, relu
+from refgan.backbones.base import ConvAct, DenseAct, KerasBackbone, TorchBackbone, relu
 
 #: (block, filters, convolutions)
 VGG16_BLOCKS = ((1, 64, 2), (2, 128, 2), (3, 256, 3), (4, 512, 3), (5, 512, 3))
@@ -41,3 +42,43 @@ def keras_vgg16(include_top: bool = True, classes: int = 1000, grid: int = 7) ->
         m.add("GlobalAveragePooling2D", graph.global_avg_pool, x)
         m.mark_features()
     return m.eval()
+
+
+class TorchVGG16(TorchBackbone):
+    """torchvision.models.vgg16: ``features`` (convs at 0, 2, 5, ...; ReLU and max pools
+    between), ``avgpool`` (adaptive 7x7, the identity at 224), ``classifier`` (Linear
+    25088 -> 4096, ReLU, Dropout, Linear 4096 -> 4096, ReLU, Dropout, Linear -> 1000).
+    The penultimate vector is classifier[4]'s output (fc2 after its ReLU)."""
+
+    def __init__(self, classes: int = 1000):
+        super().__init__("vgg16", 224, 4096, "torch")
+        layers, cin, stages = [], 3, []
+        for block, filters, n in VGG16_BLOCKS:
+            children = []
+            for _ in range(n):
+                children.append(f"features.{len(layers)}")
+                layers += [nn.Conv2d(cin, filters, 3, padding=1), nn.ReLU()]
+                cin = filters
+            layers.append(nn.MaxPool2d(2, 2))
+            stages.append((f"block{block}", children))
+        # "features" is the method (the penultimate vector): register the child by hand
+        self._modules["features"] = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(7)
+        self.classifier = nn.Sequential(nn.Linear(512 * 49, 4096), nn.ReLU(), nn.Dropout(),
+                                        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(),
+                                        nn.Linear(4096, classes))
+        stages += [("fc1", ["classifier.0"]), ("fc2", ["classifier.3"]),
+                   ("predictions", ["classifier.6"])]
+        object.__setattr__(self, "stages", stages)
+
+    def forward_features(self, x):
+        x = ops.flatten(self.avgpool(self._modules["features"](x)))
+        c = self.classifier
+        return c[5](c[4](c[3](c[2](c[1](c[0](x))))))
+
+    def head(self, f):
+        return self.classifier[6](f)
+
+
+def torchvision_vgg16(classes: int = 1000) -> TorchVGG16:
+    return TorchVGG16(classes).eval()

@@ -10,6 +10,9 @@ Keras ``.h5`` files, read with h5py (optional: ``pip install '.[weights]'``), in
   name; a file whose names differ (automatic names such as ``conv2d_93``) is matched by
   the order of its layers that hold weights, shapes checked.
 
+``.safetensors`` files hold a torchvision state dict under torchvision's names (the
+torchvision family loads them by name; refgan's own reader, no ``safetensors`` package).
+
 Keras layouts are converted to refgan's (PyTorch's): conv kernel (kh, kw, in, out) ->
 (out, in, kh, kw), depthwise kernel (kh, kw, C, m) -> (C m, 1, kh, kw), dense kernel
 (in, out) -> (out, in). Nothing is unpickled: ``.pth`` files are converted to
@@ -21,12 +24,14 @@ Any mismatch -- a missing or unexpected layer or array, a wrong shape -- is a on
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from refgan.errors import UserError
+from refgan.torch_export import read_safetensors
 
 #: Keras variable names of each weighted layer class, in the order Keras creates them.
 KERAS_VARS = {
@@ -96,6 +101,15 @@ def read_keras_h5(path) -> KerasFile:
                 out.layers[key] = [(str(i), np.asarray(g["vars"][str(i)]))
                                    for i in range(len(g["vars"]))]
         return out
+
+
+def read_torch_safetensors(path) -> dict:
+    """{torchvision state-dict key: array} of a .safetensors file (refgan's reader)."""
+    try:
+        state, _ = read_safetensors(path)
+    except (ValueError, KeyError, UnicodeDecodeError, struct.error) as exc:
+        raise UserError(f"{Path(path).name}: not a readable safetensors file ({exc})") from None
+    return state
 
 
 # ------------------------------------------------------------- mapping onto refgan
@@ -182,8 +196,11 @@ def load_state(model, state: dict, source: str) -> None:
     """Copy ``state`` into ``model`` strictly (BN counters excepted): a missing, extra or
     mis-shaped key is a one-line UserError naming it."""
     own = model.state_dict()
+    state = dict(state)
     for key, value in own.items():
-        if key.endswith("num_batches_tracked"):
+        if key.endswith("num_batches_tracked"):  # a counter: optional, any 1-element shape
+            if key in state and np.size(state[key]) == 1:
+                state[key] = np.reshape(state[key], ())
             continue
         if key not in state:
             raise UserError(f"{source}: missing key {key!r} (expected shape {value.shape}) "
