@@ -7,13 +7,16 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+import refgan
 from backbone_standin import StandIn
+from refgan import backbones, nn
 from refgan.classifiers import backbone_files
 from refgan.errors import UserError
 from refgan.metrics import fid as F
 from refgan.metrics import ssim as S
 from refgan.metrics.generative import _kid
 from refgan.metrics.generator import generator_metrics
+from refgan.torch_export import write_safetensors
 
 
 def reference_fid(a, b):
@@ -175,3 +178,38 @@ def test_generator_metrics_ssim_always_fid_only_with_a_network(tmp_path, monkeyp
     assert r.fid_kid.network == "inception_v3_fid" and r.fid_kid.fid >= 0
     with pytest.raises(ValueError, match="at least 4"):
         generator_metrics(real[:3], fake)
+
+
+def _calibrated(model, rng):
+    """Random batch-norm scales and statistics from one training-mode pass: a randomly
+    initialised deep network otherwise gives (nearly) constant features."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in bns:
+        bn.weight.data = rng.uniform(0.5, 1.5, bn.num_features).astype(np.float32)
+        bn.bias.data = rng.normal(0, 0.2, bn.num_features).astype(np.float32)
+        bn.momentum = 1.0
+    with refgan.no_grad():
+        model.train()
+        model.features(refgan.tensor(rng.uniform(-1, 1, (4, 3, 75, 75)).astype(np.float32)))
+        model.eval()
+    return model
+
+
+@pytest.mark.slow
+def test_fid_from_a_weights_folder_is_fid_on_the_network_it_holds(tmp_path):
+    """pytorch-fid's InceptionV3 (refgan.backbones, calibrated random weights) written as
+    DIR/pt_inception-2015-12-05-6726825d.safetensors: generator_metrics(weights_dir=DIR)
+    finds, loads and uses it."""
+    rng = np.random.default_rng(0)
+    net = _calibrated(backbones.build("inception_v3_fid", family="torchvision", seed=0), rng)
+    write_safetensors(tmp_path / "pt_inception-2015-12-05-6726825d.safetensors", net.state_dict())
+    real = rng.uniform(-1, 1, (8, 3, 32, 32)).astype(np.float32)
+    fake = np.clip(real[:4] + 0.3 * rng.standard_normal((4, 3, 32, 32)), -1, 1).astype(np.float32)
+    backbone_files._LOADED.clear()
+    m = generator_metrics(real, fake, weights_dir=tmp_path, n_boot=10)
+    backbone_files._LOADED.clear()
+    want = F.fid_kid(real, fake, net, n_boot=10)
+    assert m.fid_kid.network == "inception_v3_fid" and m.fid_kid.feature_dim == 2048
+    assert F.network_features(real, net).std(0).max() > 1e-3         # not a degenerate network
+    assert m.fid_kid.fid == pytest.approx(want.fid, rel=1e-5) and m.fid_kid.fid > 0
+    assert m.fid_kid.fid_floor == pytest.approx(want.fid_floor, rel=1e-5)
