@@ -1,8 +1,8 @@
 """scikit-learn's own estimator checks on refgan's classifiers (issue 11).
 
 The flat-feature estimators run every check of ``parametrize_with_checks``; the
-image estimators (CNNClassifier, ImageFeatures, BackboneClassifier) declare image input through their
-tags, which is what scikit-learn's checks read."""
+image estimators (CNNClassifier, ImageFeatures, BackboneClassifier) declare image
+input through their tags, which is what scikit-learn's checks read."""
 import numpy as np
 import pytest
 from sklearn.utils import get_tags
