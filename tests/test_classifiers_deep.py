@@ -307,7 +307,8 @@ def test_make_classifier_gives_each_paper_its_settings(tmp_path):
         (tmp_path / f"{name}.safetensors").write_bytes(b"x")
     vgg = make_classifier("vgg16", weights=tmp_path, class_weight="balanced", epochs=3)
     assert isinstance(vgg, BackboneClassifier) and vgg.weights == tmp_path / "vgg16.safetensors"
-    assert (vgg.head, vgg.lr, vgg.epochs, vgg.class_weight, vgg.fine_tune_blocks) == ("linear", 1e-5, 3, "balanced", 0)
+    got = (vgg.head, vgg.lr, vgg.epochs, vgg.class_weight, vgg.fine_tune_blocks)
+    assert got == ("linear", 1e-5, 3, "balanced", 0)
     eff = make_classifier("efficientnet_b0", weights=tmp_path)
     assert (eff.head, eff.rotation, eff.crop) == ("fc320", 45.0, pytest.approx(2 / 3))
     assert make_classifier("resnet50", weights=tmp_path, fine_tune_blocks=1).fine_tune_blocks == 1

@@ -34,5 +34,5 @@ from refgan.classifiers.logistic import LogisticRegression
 from refgan.classifiers.svm import SVC, LinearSVC
 from refgan.classifiers.factory import CLASSIFIERS, make_classifier
 
-__all__ = ["BackboneClassifier", "CLASSIFIERS", "CNNClassifier", "ImageFeatures", "LinearSVC", "LogisticRegression",
-           "SVC", "compute_class_weight", "make_classifier"]
+__all__ = ["BackboneClassifier", "CLASSIFIERS", "CNNClassifier", "ImageFeatures", "LinearSVC",
+           "LogisticRegression", "SVC", "compute_class_weight", "make_classifier"]

@@ -12,9 +12,9 @@
   outputs and a softmax cross-entropy.
 * **fine-tuned** (``fine_tune_blocks=N``): the last N of ``backbone.blocks`` on the
   path of the features (a pretrained classifier's own output layer, a block after
-  them, does not count: :func:`feature_blocks`) are trained with the head, every earlier parameter frozen (``requires_grad=False``, so
-  the autograd records nothing for them), on a copy of the backbone; the shared
-  network is never changed. Batch norms stay in inference mode (their running
+  them, does not count: :func:`feature_blocks`) are trained with the head, every
+  earlier parameter frozen (``requires_grad=False``, so the autograd records nothing
+  for them), on a copy of the backbone; the shared network is never changed. Batch norms stay in inference mode (their running
   statistics are the pretrained ones; Keras' transfer-learning rule).
 
 The loss weights sample ``i`` by ``s_i`` = its class weight times its sample weight:
@@ -132,7 +132,8 @@ def network_digest(model) -> str:
     for k, v in model.state_dict().items():
         h.update(k.encode())
         h.update(np.ascontiguousarray(v).tobytes())
-    return f"{type(model).__name__}:{getattr(model, 'name', '')}:{getattr(model, 'family', '')}:{h.hexdigest()}"
+    name, family = getattr(model, "name", ""), getattr(model, "family", "")
+    return f"{type(model).__name__}:{name}:{family}:{h.hexdigest()}"
 
 
 def centre_crop(x: np.ndarray, fraction) -> np.ndarray:
@@ -401,7 +402,8 @@ class BackboneClassifier(ClassifierBase):
             total = 0.0
             for i in range(0, n, self.batch_size):
                 b = order[i:i + self.batch_size]
-                total += self._step(opt, self.head_(refgan.tensor(views[pick[b], b])), y_idx[b], s[b]) * s[b].sum()
+                logits = self.head_(refgan.tensor(views[pick[b], b]))
+                total += self._step(opt, logits, y_idx[b], s[b]) * s[b].sum()
             self.loss_curve_.append(total / s.sum())
             if self.verbose:
                 print(f"epoch {epoch + 1}: loss {self.loss_curve_[-1]:.4f}")

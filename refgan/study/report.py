@@ -21,8 +21,8 @@ from refgan.provenance import summary_line
 from refgan.study.config import BALANCE, TABLE2, positive_index
 
 NAMES = {"lr": "Logistic regression", "svm": "SVM (RBF kernel)", "linear-svm": "Linear SVM",
-         "cnn": "Small CNN", "vgg16": "VGG16 (pretrained, frozen)", "resnet50": "ResNet50 (pretrained, frozen)",
-         "inception_v3": "InceptionV3 (pretrained, frozen)",
+         "cnn": "Small CNN", "vgg16": "VGG16 (pretrained, frozen)",
+         "resnet50": "ResNet50 (pretrained, frozen)", "inception_v3": "InceptionV3 (pretrained, frozen)",
          "efficientnet_b0": "EfficientNet-B0 (pretrained, frozen) + FC(320)"}
 SHORT = {"lr": "LR", "svm": "SVM", "linear-svm": "linear SVM", "cnn": "CNN", "vgg16": "VGG16",
          "resnet50": "ResNet50", "inception_v3": "InceptionV3", "efficientnet_b0": "EfficientNet-B0"}
