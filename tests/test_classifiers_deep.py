@@ -4,6 +4,7 @@ with them. Mostly on a stand-in backbone (tests/backbone_standin.py; where a net
 named, refgan.backbones.load is replaced by one that returns it); a few tests use
 refgan.backbones' networks with random weights, and a slow one a Keras weight file."""
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -396,3 +397,13 @@ def test_a_keras_weight_file_end_to_end(tmp_path):
         want = net.features(net.preprocess((X + 1) / 2)).numpy()
     np.testing.assert_allclose(clf.features(X), want, rtol=1e-5, atol=1e-6)
     assert clf.predict_proba(X).shape == (4, 2)
+
+
+def test_a_fitted_classifier_pickles_and_predicts_the_same(tmp_path, fake_loader):
+    (tmp_path / "vgg16.safetensors").write_bytes(b"x")
+    X, y = two_class_images(12)
+    frozen = make_classifier("vgg16", weights=tmp_path, epochs=2).fit(X, y)
+    tuned = BackboneClassifier(StandIn(), fine_tune_blocks=1, epochs=1).fit(X, y)
+    for clf in (frozen, tuned):
+        again = pickle.loads(pickle.dumps(clf))
+        np.testing.assert_array_equal(again.decision_function(X), clf.decision_function(X))
