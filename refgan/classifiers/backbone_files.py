@@ -38,6 +38,7 @@ a study's fits (and a worker's successive jobs) read a weight file once.
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -103,6 +104,7 @@ def find_weights(name: str, weights) -> Path:
 
 MAX_LOADED = 2  # networks kept loaded: VGG16's weights alone take about half a GiB
 _LOADED: OrderedDict = OrderedDict()
+_LOADING = threading.Lock()  # fits in threads (joblib's threading backend) load a file once
 
 
 def file_key(name: str, path) -> str:
@@ -117,11 +119,12 @@ def load_backbone(name: str, path):
     """``refgan.backbones.load(name, weights=path)`` (eval mode), once per process while
     among the ``MAX_LOADED`` most recently used."""
     key = file_key(name, path)
-    net = _LOADED.get(key)
-    if net is None:
-        net = backbones.load(name, weights=Path(path))
-        _LOADED[key] = net
-        while len(_LOADED) > MAX_LOADED:
-            _LOADED.popitem(last=False)
-    _LOADED.move_to_end(key)
-    return net
+    with _LOADING:
+        net = _LOADED.get(key)
+        if net is None:
+            net = backbones.load(name, weights=Path(path))
+            _LOADED[key] = net
+            while len(_LOADED) > MAX_LOADED:
+                _LOADED.popitem(last=False)
+        _LOADED.move_to_end(key)
+        return net
