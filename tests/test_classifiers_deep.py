@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.utils import get_tags
@@ -407,3 +408,13 @@ def test_a_fitted_classifier_pickles_and_predicts_the_same(tmp_path, fake_loader
     for clf in (frozen, tuned):
         again = pickle.loads(pickle.dumps(clf))
         np.testing.assert_array_equal(again.decision_function(X), clf.decision_function(X))
+
+
+def test_fits_in_threads_load_the_network_once_and_agree(tmp_path, fake_loader):
+    (tmp_path / "resnet50.safetensors").write_bytes(b"x")
+    X, y = two_class_images(20)
+    fits = Parallel(n_jobs=4, backend="threading")(
+        delayed(lambda: make_classifier("resnet50", weights=tmp_path, epochs=2).fit(X, y))() for _ in range(4))
+    assert len(fake_loader) == 1 and len(FEATURE_CACHE) == 20
+    for clf in fits[1:]:
+        np.testing.assert_array_equal(clf.decision_function(X), fits[0].decision_function(X))
