@@ -13,6 +13,7 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.utils import get_tags
 
+import refgan
 from backbone_standin import StandIn, two_class_images
 from refgan import backbones
 from refgan.classifiers import CLASSIFIERS, backbone_files, deep, make_classifier
@@ -21,7 +22,6 @@ from refgan.classifiers.deep import FEATURE_CACHE, BackboneClassifier, FeatureCa
 from refgan.data import Dataset
 from refgan.errors import UserError
 from refgan.study import GanOutput, quick_config, run_study
-import refgan
 
 
 @pytest.fixture(autouse=True)
