@@ -1,15 +1,15 @@
 """scikit-learn's own estimator checks on refgan's classifiers (issue 11).
 
 The flat-feature estimators run every check of ``parametrize_with_checks``; the
-image estimators (CNNClassifier, ImageFeatures) declare image input through their
-tags, which is what scikit-learn's checks read."""
+image estimators (CNNClassifier, ImageFeatures, BackboneClassifier) declare image
+input through their tags, which is what scikit-learn's checks read."""
 import numpy as np
 import pytest
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import (check_sample_weight_equivalence_on_dense_data,
                                             parametrize_with_checks)
 
-from refgan.classifiers import SVC, CNNClassifier, ImageFeatures, LinearSVC, LogisticRegression
+from refgan.classifiers import SVC, BackboneClassifier, CNNClassifier, ImageFeatures, LinearSVC, LogisticRegression
 
 # SMO stops at libsvm's default tol=1e-3, so a weighted fit and a fit on repeated rows agree
 # to ~1e-5, not scikit-learn's 1e-7 (scikit-learn marks its own SVC so); the exact
@@ -27,7 +27,7 @@ def test_svc_sample_weight_equals_repeating_rows_at_tight_tol():
     check_sample_weight_equivalence_on_dense_data("SVC", SVC(tol=1e-9))
 
 
-@pytest.mark.parametrize("estimator", [CNNClassifier(), ImageFeatures()])
+@pytest.mark.parametrize("estimator", [CNNClassifier(), ImageFeatures(), BackboneClassifier()])
 def test_image_estimators_declare_image_input(estimator):
     tags = get_tags(estimator)
     assert tags.input_tags.two_d_array is False and tags.input_tags.three_d_array is True

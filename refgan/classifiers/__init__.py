@@ -14,6 +14,10 @@ estimator                   model and solver
 :class:`CNNClassifier`      Guruswamy et al.'s small CNN (3 conv + max-pool + dropout blocks,
                             a dense layer) on ``refgan.nn``; Adam, early stopping on
                             validation loss keeping the best weights
+:class:`BackboneClassifier` a head (linear, or FC(320) + ReLU) on a pretrained ImageNet
+                            backbone (VGG16, ResNet50, InceptionV3, EfficientNet-B0), frozen
+                            with cached features or with its last blocks fine-tuned
+                            (Gaur et al., Saquib and Rodriguez, Georgiev)
 :class:`ImageFeatures`      transformer: images ``(N, 3, H, W)`` -> downsized,
                             flattened ``(N, 3 * s * s)`` (Gaur et al.: s = 25)
 ==========================  =====================================================
@@ -24,10 +28,11 @@ work inside ``sklearn.pipeline.Pipeline`` and ``sklearn.model_selection.cross_va
 """
 from refgan.classifiers.base import compute_class_weight
 from refgan.classifiers.cnn import CNNClassifier
+from refgan.classifiers.deep import BackboneClassifier
 from refgan.classifiers.features import ImageFeatures
 from refgan.classifiers.logistic import LogisticRegression
 from refgan.classifiers.svm import SVC, LinearSVC
 from refgan.classifiers.factory import CLASSIFIERS, make_classifier
 
-__all__ = ["CLASSIFIERS", "CNNClassifier", "ImageFeatures", "LinearSVC", "LogisticRegression",
-           "SVC", "compute_class_weight", "make_classifier"]
+__all__ = ["BackboneClassifier", "CLASSIFIERS", "CNNClassifier", "ImageFeatures", "LinearSVC",
+           "LogisticRegression", "SVC", "compute_class_weight", "make_classifier"]

@@ -54,7 +54,11 @@ def add_parser(sub):
                    help="grow each GAN's training images (auto: dihedral for cells, affine "
                    "without flips otherwise)")
     p.add_argument("--classifiers", type=_list, default=None,
-                   help="comma list of lr, svm, linear-svm, cnn (default lr,svm; quick adds cnn)")
+                   help="comma list of lr, svm, linear-svm, cnn, and the pretrained vgg16, resnet50, "
+                   "inception_v3, efficientnet_b0 (these need --weights) (default lr,svm; quick adds cnn)")
+    p.add_argument("--weights", default=None,
+                   help="folder holding the pretrained backbones' weight files (vgg16.safetensors, "
+                   "... ; see docs/deep-classifiers.md); nothing is downloaded")
     p.add_argument("--conditions", type=_list, default=None,
                    help="comma list of real, real+classic, real+gen, real+classic+gen, "
                    "real+inplace-flip, real+inplace-rotate, real+inplace-blur, real+inplace-noise, "
@@ -150,6 +154,8 @@ def config_from_args(args):
         if bad:
             raise UserError(f"unknown classifier(s) {', '.join(bad)}; choose from {', '.join(CLASSIFIERS)}")
         cfg.classifiers = args.classifiers
+    if args.weights:
+        cfg.weights = args.weights
     if args.conditions:
         bad = [c for c in args.conditions if c not in CONDITIONS]
         if bad:

@@ -344,19 +344,44 @@ def _bias(y, b):
     return y if b is None else y + jnp.reshape(b, (1, -1, 1, 1))
 
 
+def _grouped(f, groups, a, b, out_axis, b_axis):
+    """f(a_k, b_k) over ``groups`` consecutive channel blocks (refgan's grouped conv:
+    ``a`` cut along axis 1, ``b`` along ``b_axis``), joined along ``out_axis``."""
+    if groups == 1:
+        return f(a, b)
+    na, nb = a.shape[1] // groups, b.shape[b_axis] // groups
+    parts = [f(a[:, k * na:(k + 1) * na],
+               b[:, k * nb:(k + 1) * nb] if b_axis == 1 else b[k * nb:(k + 1) * nb])
+             for k in range(groups)]
+    return jnp.concatenate(parts, axis=out_axis)
+
+
 @twin(conv.Conv2d)
 def _conv2d(fn, x, W, b=None):
-    return _bias(_conv(x, W, fn.stride, fn.pads, fn.dilation), b)
+    return _bias(_grouped(lambda xk, wk: _conv(xk, wk, fn.stride, fn.pads, fn.dilation),
+                          fn.groups, x, W, 1, 0), b)
 
 
 @twin(conv.ConvTranspose2d)
 def _conv_transpose2d(fn, x, W, b=None):
-    return _bias(_conv_transpose(x, W, fn.stride, fn.pads, fn.dilation, fn.out_size), b)
+    return _bias(_grouped(lambda xk, wk: _conv_transpose(xk, wk, fn.stride, fn.pads,
+                                                         fn.dilation, fn.out_size),
+                          fn.groups, x, W, 1, 0), b)
 
 
 @twin(conv.Conv2dGradW)
 def _conv2d_grad_w(fn, x, gy):
-    return _conv_grad_w(x, gy, fn.w_shape, fn.stride, fn.pads, fn.dilation)
+    g = fn.groups
+    shape_k = (fn.w_shape[0] // g,) + tuple(fn.w_shape[1:])
+    return _grouped(lambda xk, gk: _conv_grad_w(xk, gk, shape_k, fn.stride, fn.pads,
+                                                fn.dilation), g, x, gy, 0, 1)
+
+
+@twin(conv.Pad2d)
+def _pad2d(fn, x):
+    t, b, l, r = fn.pads
+    widths = ((0, 0),) * (x.ndim - 2) + ((t, b), (l, r))
+    return jnp.pad(x, widths, constant_values=jnp.asarray(fn.value, x.dtype))
 
 
 def _taps(H, W, k_hw, stride, pads, dilation):

@@ -36,29 +36,34 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution; weight (out, in, kh, kw). ``padding`` may be 'same' (TF rule:
-    output ceil(H / stride), valid for any stride) or 'valid'."""
+    """2-D convolution; weight (out, in / groups, kh, kw). ``padding`` may be 'same' (TF
+    rule: output ceil(H / stride), valid for any stride), 'valid', an int, a pair or
+    (top, bottom, left, right). ``groups`` = in_channels is a depthwise convolution."""
 
     dcgan_rule = "weight"
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 dilation=1, bias: bool = True):
+                 dilation=1, bias: bool = True, groups: int = 1):
         super().__init__()
         kh, kw = _pair(kernel_size)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
-        self.dilation = dilation
-        self.weight = _empty((out_channels, in_channels, kh, kw))
+        self.dilation, self.groups = dilation, groups
+        self.weight = _empty((out_channels, in_channels // groups, kh, kw))
         self.bias = _empty((out_channels,)) if bias else None
         init.default_(self.weight, self.bias)
 
     def forward(self, x):
         return ops.conv2d(x, self.weight, self.bias, self.stride, self.padding,
-                          self.dilation)
+                          self.dilation, self.groups)
 
     def extra_repr(self):
+        groups = f", groups={self.groups}" if self.groups != 1 else ""
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding!r}")
+                f"stride={self.stride}, padding={self.padding!r}{groups}")
 
 
 class ConvTranspose2d(Module):
@@ -88,16 +93,20 @@ class ConvTranspose2d(Module):
 
 class _BatchNorm(Module):
     """Batch norm over axis 1 with running statistics (PyTorch's buffers and momentum:
-    running = (1 - momentum) * running + momentum * batch statistic)."""
+    running = (1 - momentum) * running + momentum * batch statistic).
+
+    ``scale=False`` drops the weight (gamma fixed at 1), as Keras'
+    BatchNormalization(scale=False) that InceptionV3 uses."""
 
     expected_ndim: tuple = ()
     dcgan_rule = "batch_norm"
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 scale: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         xp = backend.xp()
-        self.weight = Parameter(xp.ones(num_features, dtype=np.float32))
+        self.weight = Parameter(xp.ones(num_features, dtype=np.float32)) if scale else None
         self.bias = Parameter(xp.zeros(num_features, dtype=np.float32))
         self.register_buffer("running_mean", xp.zeros(num_features, dtype=np.float32))
         self.register_buffer("running_var", xp.ones(num_features, dtype=np.float32))
@@ -107,7 +116,10 @@ class _BatchNorm(Module):
         if x.ndim not in self.expected_ndim:
             raise ValueError(f"{type(self).__name__} expects {self.expected_ndim[0]}-D input, "
                              f"got shape {x.shape}")
-        y, rm, rv = ops.batch_norm(x, self.running_mean, self.running_var, self.weight,
+        weight = self.weight
+        if weight is None:  # scale=False: a constant gamma of ones
+            weight = backend.get_array_module(x.data).ones(self.num_features, x.dtype)
+        y, rm, rv = ops.batch_norm(x, self.running_mean, self.running_var, weight,
                                    self.bias, self.training, self.momentum, self.eps)
         if self.training:
             self.running_mean, self.running_var = rm.astype(x.dtype), rv.astype(x.dtype)
@@ -141,6 +153,13 @@ class LeakyReLU(Module):
 class ReLU(Module):
     def forward(self, x):
         return ops.relu(x)
+
+
+class SiLU(Module):
+    """y = x sigmoid(x) (swish)."""
+
+    def forward(self, x):
+        return ops.silu(x)
 
 
 class Tanh(Module):
@@ -241,21 +260,87 @@ class Upsample(Module):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None):
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
+    """Max pooling; padded pixels are -inf (``padding`` as :func:`refgan.ops.max_pool2d`)."""
 
-    def forward(self, x):
-        return ops.max_pool2d(x, self.kernel_size, self.stride)
-
-
-class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x):
-        return ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return ops.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"{self.kernel_size}, stride={self.stride}, padding={self.padding!r}"
+
+
+class AvgPool2d(Module):
+    """Average pooling; ``count_include_pad=False`` divides by the taps inside the image
+    (Keras AveragePooling2D(padding='same') is ``padding='same',
+    count_include_pad=False``)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x):
+        return ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
+                              self.count_include_pad)
+
+    def extra_repr(self):
+        return (f"{self.kernel_size}, stride={self.stride}, padding={self.padding!r}, "
+                f"count_include_pad={self.count_include_pad}")
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average over PyTorch's adaptive bins to ``output_size`` (1: global average)."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return ops.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class ZeroPad2d(Module):
+    """Zero padding of the last two axes by ``padding``: an int, (ph, pw) or (top,
+    bottom, left, right) (Keras ZeroPadding2D(((top, bottom), (left, right))))."""
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = padding
+
+    def forward(self, x):
+        return ops.pad2d(x, self.padding)
+
+    def extra_repr(self):
+        return f"{self.padding!r}"
+
+
+class SqueezeExcite(Module):
+    """Squeeze-and-excitation (Hu et al. 2018), as in EfficientNet:
+
+        s = mean_{h,w} x                      (N, C, 1, 1)
+        e = gate(fc2(act(fc1(s))))            fc1: C -> R, fc2: R -> C (1x1 convs + bias)
+        y = x * e
+
+    ``act`` SiLU and ``gate`` sigmoid by default; the children are named ``fc1`` and
+    ``fc2`` (torchvision's SqueezeExcitation)."""
+
+    def __init__(self, channels: int, reduced: int, activation=None, gate=None):
+        super().__init__()
+        self.fc1 = Conv2d(channels, reduced, 1)
+        self.fc2 = Conv2d(reduced, channels, 1)
+        self.activation = activation if activation is not None else SiLU()
+        self.gate = gate if gate is not None else Sigmoid()
+
+    def forward(self, x):
+        s = ops.mean(x, axis=(2, 3), keepdims=True)
+        return x * self.gate(self.fc2(self.activation(self.fc1(s))))
 
 
 class Flatten(Module):

@@ -4,12 +4,12 @@
 module              ops
 ==================  ======================================================
 ``math``            + - * / neg pow exp log sqrt abs tanh sigmoid softplus
-                    relu leaky_relu astype where clip maximum minimum
+                    relu leaky_relu silu astype where clip maximum minimum
 ``shape``           reshape flatten transpose broadcast_to sum_to concat stack
                     split getitem expand_dims squeeze
 ``reduce``          sum mean max logsumexp log_softmax softmax matmul linear
-``conv``            conv2d conv_transpose2d unfold avg_pool2d max_pool2d
-                    upsample_nearest sum_pool2d
+``conv``            conv2d (groups) conv_transpose2d unfold pad2d avg_pool2d
+                    max_pool2d adaptive_avg_pool2d upsample_nearest sum_pool2d
 ``norm``            batch_norm dropout
 ``loss``            binary_cross_entropy_with_logits cross_entropy mse_loss
                     hinge_loss gradient_penalty
@@ -20,13 +20,13 @@ module              ops
 op module changes no class behind the reader's back.
 """
 from refgan.autograd import Tensor, as_tensor
-from refgan.ops.conv import (avg_pool2d, conv2d, conv_transpose2d, max_pool2d, sum_pool2d,
-                             unfold, upsample_nearest)
+from refgan.ops.conv import (adaptive_avg_pool2d, avg_pool2d, conv2d, conv_transpose2d,
+                             max_pool2d, pad2d, sum_pool2d, unfold, upsample_nearest)
 from refgan.ops.loss import (binary_cross_entropy_with_logits, cross_entropy,
                              gradient_penalty, hinge_loss, mse_loss)
 from refgan.ops.math import (abs, add, astype, clip, div, exp, leaky_relu, log, maximum,
-                             minimum, mul, neg, pow, relu, sigmoid, softplus, sqrt, sub,
-                             tanh, where)
+                             minimum, mul, neg, pow, relu, sigmoid, silu, softplus, sqrt,
+                             sub, tanh, where)
 from refgan.ops.norm import batch_norm, dropout
 from refgan.ops.reduce import (linear, log_softmax, logsumexp, matmul, max, mean, softmax,
                                sum)

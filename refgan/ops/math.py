@@ -221,6 +221,12 @@ def sigmoid(x):
     return Sigmoid()(x)
 
 
+def silu(x):
+    """SiLU / swish: y = x sigmoid(x) (Keras 'swish', PyTorch SiLU). Composed from ops,
+    so every derivative order follows: y' = s (1 + x (1 - s)) with s = sigmoid(x)."""
+    return x * sigmoid(x)
+
+
 def softplus(x):
     return Softplus()(x)
 

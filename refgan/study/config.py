@@ -36,6 +36,9 @@ class StudyConfig:
         affine otherwise, by :func:`refgan.training.data.auto_growth`; or one of
         ``refgan.training.config.GROWTHS``).
     classifiers : names from ``refgan.classifiers.CLASSIFIERS``.
+    weights : the folder of the pretrained backbones' weight files (for vgg16, resnet50,
+        inception_v3, efficientnet_b0 among ``classifiers``; see
+        :mod:`refgan.classifiers.backbone_files`).
     conditions : training sets (any of ``CONDITIONS``; see refgan.study.conditions).
     augment : classic augmentation policy ('auto': rotations for cells, affine
         otherwise; or 'rotations', 'affine', 'affine-flip', 'none').
@@ -70,6 +73,7 @@ class StudyConfig:
     gan_options: dict = field(default_factory=lambda: dict(steps=1200))
     gan_grow: str = "auto"
     classifiers: tuple = ("lr", "svm")
+    weights: str | None = None
     conditions: tuple = CONDITIONS
     augment: str = "auto"
     n_generated: int = 200

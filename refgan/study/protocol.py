@@ -40,6 +40,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from refgan import backend
 from refgan import metrics as M
 from refgan.classifiers import make_classifier
+from refgan.classifiers.backbone_files import BACKBONES, find_weights
 from refgan.classifiers.features import downsize_flatten
 from refgan.data import Dataset, LeakError, check_no_leak, duplicate_groups
 from refgan.data.cells import is_cell_data
@@ -162,6 +163,12 @@ def _fit_predict(name, cfg, train: Dataset, cw, tf, test: Dataset, val: Dataset 
         else:
             clf.fit(train.images, train.labels)
         model = clf
+    elif name in BACKBONES:
+        # the study's conditions decide the augmentation: rotation only in the on-the-fly one
+        clf = make_classifier(name, class_weight=cw, random_state=seed, weights=cfg.weights,
+                              rotation=C.GEORGIEV_LIMIT if tf is not None else 0.0)
+        clf.fit(train.images, train.labels)
+        model = clf
     else:
         clf = make_classifier(name, class_weight=cw, feature_size=cfg.feature_size)
         clf.fit(train.images, train.labels)
@@ -174,9 +181,10 @@ def _fit_predict(name, cfg, train: Dataset, cw, tf, test: Dataset, val: Dataset 
 
 def planned_fits(cfg: StudyConfig, names) -> list:
     """``(classifier, condition)`` pairs fitted for training sets ``names`` (the
-    on-the-fly condition exists only for the CNN, which sees batches)."""
+    on-the-fly condition exists only for the classifiers that see batches: the CNN and
+    the pretrained backbones)."""
     return [(c, n) for c in cfg.classifiers for n in names
-            if c == "cnn" or n not in ("real+rotate-on-the-fly",)]
+            if c == "cnn" or c in BACKBONES or n not in ("real+rotate-on-the-fly",)]
 
 
 def positive_score(d: np.ndarray, pos: int) -> np.ndarray:
@@ -585,6 +593,14 @@ def summarise(jobs_out: list[dict], class_names, n_boot: int = 1000, seed: int =
 
 
 # -------------------------------------------------------------------------- run
+def check_weights(cfg: StudyConfig) -> None:
+    """Refuse, before any work, a pretrained classifier whose weight file is missing
+    (one line saying which file to put where)."""
+    for name in cfg.classifiers:
+        if name in BACKBONES:
+            find_weights(name, cfg.weights)
+
+
 def _run_folder_setup(cfg: StudyConfig):
     """The one split of an existing run folder (its generator saw its training split)."""
     train, test = G.run_folder_split(cfg.gan)
@@ -602,6 +618,7 @@ def run_study(cfg: StudyConfig, out_dir, gan_step=None, dataset: Dataset | None 
     into ``out_dir``. ``gan_step`` defaults to training ``cfg.gan`` (or sampling a run
     folder); ``dataset`` defaults to :func:`load_data`. Returns the results dict."""
     out_dir = Path(out_dir)
+    check_weights(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     from_run = gan_step is None and Path(cfg.gan).exists()

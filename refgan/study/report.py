@@ -21,8 +21,11 @@ from refgan.provenance import summary_line
 from refgan.study.config import BALANCE, TABLE2, positive_index
 
 NAMES = {"lr": "Logistic regression", "svm": "SVM (RBF kernel)", "linear-svm": "Linear SVM",
-         "cnn": "Small CNN"}
-SHORT = {"lr": "LR", "svm": "SVM", "linear-svm": "linear SVM", "cnn": "CNN"}
+         "cnn": "Small CNN", "vgg16": "VGG16 (pretrained, frozen)",
+         "resnet50": "ResNet50 (pretrained, frozen)", "inception_v3": "InceptionV3 (pretrained, frozen)",
+         "efficientnet_b0": "EfficientNet-B0 (pretrained, frozen) + FC(320)"}
+SHORT = {"lr": "LR", "svm": "SVM", "linear-svm": "linear SVM", "cnn": "CNN", "vgg16": "VGG16",
+         "resnet50": "ResNet50", "inception_v3": "InceptionV3", "efficientnet_b0": "EfficientNet-B0"}
 MNAMES = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Sensitivity (recall)",
           "specificity": "Specificity", "f1": "F1", "auc": "ROC AUC",
           "macro_precision": "Macro precision", "macro_recall": "Macro recall",
@@ -265,10 +268,11 @@ def fig_classifier_losses(results) -> str | None:
     clfs = list(dict.fromkeys(r["classifier"] for r in recs))
     if not clfs:
         return None
+    deep = ("vgg16", "resnet50", "inception_v3", "efficientnet_b0")
     xl = {"lr": "L-BFGS iteration", "svm": "SMO iteration (sampled)", "cnn": "epoch",
-          "linear-svm": "L-BFGS iteration"}
+          "linear-svm": "L-BFGS iteration", **{n: "epoch" for n in deep}}
     yl = {"lr": "regularised log-loss", "svm": "dual objective", "cnn": "cross-entropy",
-          "linear-svm": "squared-hinge objective"}
+          "linear-svm": "squared-hinge objective", **{n: "weighted cross-entropy" for n in deep}}
     with plt.rc_context(FONT):
         fig, axes = plt.subplots(1, len(clfs), figsize=(5.2 * len(clfs), 3.6), squeeze=False)
         for ax, clf in zip(axes[0], clfs):
