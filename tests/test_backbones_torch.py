@@ -17,7 +17,7 @@ import refgan
 from refgan import backbones
 from refgan.commands import main
 from refgan.errors import UserError
-from refgan.torch_export import write_safetensors
+from refgan.safetensors import write_safetensors
 
 #: Parameter counts torchvision documents for its models (torchvision.models docs), and
 #: pytorch-fid's Inception (torchvision's without the auxiliary head, 1008 classes).

@@ -12,7 +12,8 @@ from refgan import nn
 from refgan.commands import main
 from refgan import torch_export
 from refgan.training.load import load_models
-from refgan.torch_export import architecture, read_safetensors, write_safetensors
+from refgan.safetensors import read_safetensors, write_safetensors
+from refgan.torch_export import architecture
 
 WHOLE = ["wgan-gp", "dcgan"]           # G: z -> image and D: image -> score, both exported
 # Models whose chain networks export one by one (trunk and heads, CGAN's G and D without

@@ -16,7 +16,7 @@ from refgan.metrics import fid as F
 from refgan.metrics import ssim as S
 from refgan.metrics.generative import _kid
 from refgan.metrics.generator import generator_metrics
-from refgan.torch_export import write_safetensors
+from refgan.safetensors import write_safetensors
 
 
 def reference_fid(a, b):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from refgan.errors import UserError
-from refgan.torch_export import read_safetensors
+from refgan.safetensors import read_safetensors
 
 #: Keras variable names of each weighted layer class, in the order Keras creates them.
 KERAS_VARS = {

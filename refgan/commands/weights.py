@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from refgan.errors import UserError
-from refgan.torch_export import write_safetensors
+from refgan.safetensors import write_safetensors
 
 
 def add_parser(sub):
