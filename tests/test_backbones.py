@@ -113,17 +113,19 @@ def agree(name, include_top, size, tmp_path, layout="keras3"):
     # not a degenerate comparison: the two images' features differ clearly
     assert np.abs(want_f[0] - want_f[1]).mean() > 0.05 * np.abs(want_f).mean()
     assert rel_err(got_f, want_f) < RTOL
+    report = f"{name} {layout} {size}x{size}: features {rel_err(got_f, want_f):.1e}"
     if include_top:
         logits = np.asarray(keras.Model(model.inputs, model.get_layer("predictions").output)(x))
-        # Keras' predictions layer applies softmax; compare the logits before it
+        # Keras' predictions layer applies softmax: its logits are the Dense layer on
+        # the penultimate vector, checked against Keras' own softmax output
         dense = model.get_layer("predictions")
-        pre = want_f if name != "vgg16" else want_f
-        want_logits = pre @ np.asarray(dense.kernel) + np.asarray(dense.bias)
-        np.testing.assert_allclose(np.exp(want_logits - want_logits.max(1, keepdims=True)) /
-                                   np.exp(want_logits - want_logits.max(1, keepdims=True)).sum(
-                                       1, keepdims=True), logits, rtol=1e-3, atol=1e-6)
+        want_logits = want_f @ np.asarray(dense.kernel) + np.asarray(dense.bias)
+        e = np.exp(want_logits - want_logits.max(1, keepdims=True))
+        np.testing.assert_allclose(e / e.sum(1, keepdims=True), logits, rtol=1e-3, atol=1e-6)
         got = ours(xt).numpy()
         assert rel_err(got, want_logits) < RTOL
+        report += f", logits {rel_err(got, want_logits):.1e}"
+    print(f"\nagreement with Keras: {report} (max abs difference / max abs value)")
     return ours, model
 
 

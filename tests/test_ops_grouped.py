@@ -32,7 +32,8 @@ def distinct(rng, shape):
 
 # ---------------------------------------------------------------- naive references
 def naive_conv(x, w, b, stride, pads, groups):
-    """y[n, o, i, j] = b[o] + sum_{c in group(o), a, e} w[o, c, a, e] xpad[n, c, i s + a, j s + e]."""
+    """y[n, o, i, j] = b[o] + sum over c in group(o) and taps (a, e) of
+    w[o, c, a, e] xpad[n, c, i s + a, j s + e]."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     top, bottom, left, right = pads
