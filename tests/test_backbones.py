@@ -31,17 +31,21 @@ SMALL = {"vgg16": 64, "resnet50": 64, "inception_v3": 75, "efficientnet_b0": 64}
 RTOL = 1e-4
 
 
-def keras_model(name, include_top, size, seed=0):
+def keras_model(name, include_top, size, seed=0, calibrate=True):
     """keras.applications network ``name`` with random weights whose batch norms are
-    calibrated: each one's moving statistics are its batch statistics on a random
-    batch (so activations keep unit scale through the depth and the output depends
-    on the input), then its gamma, beta and statistics are perturbed at random."""
+    calibrated: random gamma and beta, and moving statistics set to the batch
+    statistics of the batch the test compares on (so activations keep unit scale
+    through the depth and the output depends on the input; statistics of another batch
+    leave some channels badly scaled at the 2x2 grids of a small input, which only
+    amplifies float32 rounding), then perturbed a little."""
     keras.backend.clear_session()  # automatic layer names restart at conv2d, conv2d_1, ...
     keras.utils.set_random_seed(seed)
     kw = dict(weights=None, input_shape=(size, size, 3), include_top=include_top)
     if not include_top:
         kw["pooling"] = "avg"
     model = getattr(keras.applications, KERAS_APPS[name])(**kw)
+    if not calibrate:
+        return model
     rng = np.random.default_rng(seed)
     bns = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
     for layer in model.layers:
@@ -59,7 +63,7 @@ def keras_model(name, include_top, size, seed=0):
                 w.assign(rng.uniform(0.5, 1.5, w.shape).astype(np.float32))
             elif kind == "beta":
                 w.assign(rng.normal(0, 0.2, w.shape).astype(np.float32))
-    model(keras_input(name, size, n=4, seed=seed + 7), training=True)
+    model(keras_input(name, size), training=True)
     for layer in bns:  # statistics of the batch, perturbed a little
         for w in layer.weights:
             a = np.asarray(w)
@@ -152,11 +156,13 @@ def test_full_size_logits_match_keras(name, tmp_path):
     agree(name, True, size, tmp_path)
 
 
-@pytest.mark.parametrize("name", sorted(KERAS_APPS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
+                                  if n in ("inception_v3", "efficientnet_b0") else n
+                                  for n in sorted(KERAS_APPS)])
 def test_layer_order_and_names_follow_keras(name):
     """The Keras 3 file keys come from the order of model.layers: refgan computes that
     order from its graph; it must be Keras' own, names and classes included."""
-    model = keras_model(name, False, SMALL[name])
+    model = keras_model(name, False, SMALL[name], calibrate=False)
     ours = backbones.build(name, include_top=False)
     want = [(layer.name, snake_case(type(layer).__name__)) for layer in model.layers]
     got = [(n, snake_case(ours.node(n).keras_class)) for n in ours.keras_order()]
@@ -198,7 +204,7 @@ def test_blocks_freeze_all_but_the_last(tmp_path):
 @pytest.fixture(scope="module")
 def resnet_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("w") / "r.weights.h5"
-    keras_model("resnet50", False, 64).save_weights(path)
+    keras_model("resnet50", False, 64, calibrate=False).save_weights(path)
     return path
 
 
