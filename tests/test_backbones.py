@@ -262,3 +262,22 @@ def test_missing_file_and_unknown_name(tmp_path):
     (tmp_path / "x.bin").write_bytes(b"0")
     with pytest.raises(UserError, match="unknown weight format"):
         backbones.load("vgg16", weights=tmp_path / "x.bin")
+
+
+def test_legacy_file_with_other_layer_names_matches_by_order(tmp_path):
+    """Keras versions name unnamed layers differently (InceptionV3's conv2d_1 ... in the
+    published file): a legacy file whose names are not the model's is matched by the
+    order of its layers with weights, shapes checked."""
+    model = keras_model("vgg16", False, 32, calibrate=False)
+    path = tmp_path / "renamed.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+        names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["layer_names"]]
+        for i, n in enumerate(names):
+            f.move(n, f"layer_{i}")
+        f.attrs["layer_names"] = [f"layer_{i}".encode() for i in range(len(names))]
+    ours = backbones.load("vgg16", weights=path)
+    x = keras_input("vgg16", 32)
+    want = np.asarray(keras_features_model(model)(x))
+    got = ours.features(refgan.tensor(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
+    assert rel_err(got, want) < RTOL
