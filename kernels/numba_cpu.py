@@ -748,3 +748,116 @@ def rmsprop_update(param, grad, sq, lr, alpha, eps, weight_decay):
     t = param.dtype.type
     _rmsprop_kernel(param.reshape(-1), _flat(grad), sq.reshape(-1),
                     t(alpha), t(1 - alpha), t(lr), t(eps), t(weight_decay))
+
+
+# ------------------------------------------------------------------ depthwise convolution
+# One thread per (n, c) image plane (the weight gradient: per channel), taps in the
+# reference's (i, j) order with the output loop inside, so forward and input gradient
+# add in the same order as ``reference.depthwise_conv2d*`` (the padded taps the
+# reference adds as zeros are skipped). No im2col, no GEMM: a depthwise layer has
+# kh*kw multiply-adds per output, too few for a matrix product to pay.
+
+@njit(**_JIT)
+def _depthwise_kernel(x, w, y, kh, kw, sh, sw, top, left, dh, dw):
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    for p in prange(N * C):
+        n, c = p // C, p % C
+        for oh in range(OH):
+            for ow in range(OW):
+                y[n, c, oh, ow] = 0.0
+        for i in range(kh):
+            oh0, oh1 = _valid_range(i * dh - top, sh, H, OH)
+            for j in range(kw):
+                ow0, ow1 = _valid_range(j * dw - left, sw, W, OW)
+                wv = w[c, 0, i, j]
+                for oh in range(oh0, oh1):
+                    ih = _U(oh * sh + i * dh - top)
+                    for ow in range(ow0, ow1):
+                        y[n, c, oh, ow] += x[n, c, ih, _U(ow * sw + j * dw - left)] * wv
+
+
+@njit(**_JIT)
+def _depthwise_grad_input_kernel(gy, w, gx, kh, kw, sh, sw, top, left, dh, dw):
+    N, C, H, W = gx.shape
+    OH, OW = gy.shape[2], gy.shape[3]
+    for p in prange(N * C):
+        n, c = p // C, p % C
+        for h in range(H):
+            for x_ in range(W):
+                gx[n, c, h, x_] = 0.0
+        for i in range(kh):
+            oh0, oh1 = _valid_range(i * dh - top, sh, H, OH)
+            for j in range(kw):
+                ow0, ow1 = _valid_range(j * dw - left, sw, W, OW)
+                wv = w[c, 0, i, j]
+                for oh in range(oh0, oh1):
+                    ih = _U(oh * sh + i * dh - top)
+                    for ow in range(ow0, ow1):
+                        gx[n, c, ih, _U(ow * sw + j * dw - left)] += gy[n, c, oh, ow] * wv
+
+
+@njit(**_JIT)
+def _depthwise_grad_weight_kernel(x, gy, gw, kh, kw, sh, sw, top, left, dh, dw):
+    N, C, H, W = x.shape
+    OH, OW = gy.shape[2], gy.shape[3]
+    for c in prange(C):
+        for i in range(kh):
+            oh0, oh1 = _valid_range(i * dh - top, sh, H, OH)
+            for j in range(kw):
+                ow0, ow1 = _valid_range(j * dw - left, sw, W, OW)
+                acc = 0.0
+                for n in range(N):
+                    for oh in range(oh0, oh1):
+                        ih = _U(oh * sh + i * dh - top)
+                        for ow in range(ow0, ow1):
+                            acc += x[n, c, ih, _U(ow * sw + j * dw - left)] * gy[n, c, oh, ow]
+                gw[c, 0, i, j] = acc
+
+
+def _depthwise_args(x_shape, w_shape, stride, pads, dilation):
+    N, C, H, W = x_shape
+    if tuple(w_shape[:2]) != (C, 1):
+        raise ValueError(f"depthwise conv: weight {tuple(w_shape)} for {C} channels, expected "
+                         f"({C}, 1, kh, kw)")
+    kh, kw = w_shape[2:]
+    sh, sw, top, bottom, left, right, dh, dw, OH, OW = ref.geometry(H, W, kh, kw, stride, pads,
+                                                                    dilation)
+    return (kh, kw, sh, sw, top, left, dh, dw), (OH, OW)
+
+
+def depthwise_conv2d(x, w, stride, pads, dilation):
+    """Numba ``depthwise_conv2d``; see ``kernels.reference.depthwise_conv2d``."""
+    if not _native(x, w):
+        return ref.depthwise_conv2d(x, w, stride, pads, dilation)
+    geo, (OH, OW) = _depthwise_args(x.shape, w.shape, stride, pads, dilation)
+    y = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
+    _depthwise_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w), y, *geo)
+    return y
+
+
+def depthwise_conv2d_grad_input(gy, w, x_shape, stride, pads, dilation):
+    """Numba ``depthwise_conv2d_grad_input``; see the reference."""
+    if not _native(gy, w):
+        return ref.depthwise_conv2d_grad_input(gy, w, x_shape, stride, pads, dilation)
+    geo, (OH, OW) = _depthwise_args(x_shape, w.shape, stride, pads, dilation)
+    if gy.shape != (x_shape[0], x_shape[1], OH, OW):
+        raise ValueError(f"depthwise_conv2d_grad_input: gy shape {gy.shape} does not match "
+                         f"x_shape {tuple(x_shape)}")
+    gx = np.empty(tuple(x_shape), dtype=gy.dtype)
+    _depthwise_grad_input_kernel(np.ascontiguousarray(gy), np.ascontiguousarray(w), gx, *geo)
+    return gx
+
+
+def depthwise_conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation):
+    """Numba ``depthwise_conv2d_grad_weight`` (sums in float order per tap, so it agrees
+    with the reference's pairwise sum to rounding); see the reference."""
+    if not _native(x, gy):
+        return ref.depthwise_conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation)
+    geo, (OH, OW) = _depthwise_args(x.shape, w_shape, stride, pads, dilation)
+    if gy.shape != (x.shape[0], x.shape[1], OH, OW):
+        raise ValueError(f"depthwise_conv2d_grad_weight: gy shape {gy.shape} does not match "
+                         f"x {x.shape}")
+    gw = np.empty(tuple(w_shape), dtype=x.dtype)
+    _depthwise_grad_weight_kernel(np.ascontiguousarray(x), np.ascontiguousarray(gy), gw, *geo)
+    return gw

@@ -339,3 +339,69 @@ def rmsprop_update(param, grad, sq, lr, alpha, eps, weight_decay):
     sq *= t(alpha)
     sq += t(1 - alpha) * (g * g)
     param -= t(lr) * g / (xp.sqrt(sq) + t(eps))
+
+
+def _depthwise_taps(H, W, kh, kw, stride, pads, dilation):
+    """(OH, OW) and, per tap (i, j), the strided slice of the padded image it reads."""
+    sh, sw, top, bottom, left, right, dh, dw, OH, OW = geometry(H, W, kh, kw, stride, pads,
+                                                                dilation)
+    taps = [(i, j, (slice(None), slice(None), slice(i * dh, i * dh + sh * (OH - 1) + 1, sh),
+                    slice(j * dw, j * dw + sw * (OW - 1) + 1, sw)))
+            for i in range(kh) for j in range(kw)]
+    return OH, OW, taps
+
+
+def depthwise_conv2d(x, w, stride, pads, dilation):
+    """Depthwise convolution (groups = C, one filter per channel), no bias.
+
+    Parameters
+    ----------
+    x : (N, C, H, W);  w : (C, 1, kh, kw)
+
+    Returns
+    -------
+    y : (N, C, OH, OW), ``y[n, c] = sum_{i, j} w[c, 0, i, j] xpad[n, c, oh*sh + i*dh,
+        ow*sw + j*dw]``: one multiply-add of a strided view per tap (kh*kw passes), where
+        a per-channel GEMM would pay C small calls.
+    """
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    kh, kw = w.shape[2:]
+    OH, OW, taps = _depthwise_taps(H, W, kh, kw, stride, pads, dilation)
+    top, bottom, left, right = pads
+    xpad = xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    y = xp.zeros((N, C, OH, OW), dtype=x.dtype)
+    for i, j, sl in taps:
+        y += xpad[sl] * w[:, 0, i, j].reshape(1, C, 1, 1)
+    return y
+
+
+def depthwise_conv2d_grad_input(gy, w, x_shape, stride, pads, dilation):
+    """The adjoint of ``depthwise_conv2d`` in x: each tap's ``gy * w[c, 0, i, j]`` added
+    back onto the strided view it was read from (overlaps accumulate across taps).
+    gy (N, C, OH, OW), w (C, 1, kh, kw) -> (N, C, H, W)."""
+    xp = get_array_module(gy)
+    N, C, H, W = x_shape
+    kh, kw = w.shape[2:]
+    OH, OW, taps = _depthwise_taps(H, W, kh, kw, stride, pads, dilation)
+    top, bottom, left, right = pads
+    gpad = xp.zeros((N, C, H + top + bottom, W + left + right), dtype=gy.dtype)
+    for i, j, sl in taps:
+        gpad[sl] += gy * w[:, 0, i, j].reshape(1, C, 1, 1)
+    return xp.ascontiguousarray(gpad[:, :, top:top + H, left:left + W])
+
+
+def depthwise_conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation):
+    """The weight gradient of ``depthwise_conv2d``: ``gw[c, 0, i, j] = sum_{n, oh, ow}
+    gy[n, c, oh, ow] xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]``. x (N, C, H, W),
+    gy (N, C, OH, OW) -> w_shape (C, 1, kh, kw)."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    kh, kw = w_shape[2:]
+    _, _, taps = _depthwise_taps(H, W, kh, kw, stride, pads, dilation)
+    top, bottom, left, right = pads
+    xpad = xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    gw = xp.empty(tuple(w_shape), dtype=x.dtype)
+    for i, j, sl in taps:
+        gw[:, 0, i, j] = (xpad[sl] * gy).sum(axis=(0, 2, 3))
+    return gw

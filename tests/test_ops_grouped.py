@@ -15,6 +15,8 @@ import refgan
 from refgan import nn
 from refgan import ops as F
 from refgan.gradcheck import GradientCheckError, check_backward, check_double_backward
+import refgan.kernels as kernels
+from refgan.kernels import reference as R
 
 seeds = st.integers(0, 2 ** 16)
 
@@ -32,7 +34,8 @@ def distinct(rng, shape):
 
 # ---------------------------------------------------------------- naive references
 def naive_conv(x, w, b, stride, pads, groups):
-    """y[n, o, i, j] = b[o] + sum_{c in group(o), a, e} w[o, c, a, e] xpad[n, c, i s + a, j s + e]."""
+    """y[n, o, i, j] = b[o] + sum over c in group(o) and taps (a, e) of
+    w[o, c, a, e] xpad[n, c, i s + a, j s + e]."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     top, bottom, left, right = pads
@@ -275,3 +278,74 @@ def test_checker_catches_a_wrong_group_split(numpy_backend):
                 return F.conv2d(gy, refgan.tensor(np.ones((4, 1, 1, 1))), groups=4)
 
         check_backward(lambda a: Bad()(a), [x])
+
+
+# --------------------------------------------------------- depthwise kernels
+@given(seed=seeds, stride=st.integers(1, 2), k=st.sampled_from([1, 3, 5]),
+       pads=st.tuples(*[st.integers(0, 2)] * 4), dilation=st.integers(1, 2))
+def test_depthwise_kernels_match_the_per_channel_conv_kernels(seed, stride, k, pads, dilation):
+    """The tap-by-tap depthwise kernels against the GEMM conv kernels run channel by
+    channel (the numpy reference), for the forward, the input and the weight gradient."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3, 7, 6))
+    w = rng.standard_normal((3, 1, k, k))
+    geo = ((stride, stride), pads, (dilation, dilation))
+    if (7 + pads[0] + pads[1] - dilation * (k - 1) - 1) < 0 or (
+            6 + pads[2] + pads[3] - dilation * (k - 1) - 1) < 0:
+        return
+    y = R.depthwise_conv2d(x, w, *geo)
+    per = np.concatenate([R.conv2d(x[:, c:c + 1], w[c:c + 1], None, *geo) for c in range(3)], 1)
+    np.testing.assert_allclose(y, per, rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    gx = R.depthwise_conv2d_grad_input(gy, w, x.shape, *geo)
+    gx_per = np.concatenate([R.conv2d_grad_input(gy[:, c:c + 1], w[c:c + 1], (2, 1, 7, 6), *geo)
+                             for c in range(3)], 1)
+    np.testing.assert_allclose(gx, gx_per, rtol=1e-12, atol=1e-12)
+    gw = R.depthwise_conv2d_grad_weight(x, gy, w.shape, *geo)
+    gw_per = np.concatenate([R.conv2d_grad_weight(x[:, c:c + 1], gy[:, c:c + 1], (1, 1, k, k),
+                                                  *geo) for c in range(3)], 0)
+    np.testing.assert_allclose(gw, gw_per, rtol=1e-12, atol=1e-12)
+
+
+@given(seed=seeds, stride=st.integers(1, 2), k=st.sampled_from([3, 5]))
+def test_depthwise_op_second_order(cpu_backend, seed, stride, k):
+    """The depthwise path of all three conv functions, to second order."""
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((3, 1, k, k))
+    b = rng.standard_normal(3)
+    check_both(lambda a, v, c: F.conv2d(a, v, c, stride=stride, padding="same", groups=3)
+               ** 2, [x, w, b])
+
+    def weight_grad_squared(a, v):
+        y = F.conv2d(a, v, stride=stride, padding=1, groups=3)
+        (gw,) = refgan.grad(F.sum(F.tanh(y)), [v], create_graph=True)
+        return gw * gw
+
+    check_backward(weight_grad_squared, [x, w])
+
+
+@pytest.mark.skipif(not refgan.backend.available("numba"), reason="numba not installed")
+@given(seed=seeds, stride=st.integers(1, 3), k=st.sampled_from([1, 3, 5]),
+       pads=st.tuples(*[st.integers(0, 2)] * 4), dilation=st.integers(1, 2),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_numba_depthwise_kernels_match_numpy_twin(seed, stride, k, pads, dilation, dtype):
+    """The compiled depthwise kernels against their NumPy twins: forward and input
+    gradient add in the twin's order (equal to rounding of the skipped zero taps), the
+    weight gradient sums in another order (equal to float rounding)."""
+    K = kernels.load("numba")
+    rng = np.random.default_rng(seed)
+    H, W = 8, 7
+    if min(H + pads[0] + pads[1], W + pads[2] + pads[3]) < dilation * (k - 1) + 1:
+        return
+    x = rng.standard_normal((2, 4, H, W)).astype(dtype)
+    w = rng.standard_normal((4, 1, k, k)).astype(dtype)
+    geo = ((stride, stride), pads, (dilation, dilation))
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    y = K.depthwise_conv2d(x, w, *geo)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, R.depthwise_conv2d(x, w, *geo), **tol)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(K.depthwise_conv2d_grad_input(gy, w, x.shape, *geo),
+                               R.depthwise_conv2d_grad_input(gy, w, x.shape, *geo), **tol)
+    np.testing.assert_allclose(K.depthwise_conv2d_grad_weight(x, gy, w.shape, *geo),
+                               R.depthwise_conv2d_grad_weight(x, gy, w.shape, *geo), **tol)

@@ -7,7 +7,8 @@ EfficientNet-B0 (and pytorch-fid's FID Inception), loading weights from local fi
 
 ``load(name, weights=PATH)`` builds the network the file was saved from (the family
 -- 'keras' for ``.h5``, 'torchvision' for ``.safetensors`` with torchvision's state-dict
-names -- and whether it has its classifier are read from the file) in eval mode; ``build(name, family, seed)`` makes one with random weights. The model API
+names -- and whether it has its classifier are read from the file) in eval mode;
+``build(name, family, seed)`` makes one with random weights. The model API
 (``forward``, ``features``, ``preprocess``, ``name``, ``family``, ``input_size``,
 ``feature_dim``, ``blocks``) is described in :mod:`refgan.backbones.base`.
 """

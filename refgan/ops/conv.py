@@ -21,8 +21,10 @@ penalty takes through every critic layer.
 Grouped convolution (``groups=g``, depthwise when g equals the input channels) splits
 the input channels and the output channels into g consecutive blocks; block k of the
 output sees only block k of the input. Each of the three functions carries ``groups``
-and runs its kernel once per block (:func:`_per_group`), so the closure above, and with
-it every order of derivative, holds unchanged for grouped convolutions.
+and runs its kernel once per block (:func:`_per_group`) -- or, for a depthwise
+convolution with one filter per channel, the kernels' ``depthwise_conv2d*`` -- so the
+closure above, and with it every order of derivative, holds unchanged for grouped
+convolutions.
 
 Padding is ``(top, bottom, left, right)`` internally. ``padding='same'`` follows
 TensorFlow/Keras (the seed-000 reference): output size ceil(H / stride), the odd extra
@@ -100,6 +102,12 @@ def _per_group(kernel, groups, a, b, out_axis, b_axis):
     return xp.concatenate(parts, axis=out_axis)
 
 
+def _depthwise(groups, c_in, c_out):
+    """One filter per channel (groups = in = out channels): the kernels' tap-by-tap
+    ``depthwise_conv2d*`` instead of one GEMM per channel."""
+    return groups > 1 and groups == c_in == c_out
+
+
 class _ConvBase(Function):
     def __init__(self, stride, pads, dilation, groups=1):
         self.stride, self.pads, self.dilation = stride, pads, dilation
@@ -124,6 +132,9 @@ class Conv2d(_ConvBase):
         K = backend.kernels()
         if g == 1:
             return K.conv2d(x, W, b, self.stride, self.pads, self.dilation)
+        if _depthwise(g, x.shape[1], O):
+            y = K.depthwise_conv2d(x, W, self.stride, self.pads, self.dilation)
+            return y if b is None else y + b.reshape(1, O, 1, 1)
         y = _per_group(lambda xk, wk: K.conv2d(xk, wk, None, self.stride, self.pads,
                                                self.dilation), g, x, W, 1, b_axis=0)
         return y if b is None else y + b.reshape(1, O, 1, 1)
@@ -162,6 +173,10 @@ class ConvTranspose2d(_ConvBase):
                              f"size {self.out_size} (conv of it gives {grid})")
         # x plays the conv's output gradient and W the conv's (O=Cin, C=Cout) weight.
         K = backend.kernels()
+        if _depthwise(g, Cin, Coutg * g):
+            y = K.depthwise_conv2d_grad_input(x, W, (N, Cin) + self.out_size, self.stride,
+                                              self.pads, self.dilation)
+            return y if b is None else y + b.reshape(1, Cin, 1, 1)
         y = _per_group(lambda xk, wk: K.conv2d_grad_input(
             xk, wk, (N, Coutg) + self.out_size, self.stride, self.pads, self.dilation),
             g, x, W, 1, b_axis=0)
@@ -193,6 +208,9 @@ class Conv2dGradW(_ConvBase):
         if g == 1:
             return K.conv2d_grad_weight(x, gy, self.w_shape, self.stride, self.pads,
                                         self.dilation)
+        if _depthwise(g, x.shape[1], self.w_shape[0]):
+            return K.depthwise_conv2d_grad_weight(x, gy, self.w_shape, self.stride, self.pads,
+                                                  self.dilation)
         shape_k = (self.w_shape[0] // g,) + self.w_shape[1:]
         return _per_group(lambda xk, gk: K.conv2d_grad_weight(
             xk, gk, shape_k, self.stride, self.pads, self.dilation), g, x, gy, 0, b_axis=1)
