@@ -14,6 +14,7 @@ from pathlib import Path
 import imageio.v3 as iio
 
 from refgan.data import to_uint8
+from refgan.data.names import inside
 from refgan.errors import UserError
 from refgan.training.config import TrainConfig
 from refgan.training.load import load_models, sample_class
@@ -57,10 +58,10 @@ def run(args) -> int:
         for name in classes:
             seed = args.seed * 1000 + names.index(name)
             imgs = to_uint8(sample_class(models, names, name, args.n, seed))
-            (partial / name).mkdir(parents=True, exist_ok=True)
+            inside(partial, name).mkdir(parents=True, exist_ok=True)
             for j, img in enumerate(imgs):
                 rel = f"{name}/{name}_{j:05d}.png"
-                iio.imwrite(partial / rel, img)
+                iio.imwrite(inside(partial, name, f"{name}_{j:05d}.png"), img)
                 manifest["files"].append({"file": rel, "class": name, "index": j})
             manifest["classes"][name] = dict(n=args.n, latent_seed=seed)
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=1))

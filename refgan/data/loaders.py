@@ -44,6 +44,7 @@ from PIL import Image
 from refgan.data.dataset import Dataset
 from refgan.data.preprocess import (Report, center_crop, colour_max, is_high_depth, resize_rgb8, square_crop, to_hwc,
                                     to_rgb8, used_bit_depth)
+from refgan.data.names import check_class_names
 from refgan.errors import UserError
 
 __all__ = ["load_dataset", "load_reported", "describe", "detect_layout", "LAYOUTS", "NPZ_SPLITS", "IMAGE_EXTS", "PBC_FOLDERS",
@@ -541,6 +542,7 @@ def _load_npz(path: Path, size, npz_split, report):
         names = _MEDMNIST_NAMES[stem]
     else:
         names = [f"class_{i}" for i in range(n_cls)]
+    names = check_class_names(names, path)
     empty = [c for c in range(len(names)) if not (labels == c).any()]
     if empty and npz_split == "all":
         raise UserError(f"{path}: class(es) {', '.join(f'{c} ({names[c]!r})' for c in empty)} have no images "
@@ -610,6 +612,7 @@ def load_dataset(path, layout: str = "auto", size: int | None = None, skip_bad: 
     lister = {"folder": _list_folder, "pbc": lambda r, rep: _list_folder(r, rep, pbc=True),
               "allidb2": _list_allidb2, "cnmc": _list_cnmc, "idc": _list_idc}[layout]
     paths, labels, groups, names = lister(root, report)
+    names = check_class_names(names, root)
     return _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, alpha_bg, workers, layout)
 
 

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from refgan.backend import available_cores
 from refgan.data.loaders import NPZ_SPLITS
+from refgan.data.names import check_class_names
 from refgan.errors import UserError
 from refgan.gans.architectures import stages
 from refgan.gans.diffaugment import POLICIES
@@ -275,6 +276,7 @@ class TrainConfig:
                 complaint = complaint or check(value)
             if complaint:
                 raise UserError(f"--{f.name.replace('_', '-')} {complaint}")
+        check_class_names(self.classes, "--classes")
         if self.npz_split != "auto" and not str(self.data).lower().endswith(".npz"):
             raise UserError(f"--npz-split {self.npz_split} applies to a .npz --data only; leave it "
                             f"out for --data {self.data}")
