@@ -84,12 +84,28 @@ def _restart_unsaved(run_dir: Path):
     gives the same run)."""
     if (run_dir / "checkpoints" / "latest.json").exists() or not (run_dir / "config.json").is_file():
         return None
-    try:
-        record = json.loads((run_dir / "config.json").read_text())
-    except ValueError as err:
-        raise UserError(f"{run_dir / 'config.json'} is not valid JSON ({err}); the run cannot be "
-                        "restarted: start a new one") from None
+    saved = sorted((run_dir / "checkpoints").glob("*.npz"))
+    if saved:  # saved work without its record: never start again over it
+        raise UserError(f"{run_dir / 'checkpoints' / 'latest.json'} is missing but the run has saved "
+                        f"checkpoints ({', '.join(p.name for p in saved)}); refgan will not restart "
+                        "over them: restore latest.json from a backup, or start a new run")
+    record = _read_config(run_dir / "config.json")
     return train_config.TrainConfig.from_json(record).validate()
+
+
+def _read_config(path: Path) -> dict:
+    """A run's ``config.json`` as a dict, or a one-line UserError."""
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as err:
+        raise UserError(f"{path} is not valid JSON ({err}); the run cannot be restarted: start a "
+                        "new one") from None
+    except OSError as err:
+        raise UserError(f"cannot read {path} ({err.strerror or err})") from None
+    if not isinstance(record, dict):
+        raise UserError(f"{path} holds a JSON {type(record).__name__}, not a run's config (an "
+                        "object); the run cannot be restarted: start a new one")
+    return record
 
 
 def run(args) -> int:
@@ -108,6 +124,10 @@ def _train(args, hold: contextlib.ExitStack) -> int:
         if extra or args.model or args.preset or args.run_dir:
             raise UserError("--resume continues the run's recorded config; only --steps, "
                             "--no-progress and --no-quality may be given with it")
+    if args.resume and not (Path(args.resume) / "config.json").is_file() and not (
+            Path(args.resume) / "checkpoints").is_dir():  # a typo must not create a folder tree
+        raise UserError(f"--resume {args.resume}: no run folder there (no config.json or "
+                        "checkpoints/); give the folder 'train' printed")
     if args.resume:  # before reading it: another process may be writing it
         hold.enter_context(run_folder.locked(args.resume))
     restart = _restart_unsaved(Path(args.resume)) if args.resume else None
@@ -140,10 +160,11 @@ def _train(args, hold: contextlib.ExitStack) -> int:
                 raise UserError(f"run folder {run_dir} exists and is not empty; refgan never "
                                 "overwrites a run: choose a new --run-dir or --resume it")
         else:
-            run_dir = new_run_dir(args.out, c.model)
+            run_dir = None  # made once the data are known good, so a refusal leaves no folder
         data = gan_data.prepare(c)
         c = data.record(c)
         _check_batch(c, data)
+        run_dir = run_dir or new_run_dir(args.out, c.model)
         print(f"GAN-set growth: {c.grow} ({c.grow_why})", file=sys.stderr)
         trainer = engine(c, data, run_dir).setup()
         models = ("one model per class: " + ", ".join(trainer.keys) if c.per_class
