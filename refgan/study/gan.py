@@ -64,8 +64,13 @@ def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
         t0 = time.perf_counter()
         # each GAN its own affine copies (the growth's draws follow the GAN's seed)
         data = gan_data.from_split(train, how=cfg.grow, seed=seed)
-        tr = Trainer(cfg, data, run_dir=Path(workdir), log=lambda msg: None).setup()
+        if (Path(workdir) / "checkpoints" / "latest.json").is_file():  # an interrupted study's
+            tr = Trainer.resume(workdir, data, log=lambda msg: None)
+        else:
+            tr = Trainer(cfg, data, run_dir=Path(workdir), log=lambda msg: None).setup()
         code = tr.run()
+        if code in (130, 143):  # Ctrl-C or SIGTERM: the study stops; its checkpoint is kept
+            raise KeyboardInterrupt
         if code != 0:
             raise UserError(f"GAN training stopped early (code {code}); see {workdir}")
         gen = _sample(tr.models, train.class_names, n_per_class, seed, trained_on=train,
