@@ -45,6 +45,7 @@ from refgan.data.dataset import Dataset
 from refgan.data.preprocess import (Report, center_crop, colour_max, is_high_depth, resize_rgb8, square_crop, to_hwc,
                                     to_rgb8, used_bit_depth)
 from refgan.data.names import check_class_names
+from refgan.data.splits import find_duplicates
 from refgan.errors import UserError
 
 __all__ = ["load_dataset", "load_reported", "describe", "detect_layout", "LAYOUTS", "NPZ_SPLITS", "IMAGE_EXTS", "PBC_FOLDERS",
@@ -275,18 +276,37 @@ def _warn_ignored_images(report: Report, root: Path) -> None:
 # ---------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------
+# EXIF orientation tag -> the array operation an image viewer applies to show it upright
+_EXIF_ORIENTATION = 0x0112
+_UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+            7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: np.rot90(a, 1)}
+
+
 def _decode(path: Path, conv: Counter) -> np.ndarray:
-    """The file's pixels as decoded.  CMYK goes through Pillow's conversion
-    (which knows Adobe's inverted CMYK JPEGs): read raw, its four channels would
-    pass for RGBA with K as alpha."""
+    """The file's pixels as an image viewer shows them.  CMYK goes through Pillow's
+    conversion (which knows Adobe's inverted CMYK JPEGs): read raw, its four channels
+    would pass for RGBA with K as alpha. A palette image with a transparent colour
+    becomes RGBA (then composited like any RGBA image), not its palette colour. An
+    EXIF orientation other than upright is applied (rotation / mirror)."""
+    orientation, a = 1, None
     try:
         with Image.open(path) as im:
+            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
             if im.mode == "CMYK":
                 conv["cmyk->rgb"] += 1
-                return np.asarray(im.convert("RGB"))
+                a = np.asarray(im.convert("RGB"))
+            elif im.mode in ("P", "PA") and (im.mode == "PA" or "transparency" in im.info):
+                conv["palette+transparency->rgba"] += 1
+                a = np.asarray(im.convert("RGBA"))
     except Exception:  # not Pillow's: let imageio try (and raise its reason)
         pass
-    return iio.imread(path)
+    if a is None:
+        a = iio.imread(path)
+    if orientation in _UPRIGHT and a.ndim in (2, 3):
+        conv[f"exif orientation {orientation}->upright"] += 1
+        a = np.ascontiguousarray(_UPRIGHT[orientation](a))
+    return a
 
 
 def _read_one(path: Path, crop):
@@ -326,6 +346,29 @@ def _dataset_bit_depth(arrays, report: Report, where) -> int | None:
     return bits
 
 
+FLOAT_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))
+
+
+def _dataset_float_range(arrays, report: Report, where):
+    """One value range (``FLOAT_RANGES``) for every float image of the dataset, from
+    their joint minimum and maximum (alpha excluded), recorded in the report; as with
+    the bit depth, a dark image of a [0, 255] set is not read as [0, 1] on its own.
+    ``None`` when there are no float images."""
+    floats = [a for a in arrays if a.dtype.kind == "f" and a.size]
+    if not floats:
+        return None
+    colour = [a[:, :, :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a for a in floats]
+    lo, hi = min(float(np.nanmin(a)) for a in colour), max(float(np.nanmax(a)) for a in colour)
+    chosen = next((r for r in FLOAT_RANGES if r[0] - 1e-6 <= lo and hi <= r[1] + 1e-6), None)
+    if chosen is None:
+        raise UserError(f"{where}: float images range over [{lo:g}, {hi:g}]; expected [0, 1], [-1, 1] or "
+                        "[0, 255]: rescale them or save 8- or 16-bit integers")
+    report.float_range = chosen
+    report.notes.append(f"{len(floats)} float image(s) of {where}: values [{lo:g}, {hi:g}] over the "
+                        f"dataset, all read as [{chosen[0]:g}, {chosen[1]:g}] -> 0..255")
+    return chosen
+
+
 def _warn_tiny(report: Report, where, size) -> None:
     tiny = {hw: k for hw, k in report.sizes.items() if min(hw) < MIN_SIDE}
     if tiny:
@@ -344,11 +387,12 @@ def _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, 
     with ThreadPoolExecutor(workers) as ex:
         results = list(ex.map(lambda q: _read_one(q, crop), paths))
     bits = _dataset_bit_depth([r[0] for r in results if r[0] is not None], report, root)
+    float_range = _dataset_float_range([r[0] for r in results if r[0] is not None], report, root)
     keep, imgs = [], []
     for i, (raw, err, conv, orig) in enumerate(results):
         if err is None:
             try:
-                img = to_rgb8(raw, alpha_bg, conv, bits=bits)
+                img = to_rgb8(raw, alpha_bg, conv, bits=bits, float_range=float_range)
             except ValueError as e:
                 err = f"ValueError: {e}"
         if err is not None:
@@ -629,5 +673,37 @@ def load_reported(path, log=print, **kw) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = load_dataset(path, **kw)
+    report = ds.meta.get("report")
+    if report is not None:
+        report.notes.extend(duplicate_notes(ds))
     log(describe(ds))
     return ds
+
+
+def duplicate_notes(ds: Dataset, show: int = 5) -> list[str]:
+    """Report lines naming the exact and near-duplicate image pairs of ``ds``
+    (:func:`refgan.data.splits.find_duplicates`): first the same image under two
+    classes (a labelling error to fix), then the same image twice in one class, and for
+    an npz read whole, copies across its official parts. The split keeps each pair on
+    one side, so they do not leak; they still count twice."""
+    pairs = find_duplicates(ds)
+    if not pairs:
+        return []
+    names = ds.paths or [f"image {i}" for i in range(len(ds))]
+    part = ds.meta.get("npz_split")
+
+    def pair(i, j, kind):
+        where = (f" (official parts {part[i]} and {part[j]})" if part is not None
+                 and part[i] != part[j] else "")
+        return f"{names[i]} = {names[j]} ({kind}){where}"
+
+    lines = []
+    across = [(i, j, k) for i, j, k, _ in pairs if ds.labels[i] != ds.labels[j]]
+    within = [(i, j, k) for i, j, k, _ in pairs if ds.labels[i] == ds.labels[j]]
+    for found, what in ((across, "the same image in two classes (check the labels)"),
+                        (within, "the same image twice in one class")):
+        if found:
+            lines.append(f"duplicates: {len(found)} pair(s) of {what}; the split keeps each pair on "
+                         f"one side: " + "; ".join(pair(*p) for p in found[:show])
+                         + (f"; ... ({len(found) - show} more)" if len(found) > show else ""))
+    return lines
