@@ -70,6 +70,7 @@ def write_config(run_dir, config: dict, step: int, command: list[str] | None = N
     record = provenance(command)
     session = {"started_utc": _now(), "from_step": int(step), "to_step": int(config["steps"]),
                "command": record["command"], "refgan": record["refgan"],
+               "engine": config.get("engine"),
                "git_commit": record["git_commit"]}
     out = dict(config, provenance=old.get("provenance", record),
                history=old.get("history", []) + [session])
