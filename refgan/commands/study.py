@@ -6,7 +6,6 @@ GANs per fold (see :mod:`refgan.study.protocol`) and writes ``report.html``,
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from refgan import backend
 from refgan.errors import UserError
 from refgan.training.config import GROWTHS
+from refgan.training.run_folder import read_config_record
 
 
 def _list(s):
@@ -112,7 +112,7 @@ def _check_run_folder(args, cfg):
     if not (path / "config.json").exists():
         raise UserError(f"{path} is not a run folder (no config.json); train one with "
                         "`python cli.py train` or pass a model name to --gan")
-    rc = json.loads((path / "config.json").read_text())
+    rc = read_config_record(path / "config.json")
     conflicts = []
     for opt, key in (("data", "data"), ("size", "size"), ("n_per_class", "n_per_class")):
         v = getattr(args, opt)

@@ -17,7 +17,6 @@ Tests swap in a stub, so the protocol is tested without training GANs.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from refgan.training import data as gan_data
 from refgan.training.config import TrainConfig
 from refgan.training.load import load_models, sample_class
 from refgan.training.presets import resolve
-from refgan.training.run_folder import read_metrics
+from refgan.training.run_folder import read_config_record, read_metrics
 from refgan.training.trainer import Trainer
 
 
@@ -135,7 +134,7 @@ def run_folder_step(run_dir):
                         "`python cli.py train` or pass a model name to --gan")
 
     def step(train: Dataset, n_per_class: dict, seed: int, workdir: Path) -> GanOutput:
-        cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
+        cfg = TrainConfig.from_json(read_config_record(run_dir / "config.json"))
         run_train = gan_data.run_data(run_dir).train
         if list(run_train.class_names) != list(train.class_names):
             raise UserError(f"run {run_dir} has classes {run_train.class_names}, the study "
