@@ -450,8 +450,13 @@ def _npz_array(z, key: str, path: Path) -> np.ndarray:
         return z[key]
     except ValueError as err:  # object arrays need pickle, which we never allow (it runs code)
         if "allow_pickle" in str(err):
-            raise UserError(f"{path}: {key!r} is an object array (ragged images or Python objects); save a numeric "
-                            "array of shape (N, H, W) or (N, H, W, C)") from None
+            want = ("whole-number labels 0..K-1 of shape (N,), e.g. np.asarray(labels, dtype=np.int64)"
+                    if "label" in key or key.startswith("y_") else
+                    "the names as a string array, e.g. np.array(['healthy', 'blast'])"
+                    if key == "class_names" else
+                    "a numeric array of shape (N, H, W) or (N, H, W, C)")
+            raise UserError(f"{path}: {key!r} is an object array (ragged rows or Python objects), which "
+                            f"would need pickle to read; save {want}") from None
         raise UserError(f"cannot read {key!r} from {path} ({err})") from None
 
 
