@@ -37,7 +37,7 @@ from scipy.special import expit, softmax
 from scipy.stats import rankdata
 from sklearn.model_selection import StratifiedGroupKFold
 
-from refgan import backend
+from refgan import backend, progress
 from refgan import metrics as M
 from refgan.classifiers import make_classifier
 from refgan.classifiers.features import downsize_flatten
@@ -329,14 +329,13 @@ def run_jobs(cfg: StudyConfig, jobs: list, gan_step, workdir: Path, policy: dict
     (:mod:`refgan.study.resume`); the jobs in ``done`` (their outputs by key, from an
     interrupted run of the same study) are kept, not run again."""
     from joblib import Parallel, delayed
-    from tqdm import tqdm
 
     done = done or {}
     kept = [done[resume.job_key(j)] for j in jobs if resume.job_key(j) in done]
     jobs = [j for j in jobs if resume.job_key(j) not in done]
     total = sum(job_fits(cfg, j, policy) for j in jobs)
     name = backend.get_backend().name
-    bar = tqdm(total=total, unit="fit", desc="study", disable=not cfg.progress, smoothing=0.05,
+    bar = progress.bar(total, unit="fit", desc="study", disable=not cfg.progress, smoothing=0.05,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} fits "
                           "[{elapsed} elapsed, ETA {remaining}]")
     out = list(kept)

@@ -50,10 +50,9 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 import refgan
-from refgan import backend, optim, random
+from refgan import backend, optim, progress, random
 from refgan.errors import UserError
 from refgan.training import checkpoint, run_folder
 from refgan.training.config import TrainConfig
@@ -288,9 +287,9 @@ class Trainer:
         main = threading.current_thread() is threading.main_thread()
         old = {s: signal.signal(s, self._on_sigint) for s in (signal.SIGINT, signal.SIGTERM)} \
             if main else {}
-        bar = tqdm(total=c.steps, initial=self.step, disable=not c.progress,
-                   desc=f"{c.model} x{len(self.models)}", unit="it", dynamic_ncols=True,
-                   file=sys.stderr)
+        bar = progress.bar(c.steps, initial=self.step, disable=not c.progress,
+                           desc=f"{c.model} x{len(self.models)}", unit="it", dynamic_ncols=True,
+                           file=sys.stderr)
         try:
             t_last, s_last, self._t0 = time.perf_counter(), self.step, time.perf_counter()
             if self.step == 0:
