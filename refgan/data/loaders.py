@@ -309,6 +309,35 @@ def _decode(path: Path, conv: Counter) -> np.ndarray:
     return a
 
 
+def _extremes(a: np.ndarray) -> np.ndarray:
+    """A ``(1, 2)`` grey image of ``a``'s dtype holding its colour minimum and maximum:
+    all that the dataset's bit depth and float range read of an image."""
+    colour = a[:, :, :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a
+    return np.array([[np.nanmin(colour), np.nanmax(colour)]], a.dtype)
+
+
+def _read_sized(path: Path, crop, size, alpha_bg, bits=None, float_range=None):
+    """Decode one file and, with ``size``, bring it to its final form at once: uint8
+    RGB, square, ``size`` pixels (so a folder of huge images never sits in memory whole).
+    ``(image, error, conversions, original (h, w), squared, resized, pending)``: an image
+    whose scale depends on the whole dataset (> 8-bit integers, floats), read before
+    ``bits`` / ``float_range`` are known, is ``pending``: only its :func:`_extremes`
+    are kept, and it is read again once they are."""
+    a, err, conv, orig = _read_one(path, crop)
+    if err is not None or size is None:
+        return a, err, conv, orig, False, False, False
+    if (is_high_depth(a) and bits is None) or (a.dtype.kind == "f" and float_range is None):
+        return _extremes(a), None, conv, orig, False, False, True
+    try:
+        a = to_rgb8(a, alpha_bg, conv, bits=bits, float_range=float_range)
+    except ValueError as e:
+        return None, f"ValueError: {e}", conv, orig, False, False, False
+    squared = a.shape[0] != a.shape[1]
+    a = square_crop(a) if squared else a
+    resized = a.shape[:2] != (size, size)
+    return (resize_rgb8(a, size) if resized else a), None, conv, orig, squared, resized, False
+
+
 def _read_one(path: Path, crop):
     """Decode and crop one file: ``(hwc array, error, conversions, original (h, w))``.
     Pixel values stay as decoded: the bit depth is chosen for the whole dataset."""
@@ -357,7 +386,7 @@ def _dataset_float_range(arrays, report: Report, where):
     floats = [a for a in arrays if a.dtype.kind == "f" and a.size]
     if not floats:
         return None
-    colour = [a[:, :, :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a for a in floats]
+    colour = [np.asarray(a[:, :, :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a) for a in floats]
     lo, hi = min(float(np.nanmin(a)) for a in colour), max(float(np.nanmax(a)) for a in colour)
     chosen = next((r for r in FLOAT_RANGES if r[0] - 1e-6 <= lo and hi <= r[1] + 1e-6), None)
     if chosen is None:
@@ -385,12 +414,20 @@ def _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, 
     _warn_ignored_images(report, root)
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as ex:
-        results = list(ex.map(lambda q: _read_one(q, crop), paths))
-    bits = _dataset_bit_depth([r[0] for r in results if r[0] is not None], report, root)
-    float_range = _dataset_float_range([r[0] for r in results if r[0] is not None], report, root)
+        results = list(ex.map(lambda q: _read_sized(q, crop, size, alpha_bg), paths))
+        bits = _dataset_bit_depth([r[0] for r in results if r[0] is not None], report, root)
+        float_range = _dataset_float_range([r[0] for r in results if r[0] is not None], report, root)
+        again = [i for i, r in enumerate(results) if r[6]]  # pending: read now, on the dataset's scale
+        for i, r in zip(again, ex.map(lambda i: _read_sized(paths[i], crop, size, alpha_bg, bits,
+                                                            float_range), again)):
+            results[i] = r
     keep, imgs = [], []
-    for i, (raw, err, conv, orig) in enumerate(results):
-        if err is None:
+    for i, (raw, err, conv, orig, squared, resized, _) in enumerate(results):
+        if err is None and size is not None:  # already in its final form
+            img = raw
+            report.cropped_to_square += squared
+            report.resized += resized
+        elif err is None:
             try:
                 img = to_rgb8(raw, alpha_bg, conv, bits=bits, float_range=float_range)
             except ValueError as e:
