@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import cli
+from refgan.data import save_grid
 
-HOSTILE = ["<img src=x onerror=alert(1)>", "normal, benign \"q\" 'q' & <b>"]
+HOSTILE = ["<img src=x onerror=alert(1)>", "normal, benign \"q\" 'q' & <b> $a^{$"]
 
 
 @pytest.mark.slow
@@ -44,3 +45,12 @@ def test_hostile_class_names_through_every_command(tmp_path, capsys):
     # every command stayed inside the folder it was given
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "gen", "grid.png", "run", "study",
                                                           "sweep", "torch"]
+
+
+def test_grids_draw_names_with_dollar_signs_as_text(tmp_path):
+    """Matplotlib would read '$a^{$' as broken TeX and raise; names are text."""
+    images = np.zeros((4, 3, 8, 8), np.float32)
+    save_grid(images, tmp_path / "a.png", labels=np.array([0, 0, 1, 1]), class_names=HOSTILE, nrow=2,
+              title=HOSTILE[1])
+    save_grid(images, tmp_path / "b.png", nrow=2, row_labels=HOSTILE)
+    assert (tmp_path / "a.png").stat().st_size and (tmp_path / "b.png").stat().st_size

@@ -13,7 +13,7 @@ from refgan.study import report
 
 from test_study import SMALL, stub_gan
 
-HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "a&b \"q\" 'q'"]
+HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script> $a^{$", "a&b \"q\" 'q'"]
 
 
 def _markup_injected(page: str) -> list[str]:

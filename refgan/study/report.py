@@ -29,7 +29,8 @@ MNAMES = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Sensitivi
           "macro_f1": "Macro F1", "top2": "Top-2 accuracy", "top5": "Top-5 accuracy"}
 DPI = 110
 FONT = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10,
-        "ytick.labelsize": 10, "legend.fontsize": 9.5}
+        "ytick.labelsize": 10, "legend.fontsize": 9.5,
+        "text.parse_math": False}  # class names are text: a '$' in one is no TeX
 
 
 def _png(fig) -> str:
