@@ -31,6 +31,7 @@ import shutil
 from pathlib import Path
 
 from refgan import nn
+from refgan.data.names import inside
 from refgan.errors import UserError
 from refgan.gans.architectures import Generator, Trunk
 from refgan.training.load import load_models
@@ -112,7 +113,7 @@ def export_models(models: dict, config: dict, out, source: dict | None = None) -
                 manifest["skipped"][name] = str(err)
                 continue
             generator = net_name.startswith("G")
-            write_safetensors(out / f"{name}.safetensors", module.state_dict(),
+            write_safetensors(inside(out, f"{name}.safetensors"), module.state_dict(),
                               metadata={"format": "pt", "refgan_network": name})
             manifest["networks"][name] = {"architecture": arch, "input_shape": shape,
                                           "kind": "generator" if generator else "network"}

@@ -40,12 +40,56 @@ DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
           "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
 
 
-def read_safetensors(path) -> dict:
-    """{name: tensor} of a .safetensors file."""
-    raw = Path(path).read_bytes()
+def safetensors_header(raw: bytes, path, itemsizes: dict) -> tuple[dict, int]:
+    """The checked JSON header of a .safetensors file's bytes and where its data start.
+
+    A hostile or damaged file (short, a header length past the end, not UTF-8 JSON,
+    an entry without dtype / shape / data_offsets, an unknown dtype, offsets outside
+    the data or not matching the shape) raises ValueError naming the file and the fault."""
+    def bad(why):
+        return ValueError(f"{path} is not a valid safetensors file: {why}")
+
+    if len(raw) < 8:
+        raise bad(f"{len(raw)} bytes, shorter than the 8-byte header length")
     (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    body = raw[8 + n:]
+    if n > len(raw) - 8:
+        raise bad(f"its header length {n} runs past the end of the file ({len(raw)} bytes)")
+    try:
+        header = json.loads(raw[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise bad(f"its header is not UTF-8 JSON ({err})") from None
+    if not isinstance(header, dict):
+        raise bad(f"its header is a JSON {type(header).__name__}, not an object")
+    size = len(raw) - 8 - n
+    for name, info in header.items():
+        if name == "__metadata__":
+            if not isinstance(info, dict):
+                raise bad("__metadata__ is not an object")
+            continue
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+            raise bad(f"entry {name!r} lacks dtype, shape or data_offsets")
+        shape, offsets = info["shape"], info["data_offsets"]
+        if info["dtype"] not in itemsizes:
+            raise bad(f"entry {name!r} has dtype {info['dtype']!r}; known: {', '.join(itemsizes)}")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise bad(f"entry {name!r} has shape {shape!r}, not a list of sizes")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= size):
+            raise bad(f"entry {name!r} has data_offsets {offsets!r} outside the {size} data bytes")
+        count = 1
+        for d in shape:
+            count *= d
+        if offsets[1] - offsets[0] != count * itemsizes[info["dtype"]]:
+            raise bad(f"entry {name!r}: {offsets[1] - offsets[0]} bytes for shape {shape} of "
+                      f"{info['dtype']}")
+    return header, 8 + n
+
+
+def read_safetensors(path) -> dict:
+    """{name: tensor} of a .safetensors file (ValueError for a damaged or hostile one)."""
+    raw = Path(path).read_bytes()
+    header, start = safetensors_header(raw, path, {k: v.itemsize for k, v in DTYPES.items()})
+    body = raw[start:]
     out = {}
     for name, info in header.items():
         if name == "__metadata__":

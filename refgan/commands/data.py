@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -61,6 +62,32 @@ def add_parser(sub):
     return p
 
 
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
+def _picture_path(out, option: str, default_name: str) -> Path:
+    """Where a grid picture goes: ``out`` itself (a new file with a picture suffix, or
+    none: ``.png`` is added), or ``default_name`` inside ``out`` when it is a folder."""
+    path = Path(out)
+    if path.is_dir():
+        return path / default_name
+    if not path.suffix:
+        return path.with_name(path.name + ".png")
+    if path.suffix.lower() not in PICTURE_SUFFIXES:
+        raise UserError(f"{option} {out}: a picture file is written there; give a name ending in "
+                        f"{', '.join(PICTURE_SUFFIXES)} (e.g. {path.with_suffix('.png')})")
+    return path
+
+
+def _save_grid(path: Path, option: str, *args, **kw) -> None:
+    """save_grid, with a folder that cannot be written as one line."""
+    try:
+        save_grid(args[0], path, *args[1:], **kw)
+    except OSError as err:
+        raise UserError(f"{option}: cannot write {path} ({err.strerror or err}); choose a folder "
+                        "you can write to") from None
+
+
 def _classes(text: str):
     return "pbc" if text.strip() == "pbc" else tuple(c.strip() for c in text.split(",") if c.strip())
 
@@ -77,9 +104,10 @@ def _preview(args) -> int:
     d = DEFAULT_DIFFICULTY if args.difficulty is None else args.difficulty
     ds = make_blood_cells(n_per_class=args.per_class, classes=_classes(args.classes), size=args.size,
                           style=args.style, difficulty=d, seed=args.seed)
-    out = args.out or f"preview_{args.style}.png"
-    save_grid(ds.images, out, labels=ds.labels, class_names=ds.class_names, nrow=args.per_class,
-              title=f"refgan synthetic {args.style}, {args.size}x{args.size}, difficulty {d:g}, seed {args.seed}")
+    out = _picture_path(args.out or f"preview_{args.style}.png", "--out", f"preview_{args.style}.png")
+    _save_grid(out, "--out", ds.images, labels=ds.labels, class_names=ds.class_names,
+               nrow=args.per_class, title=f"refgan synthetic {args.style}, {args.size}x{args.size}, "
+                                          f"difficulty {d:g}, seed {args.seed}")
     print(f"wrote {out} ({len(ds)} images: {ds.class_counts()})")
     return 0
 
@@ -91,12 +119,14 @@ def _info(args) -> int:
     if args.crop is not None and args.crop < 1:
         raise UserError(f"--crop {args.crop}: give the side in pixels kept around the centre (e.g. 300), "
                         "or leave --crop out")
+    grid = _picture_path(args.grid, "--grid", "grid.png") if args.grid else None
     ds = load_reported(args.path, layout=args.layout, size=args.size or None, skip_bad=args.skip_bad,
                        crop=args.crop)
-    if args.grid:
+    if grid:
         idx = np.concatenate([np.flatnonzero(ds.labels == c)[:8] for c in range(ds.n_classes)])
-        save_grid(ds.images[idx], args.grid, labels=ds.labels[idx], class_names=ds.class_names, nrow=8)
-        print(f"wrote {args.grid}")
+        _save_grid(grid, "--grid", ds.images[idx], labels=ds.labels[idx], class_names=ds.class_names,
+                   nrow=8)
+        print(f"wrote {grid}")
     return 0
 
 
@@ -115,6 +145,9 @@ def _calibrate(args) -> int:
 
 
 def _speed(args) -> int:
+    if args.n < 2 or args.size < 1:
+        raise UserError(f"--n {args.n} --size {args.size}: give at least 2 images (one per class) "
+                        "of at least 1 pixel")
     make_blood_cells(8, size=args.size)  # JIT warm-up
     t = time.perf_counter()
     ds = make_blood_cells(args.n // 2, size=args.size)

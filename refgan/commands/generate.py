@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 
 import imageio.v3 as iio
 
 from refgan.data import to_uint8
+from refgan.data.names import inside
 from refgan.errors import UserError
 from refgan.training.config import TrainConfig
 from refgan.training.load import load_models, sample_class
@@ -34,12 +37,17 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    out = Path(args.out)
+    # a link to an empty folder means that folder; 'new/..' means what it names
+    out = Path(os.path.abspath(Path(args.out).resolve() if Path(args.out).is_symlink() else args.out))
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not an empty folder; choose a new --out "
                         "(generate never overwrites images)")
     if out.is_dir():
-        out.rmdir()  # empty: staged_output puts the finished folder in its place
+        try:
+            out.rmdir()  # empty: staged_output puts the finished folder in its place
+        except OSError as err:
+            raise UserError(f"--out {out}: cannot replace the empty folder ({err.strerror}); "
+                            "choose a new --out in a folder you can write to") from None
     if args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
     run_dir = Path(args.run_dir)
@@ -53,17 +61,26 @@ def run(args) -> int:
                     checkpoint_sha256=meta["sha256"], step=meta["step"],
                     model=config.model, seed=args.seed, n_per_class=args.n,
                     ema=config.ema > 0, provenance=provenance(), classes={}, files=[])
+    try:
+        _write(out, models, names, classes, args, manifest)
+    except KeyboardInterrupt:  # staged_output removed the unfinished folder
+        print(f"interrupted (Ctrl-C): no images were kept ({out} is written whole or not at all); "
+              "run the command again", file=sys.stderr)
+        return 130
+    print(f"wrote {args.n * len(classes)} images and manifest.json to {out} "
+          f"(checkpoint {meta['file']}, step {meta['step']})")
+    return 0
+
+
+def _write(out, models, names, classes, args, manifest) -> None:
     with staged_output(out) as partial:  # a killed generate leaves no half folder at --out
         for name in classes:
             seed = args.seed * 1000 + names.index(name)
             imgs = to_uint8(sample_class(models, names, name, args.n, seed))
-            (partial / name).mkdir(parents=True, exist_ok=True)
+            inside(partial, name).mkdir(parents=True, exist_ok=True)
             for j, img in enumerate(imgs):
                 rel = f"{name}/{name}_{j:05d}.png"
-                iio.imwrite(partial / rel, img)
+                iio.imwrite(inside(partial, name, f"{name}_{j:05d}.png"), img)
                 manifest["files"].append({"file": rel, "class": name, "index": j})
             manifest["classes"][name] = dict(n=args.n, latent_seed=seed)
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    print(f"wrote {args.n * len(classes)} images and manifest.json to {out} "
-          f"(checkpoint {meta['file']}, step {meta['step']})")
-    return 0

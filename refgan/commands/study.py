@@ -6,13 +6,14 @@ GANs per fold (see :mod:`refgan.study.protocol`) and writes ``report.html``,
 """
 from __future__ import annotations
 
-import json
+import sys
 import time
 from pathlib import Path
 
 from refgan import backend
 from refgan.errors import UserError
 from refgan.training.config import GROWTHS
+from refgan.training.run_folder import read_config_record
 
 
 def _list(s):
@@ -100,6 +101,10 @@ def add_parser(sub):
                    help="feature space of KID/PRDC (default: the CNN trained on real training images)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", default=None, help="run folder (default runs/<time>-study)")
+    p.add_argument("--resume", metavar="OUT", default=None,
+                   help="continue an interrupted study: its finished folds (GAN and classifier "
+                        "jobs) are kept, the rest run, with the settings recorded in OUT/study.json "
+                        "(only --jobs, --joblib-backend and --no-progress may be given with it)")
     p.set_defaults(run=run)
     return p
 
@@ -111,7 +116,7 @@ def _check_run_folder(args, cfg):
     if not (path / "config.json").exists():
         raise UserError(f"{path} is not a run folder (no config.json); train one with "
                         "`python cli.py train` or pass a model name to --gan")
-    rc = json.loads((path / "config.json").read_text())
+    rc = read_config_record(path / "config.json")
     conflicts = []
     for opt, key in (("data", "data"), ("size", "size"), ("n_per_class", "n_per_class")):
         v = getattr(args, opt)
@@ -214,19 +219,58 @@ def check_out_dir(out: Path) -> None:
         raise UserError(f"--out {out} is a file; give a new folder for the study")
     if out.is_dir() and any(out.iterdir()):
         earlier = [n for n in ("results.json", "report.html") if (out / n).exists()]
+        if not earlier and (out / "study.json").exists():
+            raise UserError(f"--out {out} holds an unfinished study; continue it with: refgan study "
+                            f"--resume {out} (or choose a new --out)")
         what = f" (it holds an earlier study: {', '.join(earlier)})" if earlier else ""
         raise UserError(f"--out {out} is not empty{what}; refgan never overwrites a study: choose a new --out")
 
 
 def run(args) -> int:
-    from refgan.study import run_study  # lazy: see config_from_args
-
     # The study's networks are small: one BLAS/Numba thread per job is fastest (see
     # refgan.backend.set_num_threads); the jobs themselves run in parallel.
     backend.set_num_threads(1)
 
+    if args.resume:
+        return _resume(args)
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else Path("runs") / (time.strftime("%Y%m%d-%H%M%S") + "-study")
     check_out_dir(out)
-    run_study(cfg, out)
+    return _interruptible(cfg, out, resume_jobs=False)
+
+
+def _resume(args) -> int:
+    """``--resume OUT``: the recorded settings, with how the jobs run as given."""
+    from refgan.study import resume
+
+    free = {"jobs", "joblib_backend", "no_progress", "resume",  # and the global options:
+            "command", "run", "verbosity", "backend"}
+    given = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+             if k not in free and v not in (None, False)]
+    if given:
+        raise UserError(f"--resume continues the study as recorded in its {resume.RECORD}; leave out "
+                        f"{', '.join(given)} (only --jobs, --joblib-backend and --no-progress may change)")
+    out = Path(args.resume)
+    if (out / "results.json").is_file() and (out / "report.html").is_file():
+        raise UserError(f"the study in {out} is complete (results.json, report.html); nothing to resume")
+    cfg = resume.read_config(out)
+    if args.jobs is not None:
+        cfg.n_jobs = args.jobs
+    if args.joblib_backend is not None:
+        cfg.joblib_backend = args.joblib_backend
+    if args.no_progress:
+        cfg.progress = False
+    return _interruptible(cfg, out, resume_jobs=True)
+
+
+def _interruptible(cfg, out: Path, resume_jobs: bool) -> int:
+    """Run the study; on Ctrl-C or SIGTERM say how to continue it (exit 130)."""
+    from refgan.study import run_study  # lazy: see config_from_args
+
+    try:
+        run_study(cfg, out, resume_jobs=resume_jobs)
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished folds are kept in {out}; continue with: "
+              f"refgan study --resume {out}", file=sys.stderr)
+        return 130
     return 0

@@ -68,11 +68,22 @@ def add_parser(sub):
                    help="with --joblib-backend dask: the scheduler (default: a running Client, "
                         "else a local cluster)")
     p.add_argument("--out", default=None, help="sweep folder (default runs/sweep-<time>-<model>)")
+    p.add_argument("--resume", metavar="OUT", default=None,
+                   help="continue an interrupted sweep: its finished trials are kept, the rest run "
+                        "(model, preset, options and rates as recorded in OUT/sweep.json)")
     p.set_defaults(run=run)
     return p
 
 
 def run(args) -> int:
+    if args.resume:
+        if args.out or args.options or args.steps is not None:
+            raise UserError("--resume continues the sweep as recorded in its sweep.json; leave out "
+                            "--out, --set and --steps")
+        trials = sweeps.sweep(None, None, {}, [], args.resume, n_jobs=args.jobs,
+                              joblib_backend=args.joblib_backend, scheduler=args.dask_scheduler,
+                              log=lambda m: print(m, file=sys.stderr), resume=True)
+        return _report(trials, args.resume)
     options = {k: parse_value(k, v) for k, v in args.options}
     if args.steps is not None:
         options["steps"] = args.steps
@@ -89,9 +100,14 @@ def run(args) -> int:
     trials = sweeps.sweep(args.model, args.preset, options, pairs, out, n_jobs=args.jobs,
                           joblib_backend=args.joblib_backend, scheduler=args.dask_scheduler,
                           log=lambda m: print(m, file=sys.stderr))
+    return _report(trials, out)
+
+
+def _report(trials, out) -> int:
+    """Print the ranked table; 130 when a trial was interrupted (it says how to resume)."""
     print(sweeps.table(trials))
     print(f"\nranked by c2st (classifier two-sample test, mean over classes and classifiers; "
           f"ties by kid, KID on simple features; "
           f"0.5 = indistinguishable from real, lower is better)\nsweep folder: {out}  "
           f"(trials.csv, trials.json, best.json)")
-    return 0
+    return 0 if all(t["status"] in sweeps.FINISHED for t in trials) else 130

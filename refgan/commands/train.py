@@ -18,6 +18,7 @@ from refgan.errors import UserError
 from refgan.training import config as train_config
 from refgan.training import data as gan_data
 from refgan.training import presets, quality, run_folder
+from refgan.training import checkpoint
 from refgan.training.checkpoint import atomic_write_json
 from refgan.training.presets import MODELS, PRESETS
 from refgan.training.trainer import Trainer, new_run_dir
@@ -30,10 +31,12 @@ def add_parser(sub):
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="cpu (default: the 10-minute CPU job), paper (Gaur et al.'s full "
                         "configuration, for a GPU), smoke (tests)")
-    p.add_argument("--engine", choices=["refgan", "jax"], default="refgan",
+    p.add_argument("--engine", choices=["refgan", "jax"], default=None,
                    help="refgan (default) or jax: the WGAN-GP step jitted by JAX/XLA, "
                         "data-parallel over all local devices (pip install '.[jax]'); "
-                        "either engine can resume the other's run")
+                        "either engine can resume the other's run: --resume continues on the "
+                        "run's recorded engine unless --engine is given, and config.json "
+                        "records the engine each session used")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
     p.add_argument("--run-dir", help="run folder (default runs/<time>-<model>; must not exist)")
     p.add_argument("--out", default="runs", help="parent of new run folders (default runs)")
@@ -84,12 +87,34 @@ def _restart_unsaved(run_dir: Path):
     gives the same run)."""
     if (run_dir / "checkpoints" / "latest.json").exists() or not (run_dir / "config.json").is_file():
         return None
-    try:
-        record = json.loads((run_dir / "config.json").read_text())
-    except ValueError as err:
-        raise UserError(f"{run_dir / 'config.json'} is not valid JSON ({err}); the run cannot be "
-                        "restarted: start a new one") from None
+    saved = sorted((run_dir / "checkpoints").glob("*.npz"))
+    if saved:  # saved work without its record: never start again over it
+        raise UserError(f"{run_dir / 'checkpoints' / 'latest.json'} is missing but the run has saved "
+                        f"checkpoints ({', '.join(p.name for p in saved)}); refgan will not restart "
+                        "over them: restore latest.json from a backup, or start a new run")
+    record = _read_config(run_dir / "config.json")
     return train_config.TrainConfig.from_json(record).validate()
+
+
+def _recorded_engine(run_dir: Path) -> str:
+    """The engine the run's latest checkpoint was trained with (refgan when unrecorded)."""
+    config = checkpoint.read_record(run_dir / "checkpoints").get("config")
+    return config.get("engine", "refgan") if isinstance(config, dict) else "refgan"
+
+
+def _read_config(path: Path) -> dict:
+    """A run's ``config.json`` as a dict, or a one-line UserError."""
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as err:
+        raise UserError(f"{path} is not valid JSON ({err}); the run cannot be restarted: start a "
+                        "new one") from None
+    except OSError as err:
+        raise UserError(f"cannot read {path} ({err.strerror or err})") from None
+    if not isinstance(record, dict):
+        raise UserError(f"{path} holds a JSON {type(record).__name__}, not a run's config (an "
+                        "object); the run cannot be restarted: start a new one")
+    return record
 
 
 def run(args) -> int:
@@ -107,11 +132,18 @@ def _train(args, hold: contextlib.ExitStack) -> int:
         extra = set(given) - {"steps", "progress", "quality"}
         if extra or args.model or args.preset or args.run_dir:
             raise UserError("--resume continues the run's recorded config; only --steps, "
-                            "--no-progress and --no-quality may be given with it")
+                            "--engine, --no-progress and --no-quality may be given with it")
+    if args.resume and not (Path(args.resume) / "config.json").is_file() and not (
+            Path(args.resume) / "checkpoints").is_dir():  # a typo must not create a folder tree
+        raise UserError(f"--resume {args.resume}: no run folder there (no config.json or "
+                        "checkpoints/); give the folder 'train' printed")
     if args.resume:  # before reading it: another process may be writing it
         hold.enter_context(run_folder.locked(args.resume))
     restart = _restart_unsaved(Path(args.resume)) if args.resume else None
-    engine = trainer_class(restart.engine if restart is not None else args.engine)
+    if args.engine is None:  # a resume goes on where the run was trained
+        args.engine = (restart.engine if restart is not None else
+                       _recorded_engine(Path(args.resume)) if args.resume else "refgan")
+    engine = trainer_class(args.engine)
     if restart is not None:
         print(f"{args.resume} has no checkpoint (it stopped before its first one): starting it again "
               "from step 0 with its recorded config", file=sys.stderr)
@@ -124,13 +156,14 @@ def _train(args, hold: contextlib.ExitStack) -> int:
         for k in ("progress", "quality"):
             if k in given:
                 setattr(trainer.config, k, given[k])
+        trainer.config.engine = args.engine  # config.json records the engine this session uses
+        trainer.config.backend = "jax" if args.engine == "jax" else backend.get_backend().name
         print(f"resuming {args.resume} at step {trainer.step}/{trainer.config.steps}",
               file=sys.stderr)
     else:
         c = restart or presets.resolve(args.model or "wgan-gp", args.preset or "cpu", **given)
         _check_data_options(given, c)
-        if restart is None:
-            c.engine = args.engine
+        c.engine = args.engine
         c.backend = "jax" if c.engine == "jax" else backend.get_backend().name
         if restart is not None:
             run_dir = Path(args.resume)
@@ -140,10 +173,11 @@ def _train(args, hold: contextlib.ExitStack) -> int:
                 raise UserError(f"run folder {run_dir} exists and is not empty; refgan never "
                                 "overwrites a run: choose a new --run-dir or --resume it")
         else:
-            run_dir = new_run_dir(args.out, c.model)
+            run_dir = None  # made once the data are known good, so a refusal leaves no folder
         data = gan_data.prepare(c)
         c = data.record(c)
         _check_batch(c, data)
+        run_dir = run_dir or new_run_dir(args.out, c.model)
         print(f"GAN-set growth: {c.grow} ({c.grow_why})", file=sys.stderr)
         trainer = engine(c, data, run_dir).setup()
         models = ("one model per class: " + ", ".join(trainer.keys) if c.per_class

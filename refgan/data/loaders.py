@@ -44,6 +44,8 @@ from PIL import Image
 from refgan.data.dataset import Dataset
 from refgan.data.preprocess import (Report, center_crop, colour_max, is_high_depth, resize_rgb8, square_crop, to_hwc,
                                     to_rgb8, used_bit_depth)
+from refgan.data.names import check_class_names
+from refgan.data.splits import find_duplicates
 from refgan.errors import UserError
 
 __all__ = ["load_dataset", "load_reported", "describe", "detect_layout", "LAYOUTS", "NPZ_SPLITS", "IMAGE_EXTS", "PBC_FOLDERS",
@@ -274,18 +276,66 @@ def _warn_ignored_images(report: Report, root: Path) -> None:
 # ---------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------
+# EXIF orientation tag -> the array operation an image viewer applies to show it upright
+_EXIF_ORIENTATION = 0x0112
+_UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+            7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: np.rot90(a, 1)}
+
+
 def _decode(path: Path, conv: Counter) -> np.ndarray:
-    """The file's pixels as decoded.  CMYK goes through Pillow's conversion
-    (which knows Adobe's inverted CMYK JPEGs): read raw, its four channels would
-    pass for RGBA with K as alpha."""
+    """The file's pixels as an image viewer shows them.  CMYK goes through Pillow's
+    conversion (which knows Adobe's inverted CMYK JPEGs): read raw, its four channels
+    would pass for RGBA with K as alpha. A palette image with a transparent colour
+    becomes RGBA (then composited like any RGBA image), not its palette colour. An
+    EXIF orientation other than upright is applied (rotation / mirror)."""
+    orientation, a = 1, None
     try:
         with Image.open(path) as im:
+            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
             if im.mode == "CMYK":
                 conv["cmyk->rgb"] += 1
-                return np.asarray(im.convert("RGB"))
+                a = np.asarray(im.convert("RGB"))
+            elif im.mode in ("P", "PA") and (im.mode == "PA" or "transparency" in im.info):
+                conv["palette+transparency->rgba"] += 1
+                a = np.asarray(im.convert("RGBA"))
     except Exception:  # not Pillow's: let imageio try (and raise its reason)
         pass
-    return iio.imread(path)
+    if a is None:
+        a = iio.imread(path)
+    if orientation in _UPRIGHT and a.ndim in (2, 3):
+        conv[f"exif orientation {orientation}->upright"] += 1
+        a = np.ascontiguousarray(_UPRIGHT[orientation](a))
+    return a
+
+
+def _extremes(a: np.ndarray) -> np.ndarray:
+    """A ``(1, 2)`` grey image of ``a``'s dtype holding its colour minimum and maximum:
+    all that the dataset's bit depth and float range read of an image."""
+    colour = a[:, :, :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a
+    return np.array([[np.nanmin(colour), np.nanmax(colour)]], a.dtype)
+
+
+def _read_sized(path: Path, crop, size, alpha_bg, bits=None, float_range=None):
+    """Decode one file and, with ``size``, bring it to its final form at once: uint8
+    RGB, square, ``size`` pixels (so a folder of huge images never sits in memory whole).
+    ``(image, error, conversions, original (h, w), squared, resized, pending)``: an image
+    whose scale depends on the whole dataset (> 8-bit integers, floats), read before
+    ``bits`` / ``float_range`` are known, is ``pending``: only its :func:`_extremes`
+    are kept, and it is read again once they are."""
+    a, err, conv, orig = _read_one(path, crop)
+    if err is not None or size is None:
+        return a, err, conv, orig, False, False, False
+    if (is_high_depth(a) and bits is None) or (a.dtype.kind == "f" and float_range is None):
+        return _extremes(a), None, conv, orig, False, False, True
+    try:
+        a = to_rgb8(a, alpha_bg, conv, bits=bits, float_range=float_range)
+    except ValueError as e:
+        return None, f"ValueError: {e}", conv, orig, False, False, False
+    squared = a.shape[0] != a.shape[1]
+    a = square_crop(a) if squared else a
+    resized = a.shape[:2] != (size, size)
+    return (resize_rgb8(a, size) if resized else a), None, conv, orig, squared, resized, False
 
 
 def _read_one(path: Path, crop):
@@ -325,6 +375,29 @@ def _dataset_bit_depth(arrays, report: Report, where) -> int | None:
     return bits
 
 
+FLOAT_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))
+
+
+def _dataset_float_range(arrays, report: Report, where):
+    """One value range (``FLOAT_RANGES``) for every float image of the dataset, from
+    their joint minimum and maximum (alpha excluded), recorded in the report; as with
+    the bit depth, a dark image of a [0, 255] set is not read as [0, 1] on its own.
+    ``None`` when there are no float images."""
+    floats = [a for a in arrays if a.dtype.kind == "f" and a.size]
+    if not floats:
+        return None
+    colour = [np.asarray(a[:, :, :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a) for a in floats]
+    lo, hi = min(float(np.nanmin(a)) for a in colour), max(float(np.nanmax(a)) for a in colour)
+    chosen = next((r for r in FLOAT_RANGES if r[0] - 1e-6 <= lo and hi <= r[1] + 1e-6), None)
+    if chosen is None:
+        raise UserError(f"{where}: float images range over [{lo:g}, {hi:g}]; expected [0, 1], [-1, 1] or "
+                        "[0, 255]: rescale them or save 8- or 16-bit integers")
+    report.float_range = chosen
+    report.notes.append(f"{len(floats)} float image(s) of {where}: values [{lo:g}, {hi:g}] over the "
+                        f"dataset, all read as [{chosen[0]:g}, {chosen[1]:g}] -> 0..255")
+    return chosen
+
+
 def _warn_tiny(report: Report, where, size) -> None:
     tiny = {hw: k for hw, k in report.sizes.items() if min(hw) < MIN_SIDE}
     if tiny:
@@ -341,13 +414,22 @@ def _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, 
     _warn_ignored_images(report, root)
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as ex:
-        results = list(ex.map(lambda q: _read_one(q, crop), paths))
-    bits = _dataset_bit_depth([r[0] for r in results if r[0] is not None], report, root)
+        results = list(ex.map(lambda q: _read_sized(q, crop, size, alpha_bg), paths))
+        bits = _dataset_bit_depth([r[0] for r in results if r[0] is not None], report, root)
+        float_range = _dataset_float_range([r[0] for r in results if r[0] is not None], report, root)
+        again = [i for i, r in enumerate(results) if r[6]]  # pending: read now, on the dataset's scale
+        for i, r in zip(again, ex.map(lambda i: _read_sized(paths[i], crop, size, alpha_bg, bits,
+                                                            float_range), again)):
+            results[i] = r
     keep, imgs = [], []
-    for i, (raw, err, conv, orig) in enumerate(results):
-        if err is None:
+    for i, (raw, err, conv, orig, squared, resized, _) in enumerate(results):
+        if err is None and size is not None:  # already in its final form
+            img = raw
+            report.cropped_to_square += squared
+            report.resized += resized
+        elif err is None:
             try:
-                img = to_rgb8(raw, alpha_bg, conv, bits=bits)
+                img = to_rgb8(raw, alpha_bg, conv, bits=bits, float_range=float_range)
             except ValueError as e:
                 err = f"ValueError: {e}"
         if err is not None:
@@ -405,8 +487,13 @@ def _npz_array(z, key: str, path: Path) -> np.ndarray:
         return z[key]
     except ValueError as err:  # object arrays need pickle, which we never allow (it runs code)
         if "allow_pickle" in str(err):
-            raise UserError(f"{path}: {key!r} is an object array (ragged images or Python objects); save a numeric "
-                            "array of shape (N, H, W) or (N, H, W, C)") from None
+            want = ("whole-number labels 0..K-1 of shape (N,), e.g. np.asarray(labels, dtype=np.int64)"
+                    if "label" in key or key.startswith("y_") else
+                    "the names as a string array, e.g. np.array(['healthy', 'blast'])"
+                    if key == "class_names" else
+                    "a numeric array of shape (N, H, W) or (N, H, W, C)")
+            raise UserError(f"{path}: {key!r} is an object array (ragged rows or Python objects), which "
+                            f"would need pickle to read; save {want}") from None
         raise UserError(f"cannot read {key!r} from {path} ({err})") from None
 
 
@@ -541,6 +628,7 @@ def _load_npz(path: Path, size, npz_split, report):
         names = _MEDMNIST_NAMES[stem]
     else:
         names = [f"class_{i}" for i in range(n_cls)]
+    names = check_class_names(names, path)
     empty = [c for c in range(len(names)) if not (labels == c).any()]
     if empty and npz_split == "all":
         raise UserError(f"{path}: class(es) {', '.join(f'{c} ({names[c]!r})' for c in empty)} have no images "
@@ -610,6 +698,7 @@ def load_dataset(path, layout: str = "auto", size: int | None = None, skip_bad: 
     lister = {"folder": _list_folder, "pbc": lambda r, rep: _list_folder(r, rep, pbc=True),
               "allidb2": _list_allidb2, "cnmc": _list_cnmc, "idc": _list_idc}[layout]
     paths, labels, groups, names = lister(root, report)
+    names = check_class_names(names, root)
     return _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, alpha_bg, workers, layout)
 
 
@@ -626,5 +715,37 @@ def load_reported(path, log=print, **kw) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = load_dataset(path, **kw)
+    report = ds.meta.get("report")
+    if report is not None:
+        report.notes.extend(duplicate_notes(ds))
     log(describe(ds))
     return ds
+
+
+def duplicate_notes(ds: Dataset, show: int = 5) -> list[str]:
+    """Report lines naming the exact and near-duplicate image pairs of ``ds``
+    (:func:`refgan.data.splits.find_duplicates`): first the same image under two
+    classes (a labelling error to fix), then the same image twice in one class, and for
+    an npz read whole, copies across its official parts. The split keeps each pair on
+    one side, so they do not leak; they still count twice."""
+    pairs = find_duplicates(ds)
+    if not pairs:
+        return []
+    names = ds.paths or [f"image {i}" for i in range(len(ds))]
+    part = ds.meta.get("npz_split")
+
+    def pair(i, j, kind):
+        where = (f" (official parts {part[i]} and {part[j]})" if part is not None
+                 and part[i] != part[j] else "")
+        return f"{names[i]} = {names[j]} ({kind}){where}"
+
+    lines = []
+    across = [(i, j, k) for i, j, k, _ in pairs if ds.labels[i] != ds.labels[j]]
+    within = [(i, j, k) for i, j, k, _ in pairs if ds.labels[i] == ds.labels[j]]
+    for found, what in ((across, "the same image in two classes (check the labels)"),
+                        (within, "the same image twice in one class")):
+        if found:
+            lines.append(f"duplicates: {len(found)} pair(s) of {what}; the split keeps each pair on "
+                         f"one side: " + "; ".join(pair(*p) for p in found[:show])
+                         + (f"; ... ({len(found) - show} more)" if len(found) > show else ""))
+    return lines

@@ -44,6 +44,7 @@ class Report:
     resized: int = 0
     cropped_to_square: int = 0
     bit_depth: int | None = None                       # used depth of the >8-bit images (per dataset)
+    float_range: tuple | None = None                   # value range of the float images (per dataset)
     notes: list = field(default_factory=list)
 
     def lines(self) -> list[str]:

@@ -75,12 +75,13 @@ def save_grid(images, path, labels=None, class_names=None, nrow: int | None = No
         if labels is not None:
             lab = int(labels[i])
             text = class_names[lab] if class_names is not None else str(lab)
-            ax.set_title(text, fontsize=8, pad=2)
+            ax.set_title(text, fontsize=8, pad=2, parse_math=False)  # names are text, '$' too
     for r, text in enumerate(row_labels if row_labels is not None else []):
         middle = 1 - ((r + 0.5) * (tile_h + label_h) + (0.3 if title else 0.05)) / fig_h
-        fig.text((margin - 0.05) / fig_w, middle, text, ha="right", va="center", fontsize=10)
+        fig.text((margin - 0.05) / fig_w, middle, text, ha="right", va="center", fontsize=10,
+                 parse_math=False)
     if title:
-        fig.suptitle(title, fontsize=10, y=1 - 0.12 / fig_h)
+        fig.suptitle(title, fontsize=10, y=1 - 0.12 / fig_h, parse_math=False)
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -26,6 +26,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from refgan.data.names import inside
 from refgan.errors import UserError
 from refgan.training.load import load_models
 from refgan.export import to_jax, to_variables
@@ -73,12 +74,12 @@ def export_run(run_dir, out, batch: int = 64) -> Path:
         for net_name, module in m.nets.items():
             name = f"{key}.{net_name}"
             state = module.state_dict()
-            np.savez(out / f"{name}.npz", **state)
+            np.savez(inside(out, f"{name}.npz"), **state)
             variables = to_variables(state, module)
             shape = _input_spec(net_name, module, meta["config"], batch)
             try:
                 blob, platforms = _serialise(module, variables, shape, np.float32)
-                (out / f"{name}.stablehlo").write_bytes(blob)
+                inside(out, f"{name}.stablehlo").write_bytes(blob)
             except ImportError as err:  # jax.export's serialiser needs flatbuffers
                 platforms, notes = [], manifest.setdefault("notes", [])
                 if not notes:

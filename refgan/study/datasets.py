@@ -3,13 +3,13 @@ the real images a GAN's *parent runs* were trained on (lineage for the leak chec
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from refgan.data import Dataset, make_blood_cells, resize, to_float
 from refgan.data.loaders import load_reported
+from refgan.training.run_folder import read_config_record
 from refgan.errors import UserError
 from refgan.training import data as gan_data
 
@@ -53,7 +53,7 @@ def run_config(run_dir) -> dict:
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise UserError(f"{run_dir} is not a run folder (no config.json)")
-    return json.loads(path.read_text())
+    return read_config_record(path)
 
 
 def run_training_images(run_dir) -> Dataset:

@@ -17,7 +17,6 @@ Tests swap in a stub, so the protocol is tested without training GANs.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from refgan.training import data as gan_data
 from refgan.training.config import TrainConfig
 from refgan.training.load import load_models, sample_class
 from refgan.training.presets import resolve
-from refgan.training.run_folder import read_metrics
+from refgan.training.run_folder import read_config_record, read_metrics
 from refgan.training.trainer import Trainer
 
 
@@ -64,8 +63,13 @@ def refgan_gan_step(model: str = "wgan-gp", preset: str = "cpu", **overrides):
         t0 = time.perf_counter()
         # each GAN its own affine copies (the growth's draws follow the GAN's seed)
         data = gan_data.from_split(train, how=cfg.grow, seed=seed)
-        tr = Trainer(cfg, data, run_dir=Path(workdir), log=lambda msg: None).setup()
+        if (Path(workdir) / "checkpoints" / "latest.json").is_file():  # an interrupted study's
+            tr = Trainer.resume(workdir, data, log=lambda msg: None)
+        else:
+            tr = Trainer(cfg, data, run_dir=Path(workdir), log=lambda msg: None).setup()
         code = tr.run()
+        if code in (130, 143):  # Ctrl-C or SIGTERM: the study stops; its checkpoint is kept
+            raise KeyboardInterrupt
         if code != 0:
             raise UserError(f"GAN training stopped early (code {code}); see {workdir}")
         gen = _sample(tr.models, train.class_names, n_per_class, seed, trained_on=train,
@@ -130,7 +134,7 @@ def run_folder_step(run_dir):
                         "`python cli.py train` or pass a model name to --gan")
 
     def step(train: Dataset, n_per_class: dict, seed: int, workdir: Path) -> GanOutput:
-        cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
+        cfg = TrainConfig.from_json(read_config_record(run_dir / "config.json"))
         run_train = gan_data.run_data(run_dir).train
         if list(run_train.class_names) != list(train.class_names):
             raise UserError(f"run {run_dir} has classes {run_train.class_names}, the study "

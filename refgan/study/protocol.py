@@ -37,7 +37,7 @@ from scipy.special import expit, softmax
 from scipy.stats import rankdata
 from sklearn.model_selection import StratifiedGroupKFold
 
-from refgan import backend
+from refgan import backend, progress
 from refgan import metrics as M
 from refgan.classifiers import make_classifier
 from refgan.classifiers.backbone_files import BACKBONES, find_weights
@@ -50,6 +50,7 @@ from refgan.parallel import parallel_config  # refgan sweep's engine (registers 
 from refgan.provenance import provenance
 from refgan.study import conditions as C
 from refgan.study import gan as G
+from refgan.study import resume
 from refgan.study.config import BALANCE, CONDITIONS, StudyConfig, positive_index, uses_gan
 from refgan.study.datasets import load_study_data, origins_seen_by, parent_runs, run_config
 from refgan.study.report import write_report
@@ -327,25 +328,31 @@ def job_fits(cfg: StudyConfig, job: Job, policy: dict) -> int:
     return len(planned_fits(cfg, names))
 
 
-def run_jobs(cfg: StudyConfig, jobs: list, gan_step, workdir: Path, policy: dict, log) -> list:
+def run_jobs(cfg: StudyConfig, jobs: list, gan_step, workdir: Path, policy: dict, log,
+             done: dict | None = None) -> list:
     """Run the independent jobs through joblib, the engine of ``refgan sweep``
     (``cfg.joblib_backend``, ``cfg.n_jobs`` workers: 'loky' processes on one machine,
     'dask' or 'ray' on a cluster), with one progress bar over fits (folds x conditions x
-    classifiers) and its ETA."""
+    classifiers) and its ETA. Each job's output is recorded as it finishes
+    (:mod:`refgan.study.resume`); the jobs in ``done`` (their outputs by key, from an
+    interrupted run of the same study) are kept, not run again."""
     from joblib import Parallel, delayed
-    from tqdm import tqdm
 
+    done = done or {}
+    kept = [done[resume.job_key(j)] for j in jobs if resume.job_key(j) in done]
+    jobs = [j for j in jobs if resume.job_key(j) not in done]
     total = sum(job_fits(cfg, j, policy) for j in jobs)
     name = backend.get_backend().name
-    bar = tqdm(total=total, unit="fit", desc="study", disable=not cfg.progress, smoothing=0.05,
+    bar = progress.bar(total, unit="fit", desc="study", disable=not cfg.progress, smoothing=0.05,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} fits "
                           "[{elapsed} elapsed, ETA {remaining}]")
-    out = []
+    out = list(kept)
     try:
         with parallel_config(cfg.joblib_backend, cfg.n_jobs):
             results = Parallel(return_as="generator_unordered")(
                 delayed(run_job)(cfg, j, gan_step, workdir, policy, name) for j in jobs)
             for r in results:
+                resume.save_job(workdir, r)
                 out.append(r)
                 bar.update(len(r["records"]))
                 if r["kind"] != "real":
@@ -613,13 +620,18 @@ def _run_folder_setup(cfg: StudyConfig):
 
 
 def run_study(cfg: StudyConfig, out_dir, gan_step=None, dataset: Dataset | None = None,
-              log=print) -> dict:
+              log=print, resume_jobs: bool = False) -> dict:
     """Run the study and write ``results.json``, ``results.csv`` and ``report.html``
     into ``out_dir``. ``gan_step`` defaults to training ``cfg.gan`` (or sampling a run
-    folder); ``dataset`` defaults to :func:`load_data`. Returns the results dict."""
+    folder); ``dataset`` defaults to :func:`load_data`. Returns the results dict.
+    ``resume_jobs``: keep the jobs an interrupted run of this study in ``out_dir``
+    finished (:mod:`refgan.study.resume`; ``cfg`` is then its recorded settings)."""
     out_dir = Path(out_dir)
     check_weights(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
+    done = resume.load_jobs(out_dir) if resume_jobs else {}
+    if not resume_jobs:
+        resume.record_config(cfg, out_dir)
     t0 = time.perf_counter()
     from_run = gan_step is None and Path(cfg.gan).exists()
     parents = []
@@ -665,7 +677,11 @@ def run_study(cfg: StudyConfig, out_dir, gan_step=None, dataset: Dataset | None 
         + f", GAN {getattr(gan_step, 'description', cfg.gan)}, classifiers "
         f"{', '.join(cfg.classifiers)}, augmentation {policy['augment']}, {len(jobs)} jobs on "
         f"{cfg.joblib_backend} (n_jobs {cfg.n_jobs})")
-    jobs_out = run_jobs(cfg, jobs, gan_step, out_dir, policy, log)
+    if resume_jobs:
+        log(f"resuming the study in {out_dir}: "
+            f"{sum(resume.job_key(j) in done for j in jobs)} of {len(jobs)} jobs finished earlier "
+            "are kept")
+    jobs_out = run_jobs(cfg, jobs, gan_step, out_dir, policy, log, done)
     summary = summarise(jobs_out, ds.class_names, n_boot=cfg.n_boot, seed=cfg.seed, top_k=cfg.top_k)
     used = cfg.to_dict()
     used.update(augment=policy["augment"], gan_grow=policy["gan_grow"])

@@ -32,7 +32,8 @@ MNAMES = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Sensitivi
           "macro_f1": "Macro F1", "top2": "Top-2 accuracy", "top5": "Top-5 accuracy"}
 DPI = 110
 FONT = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10,
-        "ytick.labelsize": 10, "legend.fontsize": 9.5}
+        "ytick.labelsize": 10, "legend.fontsize": 9.5,
+        "text.parse_math": False}  # class names are text: a '$' in one is no TeX
 
 
 def _png(fig) -> str:
@@ -44,8 +45,14 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def esc(value) -> str:
+    """Any value the report did not write itself (a class, file, run or classifier name,
+    a command line, a config value) as HTML text: ``<``, ``>``, ``&`` and quotes escaped."""
+    return html.escape(str(value), quote=True)
+
+
 def _img(src, alt) -> str:
-    return f'<img src="{src}" alt="{html.escape(alt)}">'
+    return f'<img src="{src}" alt="{esc(alt)}">'
 
 
 def _pct(v) -> str:
@@ -69,7 +76,7 @@ def _p(p) -> str:
 
 
 def _label(c) -> str:
-    return f"{c['condition']} vs {c['baseline']}"
+    return f"{esc(c['condition'])} vs {esc(c['baseline'])}"
 
 
 def _diff(c) -> str:
@@ -83,7 +90,7 @@ def _grouped(comps) -> str:
     """'vs real: a, b; vs imbalanced: c' - comparisons named compactly by baseline."""
     by: dict = {}
     for c in comps:
-        by.setdefault(c["baseline"], []).append(c["condition"])
+        by.setdefault(esc(c["baseline"]), []).append(esc(c["condition"]))
     return "; ".join(f"{', '.join(v)} vs {b}" for b, v in by.items())
 
 
@@ -105,7 +112,7 @@ def verdict(results: dict) -> list[str]:
     lines = []
     gains, losses = [], []
     for clf, comps in results["comparisons"].items():
-        name = SHORT.get(clf, clf)
+        name = esc(SHORT.get(clf, clf))
         if not comps:
             continue
         primary = [c for c in comps if isolates_generated(c)]
@@ -122,7 +129,7 @@ def verdict(results: dict) -> list[str]:
                 (gains if c["diff"] > 0 else losses).append(f"{name} ({_label(c)})")
         sig = [c for c in rest if c["interpretable"] and c["significant"]]
         ns = [c for c in rest if c["interpretable"] and not c["significant"]]
-        line = f"<b>{NAMES.get(clf, clf)}</b> &mdash; generated images: " + (
+        line = f"<b>{esc(NAMES.get(clf, clf))}</b> &mdash; generated images: " + (
             "; ".join(parts) if parts else "no interpretable comparison") + "."
         if sig:
             line += " Other significant differences: " + "; ".join(
@@ -143,10 +150,10 @@ def verdict(results: dict) -> list[str]:
                 "classifier significantly more accurate.")
     if losses:
         head += " It made these significantly less accurate: " + ", ".join(losses) + "."
-    head += (f" Evidence: {k} cross-validation folds"
-             + (f" ({results['config']['folds']} folds x {results['config']['repeats']} repeats, "
-                f"{results['config']['gan_seeds']} GANs per fold)" if k > 1 else "")
-             + f"; decided by the {rule.get('test', 'corrected t')}, Bonferroni-adjusted within "
+    head += (f" Evidence: {esc(k)} cross-validation folds"
+             + (f" ({esc(results['config']['folds'])} folds x {esc(results['config']['repeats'])} "
+                f"repeats, {esc(results['config']['gan_seeds'])} GANs per fold)" if k > 1 else "")
+             + f"; decided by the {esc(rule.get('test', 'corrected t'))}, Bonferroni-adjusted within "
              "each classifier; intervals are the same test's simultaneous intervals.")
     if k == 1 and results["folds"] and results["folds"][0].get("records"):
         n_test = len(results["folds"][0]["records"][0]["origin"])
@@ -419,16 +426,16 @@ def fig_ratio(results) -> str | None:
 def _table(results, clf, conds) -> str:
     rows = results["table"][clf]
     metrics = results.get("metrics") or list(MNAMES)[:6]
-    head = "".join(f"<th>{MNAMES.get(m, m)}</th>" for m in metrics)
+    head = "".join(f"<th>{esc(MNAMES.get(m, m))}</th>" for m in metrics)
     body = []
     for cond in conds:
         if cond not in rows:
             continue
         r = rows[cond]
-        flag = (f" <span class=warn title='{html.escape('; '.join(r['degenerate']))}'>"
-                f"&#9888; degenerate: {html.escape(r['degenerate'][0])}</span>"
+        flag = (f" <span class=warn title='{esc('; '.join(r['degenerate']))}'>"
+                f"&#9888; degenerate: {esc(r['degenerate'][0])}</span>"
                 if r["degenerate"] else "")
-        body.append(f"<tr{' class=degen' if r['degenerate'] else ''}><td>{html.escape(cond)}{flag}"
+        body.append(f"<tr{' class=degen' if r['degenerate'] else ''}><td>{esc(cond)}{flag}"
                     f"</td><td>{r['n_train']:.0f}</td>"
                     + "".join(f"<td>{_cell(r[m])}</td>" for m in metrics) + "</tr>")
     return f"<table><tr><th>training set</th><th>images</th>{head}</tr>{''.join(body)}</table>"
@@ -439,9 +446,9 @@ def _per_class(results, clf) -> str:
     names = results["class_names"]
     rows = results["table"][clf]
     conds = _main_conditions(rows)
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    head = "".join(f"<th>{esc(n)}</th>" for n in names)
     body = "".join(
-        f"<tr><td>{html.escape(c)}, {what}</td>"
+        f"<tr><td>{esc(c)}, {what}</td>"
         + "".join(f"<td>{100 * v:.0f}</td>" for v in rows[c]["per_class"][key]) + "</tr>"
         for c in conds for key, what in (("recall", "recall"), ("f1", "F1")))
     return (f"<p class=note>Per class, % (all folds pooled):</p><table><tr><th>training set</th>"
@@ -458,11 +465,11 @@ def _comparisons(results, clf) -> str:
             "<span class=warn>not interpretable</span>"
         conf = f"{100 * c['confidence']:.1f}%" if c.get("confidence") else ""
         body.append(
-            f"<tr><td>{html.escape(c['condition'])}</td><td>{html.escape(c['baseline'])}</td>"
-            f"<td>{'generated' if c['family'] == 'gan' else 'other'} ({c['family_size']})</td>"
+            f"<tr><td>{esc(c['condition'])}</td><td>{esc(c['baseline'])}</td>"
+            f"<td>{'generated' if c['family'] == 'gan' else 'other'} ({esc(c['family_size'])})</td>"
             f"<td>{_pts(c['diff'])} <span class=ci>[{_pts(c['low'])}, {_pts(c['high'])}] "
             f"{conf}</span></td><td>{_p(c['p_value'])}</td><td>{_p(c['p_adjusted'])}</td>"
-            f"<td>{sig}</td><td class=ci>{c['mcnemar_b']} / {c['mcnemar_c']}, "
+            f"<td>{sig}</td><td class=ci>{esc(c['mcnemar_b'])} / {esc(c['mcnemar_c'])}, "
             f"p {_p(c['p_mcnemar'])}</td></tr>")
     return ("<table><tr><th>training set</th><th>vs baseline</th><th>family (size)</th>"
             "<th>accuracy difference, points [simultaneous interval]</th><th>corrected t p</th>"
@@ -476,7 +483,7 @@ def _quality(results) -> str:
     qs = [f["gan"]["quality"] for f in results["folds"] if f["gan"].get("quality")]
     if not qs:
         return "<p>No generator was scored.</p>"
-    kid = qs[0]["kid"]["name"]
+    kid = esc(qs[0]["kid"]["name"])
     rows = [("TRTS accuracy, % (real-trained LR on generated images)", [q["trts"]["accuracy"] for q in qs], True),
             ("TSTR accuracy, % (generated-trained LR on real test images)", [q["tstr"]["accuracy"] for q in qs], True),
             (f"<code>{kid}</code>", [q["kid"]["kid"] for q in qs], False),
@@ -497,7 +504,7 @@ def _quality(results) -> str:
     return (f"<table><tr><th>metric ({len(qs)} GANs)</th><th>mean</th><th>range over GANs</th></tr>"
             f"{body}</table>"
             f"<p class=note>Features for KID / precision / recall / density / coverage / diversity: "
-            f"{html.escape(qs[0]['features'])}. <code>{kid}</code> is KID's estimator (unbiased "
+            f"{esc(qs[0]['features'])}. <code>{kid}</code> is KID's estimator (unbiased "
             "MMD&sup2;, cubic kernel) in that feature space; its scale belongs to that network, so "
             "read it against the floor below it: the same KID between the real training images and "
             "the real test images, what a generator as good as new real images would score. "
@@ -549,37 +556,37 @@ def render(results: dict) -> str:
         "settings and tested on the fold's real test images.</li>")
     parts.append(
         "<h2>Setup</h2><ul>"
-        f"<li>Data: {html.escape(results['dataset']['name'])}, {results['dataset']['n']} images "
-        f"({', '.join(f'{k}: {v}' for k, v in results['dataset']['class_counts'].items())}), "
-        f"{results['dataset']['image_size'][0]}x{results['dataset']['image_size'][1]} pixels.</li>"
+        f"<li>Data: {esc(results['dataset']['name'])}, {esc(results['dataset']['n'])} images "
+        f"({', '.join(f'{esc(k)}: {esc(v)}' for k, v in results['dataset']['class_counts'].items())}), "
+        f"{esc(results['dataset']['image_size'][0])}x{esc(results['dataset']['image_size'][1])} pixels.</li>"
         + protocol
-        + f"<li>GAN: {html.escape(results['gan_description'])}; training images grown by "
-        f"<b>{html.escape(str(cfg.get('gan_grow')))}</b>"
-        + (f" ({html.escape(pol['gan_grow_why'])})" if pol.get("gan_grow_why") else "")
-        + f"; {cfg['n_generated']} generated images "
+        + f"<li>GAN: {esc(results['gan_description'])}; training images grown by "
+        f"<b>{esc(str(cfg.get('gan_grow')))}</b>"
+        + (f" ({esc(pol['gan_grow_why'])})" if pol.get("gan_grow_why") else "")
+        + f"; {esc(cfg['n_generated'])} generated images "
         f"per class{', each expanded like the real ones' if cfg.get('augment_generated') else ''}."
         + (f" Parent runs (their training data count as the GAN's): "
-           f"{html.escape(', '.join(results['gan_parents']))}." if results.get("gan_parents") else "")
+           f"{esc(', '.join(results['gan_parents']))}." if results.get("gan_parents") else "")
         + "</li>"
-        f"<li>Classic augmentation policy: <b>{html.escape(str(cfg.get('augment')))}</b> "
-        f"({html.escape(pol.get('why', ''))}). In-place conditions (Saquib and Rodriguez): each "
+        f"<li>Classic augmentation policy: <b>{esc(str(cfg.get('augment')))}</b> "
+        f"({esc(pol.get('why', ''))}). In-place conditions (Saquib and Rodriguez): each "
         "image replaced with probability 0.33 by its flipped / rotated / blurred / noisy version, "
         "one model per type. On-the-fly rotation (Georgiev): the CNN's batches rotated by an "
         "angle in [&minus;45, 45] degrees.</li>"
-        f"<li>Classifiers: {', '.join(NAMES.get(c, c) for c in cfg['classifiers'])}; linear models "
-        f"on {cfg['feature_size']}x{cfg['feature_size']}x3 downsized pixels, the CNN on images.</li>"
-        + (f"<li>Positive class (sensitivity): <b>{html.escape(results['positive'])}</b>.</li>"
+        f"<li>Classifiers: {', '.join(esc(NAMES.get(c, c)) for c in cfg['classifiers'])}; linear "
+        f"models on {esc(cfg['feature_size'])}x{esc(cfg['feature_size'])}x3 downsized pixels, the CNN on images.</li>"
+        + (f"<li>Positive class (sensitivity): <b>{esc(results['positive'])}</b>.</li>"
            if len(names) == 2 else "")
         + (f"<li>Balancing mode: the training split keeps "
-           + ", ".join(f"{100 * float(v):.0f}% of {html.escape(k)}" for k, v in cfg["imbalance"].items())
+           + ", ".join(f"{100 * float(v):.0f}% of {esc(k)}" for k, v in cfg["imbalance"].items())
            + "; remedies: class weights, oversampling, undersampling, GAN images filling the "
            "sparse classes (GAN trained on the imbalanced split only).</li>" if cfg["balance"] else "")
-        + f"<li>Decision rule: {html.escape(rule.get('test', ''))}; unit: "
-        f"{html.escape(rule.get('unit', ''))}; {html.escape(rule.get('correction', ''))}; "
-        f"{html.escape(rule.get('multiplicity', ''))}. McNemar's test is shown as a description "
+        + f"<li>Decision rule: {esc(rule.get('test', ''))}; unit: "
+        f"{esc(rule.get('unit', ''))}; {esc(rule.get('correction', ''))}; "
+        f"{esc(rule.get('multiplicity', ''))}. McNemar's test is shown as a description "
         "only: it treats each fitted model as fixed.</li>"
         f"<li>Run time: {t / 60:.1f} min wall, GAN training {gan_s / 60:.1f} min of job time "
-        f"({cfg['joblib_backend']}, n_jobs {cfg['n_jobs']})"
+        f"({esc(cfg['joblib_backend'])}, n_jobs {esc(cfg['n_jobs'])})"
         f"{' (quick mode: a pipeline check)' if cfg['quick'] else ''}.</li></ul>")
     parts.append(
         "<h2>Results</h2><p class=note>" + (
@@ -593,7 +600,7 @@ def render(results: dict) -> str:
     for clf in results["table"]:
         rows = results["table"][clf]
         main = [c for c in rows if c not in BALANCE]
-        parts.append(f"<h3>{NAMES.get(clf, clf)}</h3>" + _table(results, clf, main))
+        parts.append(f"<h3>{esc(NAMES.get(clf, clf))}</h3>" + _table(results, clf, main))
         bal = [c for c in BALANCE if c in rows]
         if bal:
             parts.append("<p class=note>Balancing mode (imbalanced training split):</p>"
@@ -608,7 +615,7 @@ def render(results: dict) -> str:
         "it excludes 0 exactly when the comparison is significant. The McNemar column describes "
         "the pooled predictions only.</p>")
     for clf in results["comparisons"]:
-        parts.append(f"<h3>{NAMES.get(clf, clf)}</h3>" + _comparisons(results, clf))
+        parts.append(f"<h3>{esc(NAMES.get(clf, clf))}</h3>" + _comparisons(results, clf))
     r = fig_ratio(results)
     if r:
         parts.append("<h2>How much generated data?</h2>" + _img(r, "accuracy against ratio"))
@@ -630,19 +637,19 @@ def render(results: dict) -> str:
     if th:
         parts.append("<h2>Accuracy against the decision threshold</h2><p class=note>Saquib and "
                      "Rodriguez's sweep: accuracy when an image is called "
-                     f"{html.escape(results['positive'])} if P({html.escape(results['positive'])}) "
+                     f"{esc(results['positive'])} if P({esc(results['positive'])}) "
                      "(the logistic of the classifier's score; with more classes the softmax of "
                      "its scores, and the accuracy of the call positive or not, one vs rest) "
                      "exceeds the threshold; all folds pooled.</p>" + _img(th, "accuracy against threshold"))
     parts.append("<h2>Confusion matrices</h2><p class=note>All folds pooled; rows: true class, "
                  "columns: predicted.</p>")
     for clf in results["table"]:
-        parts.append(f"<h3>{NAMES.get(clf, clf)}</h3>"
+        parts.append(f"<h3>{esc(NAMES.get(clf, clf))}</h3>"
                      + _img(fig_confusions(results, clf), f"confusion matrices, {clf}"))
     prov = results.get("provenance")
     parts.append("<p class=note>Generated by <code>refgan study</code>; every number is in "
                  "results.json and results.csv next to this file."
-                 + (f"<br>{html.escape(summary_line(prov))}" if prov else "") + "</p></body></html>")
+                 + (f"<br>{esc(summary_line(prov))}" if prov else "") + "</p></body></html>")
     return "\n".join(parts)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import typing
 from dataclasses import dataclass, field, fields
@@ -29,6 +30,7 @@ from typing import Any, Callable
 
 from refgan.backend import available_cores
 from refgan.data.loaders import NPZ_SPLITS
+from refgan.data.names import check_class_names
 from refgan.errors import UserError
 from refgan.gans.architectures import stages
 from refgan.gans.diffaugment import POLICIES
@@ -273,8 +275,15 @@ class TrainConfig:
             complaint = _type_complaint(value, hints[f.name])
             for check in () if complaint or value is None else f.metadata["checks"]:
                 complaint = complaint or check(value)
+            if complaint and f.metadata.get("cli") is None:  # only ever read from a record
+                example = json.dumps(getattr(TrainConfig(), f.name))
+                raise UserError(f"the run's recorded option {f.name!r} {complaint}: it is no "
+                                "command-line option but read from the run's config.json or "
+                                f"checkpoint, which were edited or damaged; restore it in the "
+                                f"form \"{f.name}\": {example}")
             if complaint:
                 raise UserError(f"--{f.name.replace('_', '-')} {complaint}")
+        check_class_names(self.classes, "--classes")
         if self.npz_split != "auto" and not str(self.data).lower().endswith(".npz"):
             raise UserError(f"--npz-split {self.npz_split} applies to a .npz --data only; leave it "
                             f"out for --data {self.data}")

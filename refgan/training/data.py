@@ -149,7 +149,15 @@ def run_data(run_dir) -> GanData:
     """The data the run in ``run_dir`` trained on, rebuilt from its recorded config and
     checked against the data hash of its latest checkpoint."""
     _, meta = checkpoint.load(Path(run_dir) / "checkpoints")
-    data = prepare(TrainConfig.from_json(meta["config"]))
+    config = TrainConfig.from_json(meta["config"]).validate()  # a damaged record: one line
+    where = Path(str(config.data)).expanduser()
+    if config.data != "synthetic" and not where.exists():
+        raise UserError(f"the run {run_dir} was trained on --data {config.data}, which is not there "
+                        f"(looked for {where.resolve()}): it was moved or deleted"
+                        + (", or the run was started from another folder (the path is relative)"
+                           if not where.is_absolute() else "")
+                        + "; put the data back there, or work from the folder the run was started in")
+    data = prepare(config)
     if data.hash() != meta["data_hash"]:
         raise UserError(f"the data rebuilt from {run_dir}'s config differ from those the run "
                         "was trained on (data hash mismatch): has the dataset changed?")

@@ -68,9 +68,11 @@ def sample_class(models: dict[str, GAN], class_names, name: str, n: int,
     names = list(class_names)
     if name not in names:
         raise UserError(f"unknown class {name!r}; this run has {', '.join(names)}")
-    m = models.get("all") or models[name]
+    # a per-class run's keys are its class names, in order; anything else is the one
+    # conditional model (key "all", which may also be the name of a class: ALL vs normal)
+    m = models[name] if list(models) == names else models["all"]
     z = np.random.default_rng(seed).standard_normal((n, m.latent_dim)).astype(np.float32)
-    if "all" in models:
+    if m.conditional:
         return m.sample(n, labels=np.full(n, names.index(name)), z=z)
     return m.sample(n, z=z)
 

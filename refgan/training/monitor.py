@@ -131,7 +131,8 @@ class Monitor:
         train = data.train
         for i, name in enumerate(self.class_names):
             self.real_div[name] = self._real_diversity(train.images[train.labels == i], fixed)
-        self.real_div["all"] = self._real_diversity(train.images, fixed)
+        mixture = self._real_diversity(train.images, fixed)  # the row of one model of all classes
+        self.real_div.setdefault("all", mixture)  # a class named "all" keeps its own
 
     def _real_diversity(self, real: np.ndarray, rng) -> float:
         pick = rng.choice(len(real), min(len(real), self.config.n_fixed), replace=False)

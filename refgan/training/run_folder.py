@@ -66,15 +66,33 @@ def write_config(run_dir, config: dict, step: int, command: list[str] | None = N
     earlier ``history`` entry are kept; ``step`` is where this session starts.
     """
     path = Path(run_dir) / CONFIG
-    old = json.loads(path.read_text()) if path.exists() else {}
+    old = read_config_record(path) if path.exists() else {}
     record = provenance(command)
     session = {"started_utc": _now(), "from_step": int(step), "to_step": int(config["steps"]),
                "command": record["command"], "refgan": record["refgan"],
+               "engine": config.get("engine"),
                "git_commit": record["git_commit"]}
     out = dict(config, provenance=old.get("provenance", record),
                history=old.get("history", []) + [session])
     atomic_write_json(path, out)
     return out
+
+
+def read_config_record(path) -> dict:
+    """A run's ``config.json`` as a dict; damage (not JSON, not an object, unreadable)
+    is a one-line UserError naming the file."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as err:
+        raise UserError(f"{path} is not valid JSON ({err}): the run's record is damaged; restore it "
+                        "from a backup, or delete it (the checkpoint keeps the run's options)") from None
+    except OSError as err:
+        raise UserError(f"cannot read {path} ({err.strerror or err})") from None
+    if not isinstance(record, dict):
+        raise UserError(f"{path} holds a JSON {type(record).__name__}, not a run's config (an object): "
+                        "the run's record is damaged; restore it from a backup, or delete it")
+    return record
 
 
 def config_options(record: dict) -> dict:
@@ -178,12 +196,16 @@ def locked(run_dir):
     Re-entrant within a process: the command locks before it reads the run, the
     trainer again while it trains."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    key = run_dir.resolve()
-    if key in _held:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        key = run_dir.resolve()
+        f = None if key in _held else open(run_dir / LOCK, "a+")
+    except OSError as err:
+        raise UserError(f"cannot use the run folder {run_dir} ({err.strerror or err}); a run folder "
+                        "must be writable: fix its permissions or choose another") from None
+    if f is None:
         yield run_dir
         return
-    f = open(run_dir / LOCK, "a+")
     try:
         if fcntl is not None:
             try:
@@ -270,10 +292,18 @@ def staged_output(out):
         raise UserError(f"{out} already exists; refgan never overwrites it: choose a new --out")
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    try:
+        partial.mkdir(parents=True)
+    except OSError as err:
+        raise UserError(f"cannot create {partial} for {out} ({err.strerror or err}); choose an output "
+                        "folder you can write to") from None
     try:
         yield partial
         os.replace(partial, out)
+    except OSError as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise UserError(f"cannot write {out} ({err.strerror or err}): nothing was kept; free some "
+                        "space or choose another folder, then run the command again") from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -40,6 +40,7 @@ so an interrupted and resumed CPU run ends with bit-identical weights.
 """
 from __future__ import annotations
 
+import itertools
 import signal
 import sys
 import threading
@@ -49,10 +50,9 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 import refgan
-from refgan import backend, optim, random
+from refgan import backend, optim, progress, random
 from refgan.errors import UserError
 from refgan.training import checkpoint, run_folder
 from refgan.training.config import TrainConfig
@@ -70,12 +70,20 @@ def models_in_parallel(config: TrainConfig, n_models: int) -> bool:
 
 
 def new_run_dir(root, model: str) -> Path:
+    """Create and return a new, empty run folder ``root/<YYYYmmdd-HHMMSS>-<model>``;
+    runs started in the same second get ``-2``, ``-3``, ... The folder is made with one
+    ``mkdir`` that fails if it exists, so two processes never share a folder."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path(root) / f"{stamp}-{model}"
-    if path.exists():
-        raise UserError(f"run folder {path} already exists; wait a second or pass "
-                        "--run-dir NEW_FOLDER (refgan never overwrites a run)")
-    return path
+    for n in itertools.count(1):
+        path = Path(root) / (f"{stamp}-{model}" if n == 1 else f"{stamp}-{model}-{n}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise UserError(f"cannot create the run folder {path} ({err.strerror}); choose "
+                            "another --out or --run-dir") from None
 
 
 class Trainer:
@@ -88,6 +96,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else new_run_dir("runs", config.model)
         self.step = 0
         self._stop = False
+        self._signal = None            # the signal that stopped the loop (SIGINT, SIGTERM)
         self.last_ckpt_step = None
         self.elapsed_before = 0.0      # seconds trained before this session (resume)
         self._t0 = time.perf_counter()
@@ -243,10 +252,13 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------
     def _on_sigint(self, signum, frame):
+        """Ctrl-C (SIGINT) and SIGTERM (``timeout``, SLURM, ``docker stop``): finish the
+        step, checkpoint, exit 130 or 143."""
         if self._stop:  # second Ctrl-C: leave now
             raise KeyboardInterrupt
-        self._stop = True
-        self.log("\ninterrupt: finishing this step and saving a checkpoint "
+        self._stop, self._signal = True, signum
+        what = "terminate (SIGTERM)" if signum == signal.SIGTERM else "interrupt"
+        self.log(f"\n{what}: finishing this step and saving a checkpoint "
                  "(Ctrl-C again to quit without saving)")
 
     def stop(self):
@@ -255,7 +267,8 @@ class Trainer:
 
     def run(self, max_steps: int | None = None) -> int:
         """Train up to config.steps (or ``max_steps``, for tests: behaves like an
-        interrupt there). Returns 0 when finished, 130 when interrupted.
+        interrupt there). Returns 0 when finished, 130 when interrupted (143 when
+        stopped by SIGTERM).
 
         The run folder is locked meanwhile (:func:`refgan.training.run_folder.locked`), and
         ``metrics.jsonl`` first cut back to the step training starts from: the lines a
@@ -272,10 +285,11 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         run_folder.start_session(self)  # config.json (+ provenance, history), log.txt, reals.png
         main = threading.current_thread() is threading.main_thread()
-        old = signal.signal(signal.SIGINT, self._on_sigint) if main else None
-        bar = tqdm(total=c.steps, initial=self.step, disable=not c.progress,
-                   desc=f"{c.model} x{len(self.models)}", unit="it", dynamic_ncols=True,
-                   file=sys.stderr)
+        old = {s: signal.signal(s, self._on_sigint) for s in (signal.SIGINT, signal.SIGTERM)} \
+            if main else {}
+        bar = progress.bar(c.steps, initial=self.step, disable=not c.progress,
+                           desc=f"{c.model} x{len(self.models)}", unit="it", dynamic_ncols=True,
+                           file=sys.stderr)
         try:
             t_last, s_last, self._t0 = time.perf_counter(), self.step, time.perf_counter()
             if self.step == 0:
@@ -319,12 +333,12 @@ class Trainer:
                 self.monitor.write({"event": "interrupted", "step": self.step})
                 self.log(f"stopped at step {self.step}/{c.steps}; checkpoint saved. "
                          f"Continue with: {refgan_command()} train --resume {self.run_dir}")
-                return 130
+                return 143 if self._signal == signal.SIGTERM else 130  # 128 + the signal number
         finally:
             self._stop_pool()
             bar.close()
-            if main:
-                signal.signal(signal.SIGINT, old)
+            for s, handler in old.items():
+                signal.signal(s, handler)
         self.finish()
         return 0
 
