@@ -1,5 +1,5 @@
 """Every model of the zoo, trained briefly on real-looking cells, makes images of the
-class it is asked for (issue 10: AC-GAN passed the loss-direction tests while it
+class it is asked for (an AC-GAN once passed the loss-direction tests while it
 produced colour noise).
 
 The data are the embedded cells (``segmented`` style, 16 x 16, four white-cell
@@ -87,7 +87,7 @@ IDS = ["cgan", "acgan-v1", "acgan-v2", "acgan-v3"]
 
 # steps and rates chosen on five seeds: the two-batch AC-GAN recognised 0.88-1.0 (v1,
 # the hardest: a quarter of D's weight on real images), CGAN at lr 1e-3 0.87-0.99;
-# the one-batch AC-GAN of issue 10 stayed at 0.25 (v1), 0.26-0.65 (v2, v3).
+# the one-batch AC-GAN (an earlier version) stayed at 0.25 (v1), 0.26-0.65 (v2, v3).
 STEPS = {"cgan": dict(steps=400, lr_g=1e-3, lr_d=1e-3), "acgan": dict(steps=600)}
 
 

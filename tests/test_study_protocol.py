@@ -10,8 +10,9 @@ import pytest
 
 import refgan
 from refgan.data import Dataset, LeakError, make_blood_cells
-from refgan.study import CONDITIONS, GanOutput, quick_config, run_study, summarise
+from refgan.study import CONDITIONS, GanOutput, StudyResults, quick_config, run_study, summarise
 from refgan.study import conditions as C
+from refgan.study.results import Comparison, JobResult, Record, _clean
 
 
 def stub_gan(train, n_per_class, seed, workdir):
@@ -125,9 +126,8 @@ def test_results_json_complete_and_ordered(study):
 def test_every_test_image_once_per_repeat(study):
     _, _, res, _ = study
     for rep in range(2):
-        origins = np.concatenate([r["origin"] for f in res["folds"] if f["repeat"] == rep
-                                  for r in f["records"]
-                                  if r["classifier"] == "lr" and r["condition"] == "real"])
+        origins = np.concatenate([r.origin for r in res.records("lr", "real")
+                                  if r.repeat == rep])
         assert sorted(origins) == list(range(48))
 
 
@@ -135,7 +135,7 @@ def test_gan_never_trains_on_the_cnns_validation_images(study):
     """Leak: the CNN stops early on validation images carved from the training split;
     a GAN trained on them makes generated images that flatter that choice."""
     _, _, res, gan = study
-    val = {(f["repeat"], f["fold"]): f["val_origin"] for f in res["folds"]}
+    val = {(f.repeat, f.fold): f.val_origin for f in res.folds}
     assert len(gan.seen) == 2 * 2 * 2 * 2  # folds x repeats x seeds x (gan, gan-balance)
     for name, origins in gan.seen.items():
         rep, fold = (int(x) for x in re.match(r".*r(\d+)f(\d+)s\d+$", name).groups())
@@ -143,7 +143,8 @@ def test_gan_never_trains_on_the_cnns_validation_images(study):
 
 
 def test_generated_images_depending_on_validation_images_are_refused():
-    from refgan.study.protocol import Job, _checked_generation, folds, val_split
+    from refgan.study.jobs import Job, _checked_generation
+    from refgan.study.splits import folds, val_split
 
     ds = make_blood_cells(24, size=32, seed=0)
     train, test = next(folds(ds, 2, 0))
@@ -198,7 +199,7 @@ def test_report_has_every_section(study):
     _, out, res, _ = study
     check_report(out)
     # the GAN-set growth is reported with the reason it was chosen
-    why = res["policy"]["gan_grow_why"]
+    why = res.policy.gan_grow_why
     assert why and html.escape(why) in (out / "report.html").read_text()
 
 
@@ -267,12 +268,12 @@ def _fake_jobs(acc_by_cond, n_folds=5, n_test=40, rng=None, per_fold=None):
         for cond, acc in acc_by_cond.items():
             a = per_fold[cond][k] if per_fold and cond in per_fold else acc
             p = np.where(rng.random(n_test) < a, y[sl], 1 - y[sl])
-            recs.append(dict(classifier="lr", condition=cond, repeat=0, fold=k, gan_seed=-1,
-                             y_true=y[sl].tolist(), y_pred=p.tolist(),
-                             score=(p + 0.1 * rng.random(n_test)).tolist(), scores=None,
-                             origin=list(range(n_test * k, n_test * (k + 1))), n_train=160))
-        jobs.append(dict(kind="real", repeat=0, fold=k, gan_seed=-1, n_train=4 * n_test,
-                         n_test=n_test, records=recs))
+            recs.append(Record(classifier="lr", condition=cond, repeat=0, fold=k, gan_seed=-1,
+                               y_true=y[sl].tolist(), y_pred=p.tolist(),
+                               score=(p + 0.1 * rng.random(n_test)).tolist(), scores=None,
+                               origin=list(range(n_test * k, n_test * (k + 1))), n_train=160))
+        jobs.append(JobResult(kind="real", repeat=0, fold=k, gan_seed=-1, n_train=4 * n_test,
+                              n_test=n_test, records=recs))
     return jobs
 
 
@@ -281,21 +282,21 @@ def test_summarise_flags_a_real_difference():
     and its simultaneous interval excludes 0."""
     s = summarise(_fake_jobs({"real": 0.6, "real+classic": 0.62, "real+gen": 0.95}),
                   ["healthy", "blast"], n_boot=100)
-    by = {(c["condition"], c["baseline"]): c for c in s["comparisons"]["lr"]}
+    by = {(c.condition, c.baseline): c for c in s.comparisons["lr"]}
     c = by[("real+gen", "real")]
-    assert c["significant"] and c["diff"] > 0.2 and c["low"] > 0
-    assert not by[("real+classic", "real")]["significant"]
+    assert c.significant and c.diff > 0.2 and c.low > 0
+    assert not by[("real+classic", "real")].significant
 
 
 def test_one_lucky_fold_is_not_significant_though_mcnemar_says_so():
-    """The issue's case: per-fold differences [0, +42, 0] pooled into McNemar look
+    """One lucky fold: per-fold differences [0, +42, 0] pooled into McNemar look
     significant; the fold-level corrected t does not (and decides)."""
     jobs = _fake_jobs({"real": 0.5, "real+gen": 0.5}, n_folds=3, n_test=60,
                       per_fold={"real": [1.0, 0.5, 1.0], "real+gen": [1.0, 0.95, 1.0]})
     s = summarise(jobs, ["healthy", "blast"], n_boot=50)
-    c = next(c for c in s["comparisons"]["lr"] if c["condition"] == "real+gen")
-    assert c["p_mcnemar"] < 0.01 and c["diff"] > 0.1
-    assert not c["significant"] and c["low"] < 0 < c["high"] and c["p_value"] > 0.05
+    c = next(c for c in s.comparisons["lr"] if c.condition == "real+gen")
+    assert c.p_mcnemar < 0.01 and c.diff > 0.1
+    assert not c.significant and c.low < 0 < c.high and c.p_value > 0.05
 
 
 def test_degenerate_classifier_flagged_and_its_comparisons_not_interpretable():
@@ -303,44 +304,58 @@ def test_degenerate_classifier_flagged_and_its_comparisons_not_interpretable():
 
     jobs = _fake_jobs({"real": 0.8, "real+gen": 0.8})
     for j in jobs:  # real+gen: always 'healthy'
-        for r in j["records"]:
-            if r["condition"] == "real+gen":
-                r["y_pred"] = [0] * len(r["y_true"])
+        for r in j.records:
+            if r.condition == "real+gen":
+                r.y_pred = [0] * len(r.y_true)
     s = summarise(jobs, ["healthy", "blast"], n_boot=50)
-    assert "predicts a single class in most folds" in s["table"]["lr"]["real+gen"]["degenerate"]
-    assert not s["table"]["lr"]["real"]["degenerate"]
-    c = next(c for c in s["comparisons"]["lr"] if c["condition"] == "real+gen")
-    assert not c["interpretable"] and not c["significant"]
-    res = dict(s, config=dict(quick=False, folds=5, repeats=1, gan_seeds=1), folds=jobs)
+    assert "predicts a single class in most folds" in s.table["lr"]["real+gen"].degenerate
+    assert not s.table["lr"]["real"].degenerate
+    c = next(c for c in s.comparisons["lr"] if c.condition == "real+gen")
+    assert not c.interpretable and not c.significant
+    res = results_of(s, jobs, config=dict(quick=False, folds=5, repeats=1, gan_seeds=1))
     assert "Not interpretable" in " ".join(verdict(res))
 
 
+def results_of(summary, jobs, **fields):
+    """A StudyResults around ``summary`` (what the verdict and the report read)."""
+    from refgan.study.results import DatasetInfo, Policy
+
+    base = dict(config={}, policy=Policy("none", "none", "", ""),
+                dataset=DatasetInfo("fake", 0, {}, [8, 8]), gan_description="stub",
+                gan_parents=[], class_names=["healthy", "blast"], folds=jobs)
+    return StudyResults.build(summary, **{**base, **fields})
+
+
 def _comparison(condition, baseline, diff, significant, interpretable=True):
-    return dict(condition=condition, baseline=baseline, diff=diff, low=diff - 0.05,
-                high=diff + 0.05, interpretable=interpretable, significant=significant,
-                family="gan" if "gen" in condition else "other", family_size=3)
+    return Comparison(condition=condition, baseline=baseline, diff=diff, low=diff - 0.05,
+                      high=diff + 0.05, interpretable=interpretable, significant=significant,
+                      family="gan" if "gen" in condition else "other", family_size=3,
+                      per_fold=[diff] * 5)
 
 
 def test_verdict_names_every_comparison_and_credits_the_gan_only_for_its_own_gains():
     from refgan.study.report import verdict
 
-    base = dict(config=dict(folds=5, repeats=2, gan_seeds=2, quick=False), folds=[{}] * 5)
+    from dataclasses import replace
+
+    s = summarise(_fake_jobs({"real": 0.6, "real+gen": 0.7}), ["healthy", "blast"], n_boot=10)
+    base = results_of(s, [], config=dict(folds=5, repeats=2, gan_seeds=2, quick=False))
     comps = [_comparison("real+classic+gen", "real", 0.07, True),
              _comparison("real+classic+gen", "real+classic", -0.004, False),
              _comparison("real+gen", "real", -0.02, False),
              _comparison("real+gen x2", "real", 0.01, False),
              _comparison("real+inplace-blur", "real", 0.0, False),
              _comparison("real+classic", "real", 0.06, True)]
-    lines = verdict(dict(base, comparisons={"lr": comps}))
+    lines = verdict(replace(base, comparisons={"lr": comps}))
     assert lines[0].startswith("Adding GAN-generated images to an otherwise unchanged training set "
                                "made no classifier significantly more accurate")
     text = " ".join(lines)
     for c in comps:  # each comparison is named in the verdict
-        assert c["condition"] in text
+        assert c.condition in text
     assert "by 0.0 points" not in text
-    gain = verdict(dict(base, comparisons={"lr": [_comparison("real+gen", "real", 0.08, True)]}))
+    gain = verdict(replace(base, comparisons={"lr": [_comparison("real+gen", "real", 0.08, True)]}))
     assert "significantly more accurate: LR" in gain[0]
-    quick = verdict(dict(base, config=dict(base["config"], quick=True), comparisons={"lr": comps}))
+    quick = verdict(replace(base, config=dict(base.config, quick=True), comparisons={"lr": comps}))
     assert "Pipeline check" in quick[0] and "not evidence" in quick[0]
 
 
@@ -355,10 +370,11 @@ def test_study_on_digits_reports_macro_and_top_k(tmp_path):
                               repeats=1, gan_seeds=1, n_generated=4,
                               conditions=("real", "real+classic", "real+gen")))
     res = run_study(cfg, tmp_path, gan_step=stub_gan, dataset=ds, log=lambda m: None)
-    assert res["metrics"] == ["accuracy", "macro_precision", "macro_recall", "macro_f1", "top2", "top5"]
-    row = res["table"]["lr"]["real"]
-    assert len(row["per_class"]["f1"]) == 10 and row["top5"]["mean"] >= row["top2"]["mean"] >= row["accuracy"]["mean"]
-    assert res["config"]["augment"] == "affine" and res["config"]["gan_grow"] == "none"
+    assert res.metrics == ["accuracy", "macro_precision", "macro_recall", "macro_f1", "top2", "top5"]
+    row = res.table["lr"]["real"]
+    m = row.metrics
+    assert len(row.per_class["f1"]) == 10 and m["top5"].mean >= m["top2"].mean >= m["accuracy"].mean
+    assert res.config["augment"] == "affine" and res.config["gan_grow"] == "none"
     html = (tmp_path / "report.html").read_text()
     assert "Top-5 accuracy" in html and "Macro F1" in html and "Per class" in html
 
@@ -371,7 +387,8 @@ def test_parallel_engine_gives_the_same_numbers(tmp_path):
     b = run_study(quick_config(**dict(cfg, n_jobs=2, joblib_backend="loky")), tmp_path / "b",
                   gan_step=stub_gan, log=lambda m: None)
     for cond in ("real", "real+gen"):
-        assert a["table"]["lr"][cond]["accuracy"]["per_fold"] == b["table"]["lr"][cond]["accuracy"]["per_fold"]
+        assert (a.table["lr"][cond].metrics["accuracy"].per_fold
+                == b.table["lr"][cond].metrics["accuracy"].per_fold)
 
 
 def test_cli_rejects_bad_options(capsys):
@@ -451,7 +468,7 @@ def test_the_studys_gan_chooses_its_checkpoint_from_its_own_training_images(tmp_
     out = step(train, {"0": 3, "1": 3}, seed=0, workdir=tmp_path / "gan")
     assert len(out.generated) == 6
     best = json.loads((tmp_path / "gan" / "checkpoints" / "best.json").read_text())
-    assert best["metric"] != "c2st_vs_fresh"
+    assert best["metric"] == "kid_simple"
 
 
 def test_the_positive_class_score_is_right_when_the_positive_class_comes_first():
@@ -461,7 +478,7 @@ def test_the_positive_class_score_is_right_when_the_positive_class_comes_first()
     from sklearn.linear_model import LogisticRegression
 
     from refgan.metrics.classification import roc_auc
-    from refgan.study.protocol import positive_score
+    from refgan.study.jobs import positive_score
 
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 50)
@@ -471,3 +488,66 @@ def test_the_positive_class_score_is_right_when_the_positive_class_comes_first()
     assert roc_auc(y, positive_score(d, 1), positive=1) > 0.95
     three = rng.normal(size=(5, 3))
     assert np.array_equal(positive_score(three, 2), three[:, 2])
+
+
+def _strip(cell):
+    return re.sub(r"<[^>]+>", "", cell).replace("\u2212", "-").strip()
+
+
+def test_report_numbers_are_results_json_numbers(study):
+    """Every table cell and every comparison of report.html, parsed from the page,
+    equals results.json's number (in %, to the page's one decimal)."""
+    from refgan.study.figures import NAMES
+
+    _, out, _, _ = study
+    res = json.loads((out / "results.json").read_text())
+    page = (out / "report.html").read_text()
+    results = page[page.index("<h2>Results</h2>"):page.index("<h2>Paired comparisons</h2>")]
+    paired = page[page.index("<h2>Paired comparisons</h2>"):page.index("<h2>How much")]
+    by_name = {v: k for k, v in NAMES.items()}
+
+    def pct(text):
+        return None if text == "n/a" else float(text)
+
+    seen = 0
+    for chunk in results.split("<h3>")[1:]:
+        clf = by_name[chunk[:chunk.index("</h3>")]]
+        for cond, n, cells in re.findall(r"<tr[^>]*><td>(.*?)</td><td>(\d+)</td>(.*?)</tr>", chunk):
+            cond = html.unescape(_strip(cond.split(" <span")[0]))
+            if cond not in res["table"][clf]:
+                continue  # the per-class table
+            row = res["table"][clf][cond]
+            assert int(n) == round(row["n_train"])
+            values = re.findall(r"<td>([\d.]+|n/a) <span class=ci>\[([\d.]+|n/a), ([\d.]+|n/a)\]",
+                                cells)
+            assert len(values) == len(res["metrics"])
+            for m, (mean, low, high) in zip(res["metrics"], values):
+                for got, key in ((mean, "mean"), (low, "low"), (high, "high")):
+                    want = row[m][key]
+                    assert pct(got) == pytest.approx(100 * want, abs=0.051), (clf, cond, m, key)
+                seen += 1
+    assert seen == sum(len(rows) * len(res["metrics"]) for rows in res["table"].values())
+    seen = 0
+    for chunk in paired.split("<h3>")[1:]:
+        clf = by_name[chunk[:chunk.index("</h3>")]]
+        rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>.*?</td><td>(.*?)</td>", chunk)
+        comps = {(c["condition"], c["baseline"]): c for c in res["comparisons"][clf]}
+        for cond, base, diff in rows:
+            c = comps[(html.unescape(cond), html.unescape(base))]
+            got = _strip(diff).split(" [")[0]
+            assert (got == "n/a") == (c["diff"] is None)
+            if c["diff"] is not None:
+                assert float(got) == pytest.approx(100 * c["diff"], abs=0.051)
+            seen += 1
+    assert seen == sum(len(v) for v in res["comparisons"].values())
+
+
+def test_results_json_reads_back_into_the_same_results(study):
+    """StudyResults.read(results.json) gives the objects run_study returned (NaN -> None
+    -> NaN), so readers of the file get the types the report uses."""
+    _, out, res, _ = study
+    back = StudyResults.read(out)
+    assert _clean(back.to_dict()) == json.loads((out / "results.json").read_text())
+    assert back.table["lr"]["real"] == res.table["lr"]["real"]
+    assert [c.label for c in back.comparisons["lr"]] == [c.label for c in res.comparisons["lr"]]
+    assert back.gan_quality()[0].figures() == res.gan_quality()[0].figures()
