@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 import refgan
 from refgan.data import make_blood_cells, split
 from refgan.gans import MODEL_CLASSES
+from refgan.gans.ali import TrainedALI
 from refgan.training import presets
 
 CLASSES = ("neutrophil", "eosinophil", "basophil", "monocyte")
@@ -45,11 +46,12 @@ def flat(x):
     return x.reshape(len(x), -1)
 
 
-def train_model(model, images, labels, n_classes, steps, seed=0, **overrides):
-    """A model of the zoo after ``steps`` generator iterations on (images, labels)."""
+def train_model(model, images, labels, n_classes, steps, seed=0, ali=None, **overrides):
+    """A model of the zoo after ``steps`` generator iterations on (images, labels)
+    (``ali``: ACGAN-ALI's :class:`TrainedALI`)."""
     c = presets.resolve(model, "smoke", **dict(SMALL, **overrides))
     refgan.manual_seed(seed)
-    m = MODEL_CLASSES[model](n_classes).build(c)
+    m = MODEL_CLASSES[model](n_classes, **({"ali": ali} if ali else {})).build(c)
     rng = np.random.default_rng(seed)
     for step in range(steps):
         m.epoch = step * c.batch // len(images)
@@ -75,9 +77,9 @@ def trained_ali(train, steps):
 def acgan_ali(train, steps, ali_steps, **kw):
     """ACGAN-ALI fed the codes of a briefly trained ALI encoder."""
     ali = trained_ali(train, ali_steps)
-    ali_config = {k: ali.config[k] for k in ("size", "width_g", "width_d", "latent_dim")}
+    options = {k: getattr(ali.config, k) for k in ("size", "width_g", "width_d", "latent_dim")}
     return train_model("acgan-ali", train.images, train.labels, len(CLASSES), steps,
-                       ali_state=ali.state_dict(), ali_config=ali_config, **kw)
+                       ali=TrainedALI(ali.state_dict(), options), **kw)
 
 
 CONDITIONAL = [("cgan", {}), ("acgan", {"real_fraction": "v1"}),

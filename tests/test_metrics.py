@@ -115,7 +115,20 @@ def test_corrected_repeated_kfold_t_by_hand():
 
 
 def test_bonferroni_matches_simultaneous_intervals():
+    """Bonferroni's m p (capped at 1), and the study's rule built on it: the corrected t's
+    1 - 0.05/m interval (half-width t_{df, 1 - 0.025/m} se, written out here) excludes 0
+    exactly when the adjusted p is below 0.05."""
     np.testing.assert_allclose(M.bonferroni([0.01, 0.04, 0.5]), [0.03, 0.12, 1.0])
+    rng = np.random.default_rng(3)
+    m, n, n_train, n_test = 4, 10, 180, 20
+    for trial in range(200):
+        d = rng.normal(rng.uniform(-0.05, 0.05), 0.04, n)
+        q = M.corrected_resampled_t(d, n_train, n_test, 1 - 0.05 / m)
+        se = np.sqrt(d.var(ddof=1) * (1 / n + n_test / n_train))
+        half = stats.t.ppf(1 - 0.025 / m, n - 1) * se
+        assert (q["low"], q["high"]) == pytest.approx((d.mean() - half, d.mean() + half), rel=1e-9)
+        adjusted = M.bonferroni([q["p_value"]] * m)[0]
+        assert (adjusted < 0.05) == (q["low"] > 0 or q["high"] < 0), trial
 
 
 def test_multiclass_metrics_macro_and_per_class():

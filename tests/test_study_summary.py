@@ -1,18 +1,18 @@
-"""Saquib and Rodriguez's accuracy-against-threshold sweep for any number of classes
-(refgan/study/summary.py `_row`, `positive_probability`; figures.py `fig_threshold`)."""
+"""The study's tables and comparisons (refgan/study/summary.py): the decision rule on
+fake records, degenerate classifiers, and Saquib and Rodriguez's accuracy-against-
+threshold sweep for any number of classes (`_row`, `positive_probability`)."""
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy.special import softmax
 
-from refgan.study import quick_config, run_study
-from refgan.study.figures import fig_threshold
+from refgan.study import quick_config, run_study, summarise
+from refgan.study.report import verdict
 from refgan.study.results import Record
 from refgan.study.summary import _row, positive_probability
 
-from test_study_protocol import SMALL, stub_gan
+from study_helpers import SMALL, fake_jobs, results_of, stub_gan
 
 
 def records(n_classes, n_folds=2, n=30, seed=0):
@@ -73,15 +73,6 @@ def test_positive_probability_known_values():
     assert positive_probability([three], 2) == pytest.approx([0.25], abs=1e-12)
 
 
-def test_threshold_figure_is_drawn_for_a_multiclass_result():
-    K = 3
-    row = SimpleNamespace(threshold_sweep=sweep_of(records(K), K))
-    results = SimpleNamespace(table={"lr": {"real": row, "real+gen": row}},
-                              class_names=["a", "b", "c"], positive="c")
-    png = fig_threshold(results)
-    assert png and len(png) > 1000
-
-
 def test_digits_study_report_shows_the_threshold_sweep(tmp_path):
     from refgan.study.datasets import sklearn_digits
 
@@ -94,3 +85,40 @@ def test_digits_study_report_shows_the_threshold_sweep(tmp_path):
     assert len(ts.threshold) == len(ts.accuracy) == 41
     html = (tmp_path / "report.html").read_text()
     assert "Accuracy against the decision threshold" in html and "one vs rest" in html
+
+
+def test_summarise_flags_a_real_difference():
+    """Two conditions on the same 200 images, one far better in every fold: significant,
+    and its simultaneous interval excludes 0."""
+    s = summarise(fake_jobs({"real": 0.6, "real+classic": 0.62, "real+gen": 0.95}),
+                  ["healthy", "blast"], n_boot=100)
+    by = {(c.condition, c.baseline): c for c in s.comparisons["lr"]}
+    c = by[("real+gen", "real")]
+    assert c.significant and c.diff > 0.2 and c.low > 0
+    assert not by[("real+classic", "real")].significant
+
+
+def test_one_lucky_fold_is_not_significant_though_mcnemar_says_so():
+    """One lucky fold: per-fold differences [0, +42, 0] pooled into McNemar look
+    significant; the fold-level corrected t does not (and decides)."""
+    jobs = fake_jobs({"real": 0.5, "real+gen": 0.5}, n_folds=3, n_test=60,
+                     per_fold={"real": [1.0, 0.5, 1.0], "real+gen": [1.0, 0.95, 1.0]})
+    s = summarise(jobs, ["healthy", "blast"], n_boot=50)
+    c = next(c for c in s.comparisons["lr"] if c.condition == "real+gen")
+    assert c.p_mcnemar < 0.01 and c.diff > 0.1
+    assert not c.significant and c.low < 0 < c.high and c.p_value > 0.05
+
+
+def test_degenerate_classifier_flagged_and_its_comparisons_not_interpretable():
+    jobs = fake_jobs({"real": 0.8, "real+gen": 0.8})
+    for j in jobs:  # real+gen: always 'healthy'
+        for r in j.records:
+            if r.condition == "real+gen":
+                r.y_pred = [0] * len(r.y_true)
+    s = summarise(jobs, ["healthy", "blast"], n_boot=50)
+    assert "predicts a single class in most folds" in s.table["lr"]["real+gen"].degenerate
+    assert not s.table["lr"]["real"].degenerate
+    c = next(c for c in s.comparisons["lr"] if c.condition == "real+gen")
+    assert not c.interpretable and not c.significant
+    res = results_of(s, jobs, config=dict(quick=False, folds=5, repeats=1, gan_seeds=1))
+    assert "Not interpretable" in " ".join(verdict(res))

@@ -27,8 +27,6 @@ from refgan.metrics.intervals import (bonferroni, bootstrap_interval, corrected_
 __all__ = ["binary_metrics", "bonferroni", "bootstrap_interval", "classification_summary",
            "confusion_matrix", "corrected_paired_ttest", "corrected_resampled_t",
            "corrected_t_interval", "diversity", "f1_score", "holm", "kid_cnn_features",
-           "kid_pixels",
-           "mcnemar", "memorisation", "mmd2_cubic", "multiclass_metrics", "paired_bootstrap", "prdc", "roc_auc",
-           "roc_curve",
-           "specificity", "t_interval", "threshold_sweep", "top_k_accuracy", "trts", "tstr",
-           "wilson_interval"]
+           "kid_pixels", "mcnemar", "memorisation", "mmd2_cubic", "multiclass_metrics",
+           "paired_bootstrap", "prdc", "roc_auc", "roc_curve", "specificity", "t_interval",
+           "threshold_sweep", "top_k_accuracy", "trts", "tstr", "wilson_interval"]

@@ -251,5 +251,3 @@ def run_jobs(cfg: StudyConfig, jobs: list, gan_step, workdir: Path, policy: Poli
     finally:
         bar.close()
     return sorted(out, key=lambda r: (r.repeat, r.fold, r.kind, r.gan_seed))
-
-

@@ -395,8 +395,8 @@ def section_classifiers(results: StudyResults) -> str:
     out += ("<h2>Confusion matrices</h2><p class=note>All folds pooled; rows: true class, "
             "columns: predicted.</p>")
     for clf in results.table:
-        out += f"<h3>{_name(clf)}</h3>" + _img(F.fig_confusions(results, clf),
-                                                f"confusion matrices, {clf}")
+        out += (f"<h3>{_name(clf)}</h3>"
+                + _img(F.fig_confusions(results, clf), f"confusion matrices, {clf}"))
     return out
 
 

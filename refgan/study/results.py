@@ -56,6 +56,11 @@ class Record:
     curves: dict = field(default_factory=lambda: dict(loss=[], val_loss=[]))
     seconds: float = 0.0
 
+    def to_dict(self) -> dict:
+        keys = ("classifier", "condition", "repeat", "fold", "gan_seed", "n_train", "class_counts",
+                "y_true", "y_pred", "score", "scores", "origin", "curves", "seconds")
+        return {k: getattr(self, k) for k in keys}
+
     @property
     def correct(self) -> np.ndarray:
         """(n_test,) bool: predicted the true class."""
@@ -157,7 +162,7 @@ class JobResult:
         out = dict(kind=self.kind, repeat=self.repeat, fold=self.fold, gan_seed=self.gan_seed,
                    n_train=self.n_train, n_test=self.n_test, val_origin=self.val_origin,
                    gan=self.gan.to_dict(), timings=self.timings,
-                   records=[asdict(r) for r in self.records])
+                   records=[r.to_dict() for r in self.records])
         if samples and self.samples is not None:
             out["samples"] = self.samples
         return out

@@ -42,4 +42,3 @@ def without(ds: Dataset, other: Dataset | None) -> Dataset:
     out = ds.subset(~np.isin(ds.origin, other.origin))
     out.role = ds.role
     return out
-

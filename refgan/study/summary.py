@@ -243,14 +243,13 @@ def summarise(jobs_out: list[JobResult], class_names, n_boot: int = 1000, seed: 
                                                n_boot, seed, top_k)
     comparisons = {clf: compare(rows, groups, clf, n_train, n_test) for clf, rows in table.items()}
     n_cells = len({(j.repeat, j.fold) for j in jobs_out})
+    rule = DecisionRule(
+        test="corrected repeated k-fold t (Nadeau & Bengio 2003; Bouckaert & Frank 2004)",
+        unit="fold (accuracy averaged over the fold's GAN seeds)",
+        correction=f"variance x (1/{n_cells} + {n_test:.0f}/{n_train:.0f}), df {n_cells - 1}",
+        multiplicity="Bonferroni within each classifier and family (generated images / other), "
+                     "with the matching simultaneous intervals",
+        alpha=ALPHA, description_only="exact McNemar on the pooled predictions")
     return Summary(table=table, comparisons=comparisons, positive=class_names[pos],
                    metrics=list(names), n_train_mean=n_train, n_test_mean=n_test,
-                   n_folds_total=n_cells, decision_rule=DecisionRule(
-                    test="corrected repeated k-fold t (Nadeau & Bengio 2003; Bouckaert & Frank 2004)",
-                    unit="fold (accuracy averaged over the fold's GAN seeds)",
-                    correction=f"variance x (1/{n_cells} + {n_test:.0f}/{n_train:.0f}), df {n_cells - 1}",
-                    multiplicity="Bonferroni within each classifier and family (generated images / "
-                                 "other), with the matching simultaneous intervals",
-                    alpha=ALPHA, description_only="exact McNemar on the pooled predictions"))
-
-
+                   n_folds_total=n_cells, decision_rule=rule)
