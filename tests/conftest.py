@@ -32,3 +32,20 @@ def numpy_backend():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory):
+    """A small study with the stub GAN (study_helpers): ``(config, out folder,
+    StudyResults, the GAN that recorded what it was handed)``, run once a session."""
+    # here, not at the top: refgan.study loads scikit-learn and SciPy (~1 s), which
+    # most test files never need
+    from refgan.study import quick_config, run_study
+    from study_helpers import SMALL, RecordingGan
+
+    out = tmp_path_factory.mktemp("study")
+    cfg = quick_config(**SMALL)
+    gan = RecordingGan()
+    with refgan.using_backend("numpy"):
+        res = run_study(cfg, out, gan_step=gan, log=lambda m: None)
+    return cfg, out, res, gan

@@ -370,7 +370,7 @@ def test_study_runs_deep_classifiers_like_the_others(tmp_path, fake_loader):
                        ratios=(), balance=False, classifiers=("lr", "vgg16"), weights=str(tmp_path),
                        conditions=("real", "real+gen", "real+rotate-on-the-fly"), n_jobs=1,
                        progress=False)
-    res = run_study(cfg, tmp_path / "study", gan_step=_noisy_copies_gan, log=lambda m: None)
+    res = run_study(cfg, tmp_path / "study", gan_step=_noisy_copies_gan, log=lambda m: None).to_dict()
     assert set(res["table"]["vgg16"]) == {"real", "real+gen", "real+rotate-on-the-fly"}
     assert set(res["table"]["lr"]) == {"real", "real+gen"}
     assert {c["condition"] for c in res["comparisons"]["vgg16"]} == {"real+gen", "real+rotate-on-the-fly"}

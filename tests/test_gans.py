@@ -63,6 +63,11 @@ def test_acgan_ali_from_an_ali_run(tmp_path):
         assert np.array_equal(t.models["all"].nets["G"].state_dict()["blocks.0.weight"], g_ali)
         assert t.run() == 0
         assert "ali_state" not in (tmp_path / "aa" / "config.json").read_text()
+        # the encoder is the ALI run's, frozen
+        e_ali = ali.models["all"].nets["E"].state_dict()
+        e = t.models["all"].nets["E"]
+        assert all(np.array_equal(v, e_ali[k]) for k, v in e.state_dict().items())
+        assert not any(p.requires_grad for p in e.parameters())
 
 
 def test_acgan_ali_needs_an_ali_run(tmp_path):
@@ -138,3 +143,37 @@ def test_wgan_critic_estimate_grows_when_critic_trains(numpy_backend):
     m, batch = _tiny_problem("wgan-gp")
     w = [m.discriminator_step(batch)["wasserstein"] for _ in range(12)]
     assert _trend(w) > 0, w
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_lazy_penalty_on_a_linear_critic(every, numpy_backend):
+    """add_penalty against closed forms: a linear critic D(x) = w.x + b has input
+    gradient w everywhere, so GP = (||w|| - 1)^2 whatever the interpolation, and the
+    penalty's weight gradient is 2 (||w|| - 1) w / ||w||. On updates 0, k, 2k, ...
+    the loss and its gradient gain k * lambda times these; on the others nothing."""
+    from refgan import nn
+    from refgan.gans.wgan_gp import add_penalty
+
+    rng = np.random.default_rng(0)
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(12, 1))
+    w = rng.normal(size=(1, 12))
+    critic.load_state_dict({**critic.state_dict(), "1.weight": w})
+    w = critic.state_dict()["1.weight"].astype(np.float64)  # as stored (float32)
+    real, fake = (refgan.tensor(rng.normal(size=(4, 3, 2, 2))) for _ in range(2))
+    norm, lam = np.linalg.norm(w), 10.0
+    for updates in range(4):
+        for p in critic.parameters():
+            p.grad = None
+        base = critic(fake).mean() - critic(real).mean()
+        loss, logs = add_penalty(base, critic, real, fake, lam, every, updates)
+        loss.backward()
+        w_grad = next(p for p in critic.parameters() if p.shape == (1, 12)).grad.numpy()
+        # d(base)/dw = mean(fake) - mean(real), flattened
+        base_grad = (fake.numpy().reshape(4, -1).mean(0) - real.numpy().reshape(4, -1).mean(0))
+        on = updates % every == 0
+        weight = every * lam if on else 0.0
+        expected = float(base.numpy()) + weight * (norm - 1) ** 2
+        assert float(loss.numpy()) == pytest.approx(expected, rel=1e-5)
+        np.testing.assert_allclose(w_grad[0], base_grad + weight * 2 * (norm - 1) * w[0] / norm,
+                                   rtol=1e-4, atol=1e-6)
+        assert ("gp" in logs) == on

@@ -1,5 +1,5 @@
 """Every model of the zoo, trained briefly on real-looking cells, makes images of the
-class it is asked for (issue 10: AC-GAN passed the loss-direction tests while it
+class it is asked for (an AC-GAN once passed the loss-direction tests while it
 produced colour noise).
 
 The data are the embedded cells (``segmented`` style, 16 x 16, four white-cell
@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 import refgan
 from refgan.data import make_blood_cells, split
 from refgan.gans import MODEL_CLASSES
+from refgan.gans.ali import TrainedALI
 from refgan.training import presets
 
 CLASSES = ("neutrophil", "eosinophil", "basophil", "monocyte")
@@ -45,11 +46,12 @@ def flat(x):
     return x.reshape(len(x), -1)
 
 
-def train_model(model, images, labels, n_classes, steps, seed=0, **overrides):
-    """A model of the zoo after ``steps`` generator iterations on (images, labels)."""
+def train_model(model, images, labels, n_classes, steps, seed=0, ali=None, **overrides):
+    """A model of the zoo after ``steps`` generator iterations on (images, labels)
+    (``ali``: ACGAN-ALI's :class:`TrainedALI`)."""
     c = presets.resolve(model, "smoke", **dict(SMALL, **overrides))
     refgan.manual_seed(seed)
-    m = MODEL_CLASSES[model](n_classes).build(c)
+    m = MODEL_CLASSES[model](n_classes, **({"ali": ali} if ali else {})).build(c)
     rng = np.random.default_rng(seed)
     for step in range(steps):
         m.epoch = step * c.batch // len(images)
@@ -75,9 +77,9 @@ def trained_ali(train, steps):
 def acgan_ali(train, steps, ali_steps, **kw):
     """ACGAN-ALI fed the codes of a briefly trained ALI encoder."""
     ali = trained_ali(train, ali_steps)
-    ali_config = {k: getattr(ali.config, k) for k in ("size", "width_g", "width_d", "latent_dim")}
+    options = {k: getattr(ali.config, k) for k in ("size", "width_g", "width_d", "latent_dim")}
     return train_model("acgan-ali", train.images, train.labels, len(CLASSES), steps,
-                       ali_state=ali.state_dict(), ali_config=ali_config, **kw)
+                       ali=TrainedALI(ali.state_dict(), options), **kw)
 
 
 CONDITIONAL = [("cgan", {}), ("acgan", {"real_fraction": "v1"}),
@@ -87,7 +89,7 @@ IDS = ["cgan", "acgan-v1", "acgan-v2", "acgan-v3"]
 
 # steps and rates chosen on five seeds: the two-batch AC-GAN recognised 0.88-1.0 (v1,
 # the hardest: a quarter of D's weight on real images), CGAN at lr 1e-3 0.87-0.99;
-# the one-batch AC-GAN of issue 10 stayed at 0.25 (v1), 0.26-0.65 (v2, v3).
+# the one-batch AC-GAN (an earlier version) stayed at 0.25 (v1), 0.26-0.65 (v2, v3).
 STEPS = {"cgan": dict(steps=400, lr_g=1e-3, lr_d=1e-3), "acgan": dict(steps=600)}
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import refgan
 from refgan.data import make_blood_cells
 from refgan.study import quick_config, run_study
+from refgan.study.results import StudyResults
 from refgan.study import report
 
-from test_study import SMALL, stub_gan
+from study_helpers import SMALL, stub_gan
 
 HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script> $a^{$", "a&b \"q\" 'q'"]
 
@@ -31,6 +32,7 @@ def test_study_report_escapes_class_names_data_name_and_config_values(tmp_path):
                               joblib_backend="threading"))
     with refgan.using_backend("numpy"):
         res = run_study(cfg, tmp_path, gan_step=stub_gan, dataset=ds, log=lambda m: None)
+    res = res.to_dict(samples=True)
     page = (tmp_path / "report.html").read_text()
     assert not _markup_injected(page), _markup_injected(page)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
@@ -42,7 +44,7 @@ def test_study_report_escapes_class_names_data_name_and_config_values(tmp_path):
     res["gan_description"] = "<script>alert(1)</script>"
     res["dataset"]["class_counts"] = {h: 1 for h in HOSTILE}
     res["gan_parents"] = ["<b>run</b>"]
-    page = report.render(res)
+    page = report.render(StudyResults.from_dict(res))
     assert not _markup_injected(page), _markup_injected(page)
     # the page's own markup is intact: escaping touched the values only
     assert page.count("<h2>") >= 5 and re.search(r"<table>", page)

@@ -25,6 +25,8 @@ LAZY = {
     ("refgan.commands.study", "refgan.classifiers"): "scikit-learn (~1 s)",
     ("refgan.commands.study", "refgan.study.resume"): "refgan.study loads scikit-learn, SciPy (~1 s)",
     ("refgan.training.quality", "refgan.classifiers"): "scikit-learn (~1 s); train imports quality",
+    ("refgan.training.quality", "refgan.metrics"): "scikit-learn (~1 s); train imports quality",
+    ("refgan.training.checkpoint", "refgan.metrics"): "scikit-learn (~1 s); train imports checkpoint",
     # Copied next to the exported networks as loader.py, which runs without refgan
     # where the StableHLO files exist.
     ("refgan.export.loader_template", "refgan.export.to_jax"): "refgan only when rebuilding",

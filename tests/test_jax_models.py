@@ -20,7 +20,7 @@ Z, SIDE, B = 8, 8, 4  # latent size, image side, batch: tiny, compile time domin
 
 # ------------------------------------------------------------------ the models
 def generator(style="upsample"):
-    """The GAN issue's generators at 8 x 8 (one channel): Linear -> BN1d -> act ->
+    """The GAN task's generators at 8 x 8 (one channel): Linear -> BN1d -> act ->
     Unflatten -> [up -> BN2d -> act] -> up -> Tanh."""
     if style == "upsample":
         act = lambda: nn.LeakyReLU(0.2)  # noqa: E731

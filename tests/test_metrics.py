@@ -110,12 +110,25 @@ def test_corrected_repeated_kfold_t_by_hand():
     for shift in np.linspace(-0.05, 0.05, 21):
         q = M.corrected_resampled_t(d + shift, 208, 52)
         assert (q["p_value"] < 0.05) == (q["low"] > 0 or q["high"] < 0)
-    # the issue's case: per-fold differences [0, +42.3, 0] are not evidence
+    # one lucky fold: per-fold differences [0, +42.3, 0] are not evidence
     assert M.corrected_resampled_t([0, 0.423, 0], 53, 27)["p_value"] > 0.3
 
 
 def test_bonferroni_matches_simultaneous_intervals():
+    """Bonferroni's m p (capped at 1), and the study's rule built on it: the corrected t's
+    1 - 0.05/m interval (half-width t_{df, 1 - 0.025/m} se, written out here) excludes 0
+    exactly when the adjusted p is below 0.05."""
     np.testing.assert_allclose(M.bonferroni([0.01, 0.04, 0.5]), [0.03, 0.12, 1.0])
+    rng = np.random.default_rng(3)
+    m, n, n_train, n_test = 4, 10, 180, 20
+    for trial in range(200):
+        d = rng.normal(rng.uniform(-0.05, 0.05), 0.04, n)
+        q = M.corrected_resampled_t(d, n_train, n_test, 1 - 0.05 / m)
+        se = np.sqrt(d.var(ddof=1) * (1 / n + n_test / n_train))
+        half = stats.t.ppf(1 - 0.025 / m, n - 1) * se
+        assert (q["low"], q["high"]) == pytest.approx((d.mean() - half, d.mean() + half), rel=1e-9)
+        adjusted = M.bonferroni([q["p_value"]] * m)[0]
+        assert (adjusted < 0.05) == (q["low"] > 0 or q["high"] < 0), trial
 
 
 def test_multiclass_metrics_macro_and_per_class():
@@ -133,3 +146,26 @@ def test_multiclass_metrics_macro_and_per_class():
 def test_top_k_with_unseen_classes():
     scores = np.eye(6)[[0, 1, 2, 3]] + 0.01 * np.arange(6)
     assert M.top_k_accuracy([0, 1, 2, 4], scores, k=2) == pytest.approx(0.75)
+
+
+def test_f1_and_auc_are_the_ones_the_study_used_before():
+    """One F1 and one AUC (refgan.metrics): the values scikit-learn gave binary_metrics
+    and roc_auc before (binary and one-vs-rest labels, ties in the scores, a class never
+    predicted), to rounding, so the study's numbers are unchanged."""
+    rng = np.random.default_rng(1)
+    for trial in range(40):
+        k = 2 if trial % 2 else 4
+        y = rng.integers(0, k, 60)
+        p = rng.integers(0, k, 60) if trial % 5 else np.zeros(60, int)
+        s = np.round(rng.standard_normal(60) + (y == k - 1), 1)  # rounding makes ties
+        for pos in (0, k - 1):
+            old_f1 = skm.f1_score(y == pos, p == pos, zero_division=0)
+            assert M.f1_score(y, p, pos) == pytest.approx(old_f1, rel=1e-12, abs=1e-15)
+            assert M.binary_metrics(y, p, pos)["f1"] == pytest.approx(old_f1, rel=1e-12, abs=1e-15)
+            old_auc = skm.roc_auc_score(y == pos, s)
+            assert M.roc_auc(y, s, pos) == pytest.approx(old_auc, rel=1e-12)
+    assert M.f1_score([0, 0], [0, 0], 1) == 0.0 and np.isnan(M.roc_auc([1, 1], [0.2, 0.3]))
+    # hand cases: 2 TP, 1 FP, 1 FN -> F1 = 4 / 6; scores (0.1, 0.4 | 0.35, 0.8): 3 of 4 pairs
+    assert M.f1_score([1, 1, 1, 0], [1, 1, 0, 1]) == pytest.approx(4 / 6)
+    assert M.roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
+    assert M.roc_auc([0, 1], [0.5, 0.5]) == 0.5  # a tie counts 1/2

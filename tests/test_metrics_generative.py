@@ -82,3 +82,28 @@ def test_kid_names_say_their_feature_space():
     rng = np.random.default_rng(5)
     a, b = rng.standard_normal((50, 4)), rng.standard_normal((60, 4))
     assert M.kid_pixels(a, b, n_boot=5)["kid"] == M.kid_cnn_features(a, b, n_boot=5)["kid"]
+
+
+def test_one_kid_for_the_study_and_training():
+    """refgan.metrics.mmd2_cubic is the one KID estimator: the study's KID (kid_pixels' value) and a
+    run's kid_simple / best-checkpoint score (training.checkpoint.sample_quality) are it,
+    and it equals the formula training used before, sum over i != j written out, to
+    rounding."""
+    from refgan.training import checkpoint, quality
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(9, 5)), rng.normal(0.3, 1.2, size=(7, 5))
+    k = lambda u, v: (u @ v / 5 + 1) ** 3  # noqa: E731
+    naive = (sum(k(a[i], a[j]) for i in range(9) for j in range(9) if i != j) / (9 * 8)
+             + sum(k(b[i], b[j]) for i in range(7) for j in range(7) if i != j) / (7 * 6)
+             - 2 * sum(k(x, y) for x in a for y in b) / (9 * 7))
+    assert M.mmd2_cubic(a, b) == pytest.approx(naive, rel=1e-12)
+    kaa, kbb, kab = (a @ a.T / 5 + 1) ** 3, (b @ b.T / 5 + 1) ** 3, (a @ b.T / 5 + 1) ** 3
+    before = ((kaa.sum() - np.trace(kaa)) / 72 + (kbb.sum() - np.trace(kbb)) / 42 - 2 * kab.mean())
+    assert M.mmd2_cubic(a, b) == pytest.approx(before, rel=1e-12)
+    assert M.kid_pixels(a, b, n_boot=5)["kid"] == M.mmd2_cubic(a, b)
+    images = {c: rng.uniform(-1, 1, (6, 3, 16, 16)) for c in ("x", "y")}
+    reals = {c: rng.uniform(-1, 1, (5, 3, 16, 16)) for c in ("x", "y")}
+    assert checkpoint.sample_quality(images, reals) == pytest.approx(np.mean(
+        [M.mmd2_cubic(quality.simple_features(images[c]), quality.simple_features(reals[c]))
+         for c in ("x", "y")]), rel=1e-15)

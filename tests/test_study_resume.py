@@ -15,7 +15,7 @@ import cli
 import refgan
 from refgan.study import quick_config, run_study
 
-from test_study import SMALL, stub_gan
+from study_helpers import SMALL, stub_gan
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = dict(SMALL, classifiers=("lr",), ratios=(), balance=False, repeats=1, gan_seeds=2,
@@ -38,7 +38,8 @@ class _Failing:
 
 
 def _per_fold(res):
-    return {cond: res["table"]["lr"][cond]["accuracy"]["per_fold"] for cond in ("real", "real+gen")}
+    table = res.to_dict()["table"]
+    return {cond: table["lr"][cond]["accuracy"]["per_fold"] for cond in ("real", "real+gen")}
 
 
 def test_interrupted_study_resumes_with_the_numbers_of_an_uninterrupted_one(tmp_path):

@@ -1,4 +1,4 @@
-"""``python cli.py study``: does GAN augmentation help a classifier? (issue 5)
+"""``python cli.py study``: does GAN augmentation help a classifier?
 
 Runs Gaur et al.'s Table 2 protocol under repeated k-fold cross-validation with several
 GANs per fold (see :mod:`refgan.study.protocol`) and writes ``report.html``,

@@ -31,6 +31,8 @@ zero-initialised weights for the new one-hot class inputs).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from refgan import nn, no_grad, ops
@@ -95,20 +97,36 @@ class ALI(GAN):
         return {"g_loss": mean_of(ge_loss)}
 
 
+@dataclass
+class TrainedALI:
+    """A trained ALI for ACGAN-ALI: its weights (``ALI.state_dict()``) and the options
+    its networks were built with (``size``, ``width_g``, ``width_d``, ``latent_dim``)."""
+
+    state: dict
+    options: dict
+
+
 class ACGANALI(ACGAN):
     """AC-GAN fed encoder codes of real images and random codes (see module doc)."""
 
     name = "acgan-ali"
     needs_real_in_g_step = True
 
+    def __init__(self, n_classes: int = 1, ali: TrainedALI | None = None):
+        """``ali``: the trained ALI whose encoder feeds G (and whose generator G starts
+        from with ``--finetune``); :func:`refgan.training.load.load_ali` reads one from
+        an ALI run."""
+        super().__init__(n_classes)
+        self.ali = ali
+
     def make(self, c):
         super().make(c)
-        if not c.ali_state:
+        if self.ali is None:
             raise UserError("acgan-ali needs a trained ALI encoder: first run "
                             "'train --model ali --no-per-class', then pass --ali RUN_DIR")
         ali = ALI(1)
-        ali.build(c.replace(**c.ali_config))
-        ali.load_state_dict(c.ali_state)
+        ali.build(c.replace(**self.ali.options))
+        ali.load_state_dict(self.ali.state)
         self.nets["E"] = ali.nets["E"].requires_grad_(False)  # frozen: it only provides codes
         if c.finetune:
             self._init_from(ali.nets["G"])

@@ -7,6 +7,7 @@ monotone confidence for the positive class (probability, logit or SVM decision).
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 
@@ -45,7 +46,7 @@ def binary_metrics(y_true, y_pred, positive=1) -> dict:
                precision=float(skm.precision_score(y_true_b, y_pred_b, **kw)),
                recall=float(skm.recall_score(y_true_b, y_pred_b, **kw)),
                specificity=tn / (tn + fp) if tn + fp else 0.0,
-               f1=float(skm.f1_score(y_true_b, y_pred_b, **kw)))
+               f1=f1_score(y_true, y_pred, positive))
     out["sensitivity"] = out["recall"]
     return out
 
@@ -73,12 +74,31 @@ def roc_curve(y_true, scores, positive=1):
     return skm.roc_curve(np.asarray(y_true) == positive, scores)
 
 
+def f1_score(y_true, y_pred, positive=1) -> float:
+    """F1 of class ``positive``: 2 TP / (2 TP + FP + FN), the harmonic mean of precision
+    and recall; 0 when the class is neither present nor predicted (scikit-learn's
+    ``zero_division=0``). Plain NumPy: the study's bootstrap calls it thousands of times."""
+    t, p = np.asarray(y_true) == positive, np.asarray(y_pred) == positive
+    tp = np.sum(t & p)
+    den = 2 * tp + np.sum(~t & p) + np.sum(t & ~p)
+    return float(2 * tp / den) if den else 0.0
+
+
 def roc_auc(y_true, scores, positive=1) -> float:
-    """Area under the ROC curve (NaN when only one class is present)."""
+    """Area under the ROC curve of class ``positive``, as the Mann-Whitney statistic
+
+        AUC = (sum of the positives' ranks - n1 (n1 + 1) / 2) / (n1 n0)
+
+    (ranks of ``scores`` among all samples, ties sharing their mean rank, so a tied
+    positive-negative pair counts 1/2: the trapezoidal area under the ROC curve);
+    NaN when only one class is present. Plain NumPy: the study's bootstrap calls it
+    thousands of times."""
     t = np.asarray(y_true) == positive
-    if t.all() or not t.any():
+    n1, n0 = int(t.sum()), int((~t).sum())
+    if n1 == 0 or n0 == 0:
         return float("nan")
-    return float(skm.roc_auc_score(t, scores))
+    r = rankdata(np.asarray(scores, float))
+    return float((r[t].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def threshold_sweep(y_true, prob, thresholds=None, positive=1):

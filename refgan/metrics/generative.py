@@ -83,8 +83,28 @@ def _mmd2_unbiased(K_rr, K_ff, K_rf, ir=None, jf=None) -> float:
     return float(krr[mr].mean() + kff[mf].mean() - 2 * krf.mean())
 
 
+def _cubic_kernel(a, b) -> np.ndarray:
+    """KID's kernel k(x, y) = (x.y / d + 1)^3 between the rows of a (m, d) and b (n, d)."""
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
+def mmd2_cubic(real_feats, fake_feats) -> float:
+    """KID's estimator (Binkowski et al. 2018) between feature sets (m, d) and (n, d):
+    the unbiased MMD^2 with the cubic kernel ``k(x, y) = (x.y / d + 1)^3``,
+
+        sum_{i != j} k(r_i, r_j) / (m (m - 1)) + sum_{i != j} k(f_i, f_j) / (n (n - 1))
+        - 2 sum_{i, j} k(r_i, f_j) / (m n);
+
+    0 in expectation for identical distributions (so it can be slightly negative).
+    Every KID of refgan is this one: the study's (:func:`kid_cnn_features`,
+    :func:`kid_pixels`, with a bootstrap interval) and a run's ``kid_simple`` and
+    best-checkpoint choice (:mod:`refgan.training.quality`, on simple features)."""
+    r, f = _flat(real_feats), _flat(fake_feats)
+    return _mmd2_unbiased(_cubic_kernel(r, r), _cubic_kernel(f, f), _cubic_kernel(r, f))
+
+
 def _kid(real_feats, fake_feats, n_boot: int = 200, seed=0, max_n: int = 1000) -> dict:
-    """KID's estimator: unbiased MMD^2 between feature sets with ``k(x, y) = (x.y / d + 1)^3``.
+    """:func:`mmd2_cubic` with a bootstrap interval.
 
     At most ``max_n`` samples per side are used (random subset). Returns
     ``dict(kid, low, high, n_real, n_fake)`` with a 95% percentile bootstrap interval
@@ -96,10 +116,8 @@ def _kid(real_feats, fake_feats, n_boot: int = 200, seed=0, max_n: int = 1000) -
         r = r[rng.choice(len(r), max_n, replace=False)]
     if len(f) > max_n:
         f = f[rng.choice(len(f), max_n, replace=False)]
-    d = r.shape[1]
-    k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
-    K_rr, K_ff, K_rf = k(r, r), k(f, f), k(r, f)
-    est = _mmd2_unbiased(K_rr, K_ff, K_rf)
+    K_rr, K_ff, K_rf = _cubic_kernel(r, r), _cubic_kernel(f, f), _cubic_kernel(r, f)
+    est = _mmd2_unbiased(K_rr, K_ff, K_rf)  # mmd2_cubic(r, f); the blocks serve the bootstrap
     vals = [_mmd2_unbiased(K_rr, K_ff, K_rf, rng.integers(0, len(r), len(r)),
                            rng.integers(0, len(f), len(f))) for _ in range(n_boot)]
     lo, hi = np.quantile(vals, [0.025, 0.975])

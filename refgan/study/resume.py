@@ -23,6 +23,7 @@ import numpy as np
 
 from refgan.errors import UserError
 from refgan.study.config import StudyConfig
+from refgan.study.results import JobResult
 from refgan.training.checkpoint import atomic_write_bytes, atomic_write_json
 
 RECORD, JOBS = "study.json", "jobs"
@@ -59,11 +60,12 @@ def read_config(out_dir) -> StudyConfig:
     return StudyConfig(**values)
 
 
-def save_job(out_dir, result: dict) -> None:
+def save_job(out_dir, job: JobResult) -> None:
     """Record one finished job: its sample arrays (if any), then its JSON."""
     folder = Path(out_dir) / JOBS
     folder.mkdir(exist_ok=True)
-    key = job_key(result)
+    key = job_key(job)
+    result = job.to_dict(samples=True)
     samples = result.get("samples")
     if samples is not None:
         atomic_write_bytes(folder / f"{key}.samples.npz",
@@ -74,7 +76,7 @@ def save_job(out_dir, result: dict) -> None:
 
 
 def load_jobs(out_dir) -> dict:
-    """``{job key: output}`` of the finished jobs recorded in ``out_dir``."""
+    """``{job key: JobResult}`` of the finished jobs recorded in ``out_dir``."""
     folder = Path(out_dir) / JOBS
     done = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
@@ -86,7 +88,7 @@ def load_jobs(out_dir) -> dict:
         if npz.is_file():
             with np.load(npz, allow_pickle=False) as z:
                 result["samples"] = {k: z[k] for k in z.files}
-        done[job_key(result)] = result
+        done[job_key(result)] = JobResult.from_dict(result)
     return done
 
 

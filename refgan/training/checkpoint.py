@@ -253,8 +253,9 @@ def join_models(states: dict[str, dict]) -> dict:
 BEST_NPZ, BEST_JSON = "best.npz", "best.json"
 
 
-#: What ``sample_quality`` measures, as recorded with the best checkpoint.
-BEST_METRIC = "kid_simple_vs_train"
+#: best.json's ``metric`` names the ``--best-metric`` option that chose it; older runs
+#: recorded these names instead, read back as the option's.
+OLD_METRIC_NAMES = {"kid_simple_vs_train": "kid_simple", "c2st_vs_fresh": "c2st"}
 
 
 def sample_quality(generated: dict, reals: dict) -> float:
@@ -266,15 +267,23 @@ def sample_quality(generated: dict, reals: dict) -> float:
     takes seconds); about 0 for real-vs-real and 2 for noise on the embedded cells.
     Lower is better.
     """
-    return float(np.mean([quality.kid(quality.simple_features(images),
-                                      quality.simple_features(reals[name]))
+    from refgan.metrics import mmd2_cubic
+
+    return float(np.mean([mmd2_cubic(quality.simple_features(images),
+                                     quality.simple_features(reals[name]))
                           for name, images in generated.items()]))
 
 
 def read_best(run_dir) -> dict | None:
-    """``checkpoints/best.json`` of a run, or None."""
+    """``checkpoints/best.json`` of a run, or None; its ``metric`` is the
+    ``--best-metric`` option's name (an older run's recorded name translated), so a
+    resumed run keeps comparing against its best."""
     path = Path(run_dir) / "checkpoints" / BEST_JSON
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    best = json.loads(path.read_text())
+    best["metric"] = OLD_METRIC_NAMES.get(best.get("metric"), best.get("metric"))
+    return best
 
 
 def update_best(trainer, npz: Path, best: dict | None) -> dict | None:
@@ -303,16 +312,15 @@ def update_best(trainer, npz: Path, best: dict | None) -> dict | None:
         value = quality.c2st_score(reals, generated, seed=trainer.config.seed)[0]
     else:
         value = sample_quality(generated, reals)
-    name = BEST_METRIC if metric == "kid_simple" else "c2st_vs_fresh"
-    kept = best is not None and best.get("metric") == name and value >= best["value"]
-    trainer.log(f"checkpoint {trainer.step}: {name} {value:.4f}"
+    kept = best is not None and best.get("metric") == metric and value >= best["value"]
+    trainer.log(f"checkpoint {trainer.step}: {metric} {value:.4f}"
                 + (f" (best: step {best['step']}, {best['value']:.4f})" if kept else " (new best)"),
                 console=False)
     if kept:
         return best
     folder = npz.parent
     atomic_write_bytes(folder / BEST_NPZ, lambda f: f.write(npz.read_bytes()))
-    record = {"step": int(trainer.step), "metric": name, "value": value,
+    record = {"step": int(trainer.step), "metric": metric, "value": value,
               "file": BEST_NPZ, "sha256": sha256_file(folder / BEST_NPZ)}
     atomic_write_json(folder / BEST_JSON, record)
     return record

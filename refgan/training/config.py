@@ -124,8 +124,7 @@ def diffaugment_policy(v) -> str | None:
 
 
 # ------------------------------------------------------------------------ fields
-def option(default, help: str = "", *, checks: tuple = (), cli: str | None = "value",
-           runtime: bool = False):
+def option(default, help: str = "", *, checks: tuple = (), cli: str | None = "value"):
     """A :class:`TrainConfig` field.
 
     help : the option's help (a pair ``(on, off)`` for a ``switch``).
@@ -133,12 +132,11 @@ def option(default, help: str = "", *, checks: tuple = (), cli: str | None = "va
     cli : how the command line sets it: ``"value"`` (``--name VALUE``), ``"switch"``
         (``--name`` / ``--no-name``), ``"on"`` (``--name``), ``"off"`` (``--no-name``),
         or None (not a command-line option).
-    runtime : held while the run lives, never written to config.json (arrays).
     """
-    meta = dict(help=help, checks=tuple(checks), cli=cli, runtime=runtime)
+    meta = dict(help=help, checks=tuple(checks), cli=cli)
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta, repr=not runtime, compare=not runtime)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -256,9 +254,6 @@ class TrainConfig:
     # recorded by the train command
     backend: str | None = option(None, "array backend the run trained on", cli=None)
     engine: str = option("refgan", "training engine: refgan or jax", cli=None)
-    # ACGAN-ALI at run time: the ALI run's encoder (refgan.training.load.attach_ali)
-    ali_state: dict | None = option(None, cli=None, runtime=True)
-    ali_config: dict | None = option(None, cli=None, runtime=True)
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with ``changes``; an unknown name is a UserError."""
@@ -294,9 +289,8 @@ class TrainConfig:
 
     # -- config.json ---------------------------------------------------------------
     def to_json(self) -> dict:
-        """Every option (no runtime arrays), as written to config.json."""
-        return {f.name: _copy(getattr(self, f.name)) for f in fields(self)
-                if not f.metadata["runtime"]}
+        """Every option, as written to config.json."""
+        return {f.name: _copy(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_json(cls, record: dict) -> "TrainConfig":

@@ -17,6 +17,7 @@ import numpy as np
 
 from refgan.errors import UserError
 from refgan.gans import MODEL_CLASSES
+from refgan.gans.ali import TrainedALI
 from refgan.training import checkpoint
 from refgan.gans.base import GAN
 from refgan.training.config import TrainConfig
@@ -31,14 +32,14 @@ def build_models(config: TrainConfig) -> dict[str, GAN]:
     """{key: freshly built model} (weights drawn from refgan's stream: seed it first),
     with an EMA copy ``G_ema`` of each generator when ``config.ema > 0``.
 
-    ACGAN-ALI reads the ALI run named by ``config.ali`` into ``config`` first.
+    ACGAN-ALI is handed the ALI model of the run named by ``config.ali``
+    (:func:`load_ali`).
     """
-    if config.model == "acgan-ali":
-        attach_ali(config)
+    extra = {"ali": load_ali(config)} if config.model == "acgan-ali" else {}
     n_classes = 1 if config.per_class else len(config.classes)
     models = {}
     for key in model_keys(config):
-        m = MODEL_CLASSES[config.model](n_classes).build(config)
+        m = MODEL_CLASSES[config.model](n_classes, **extra).build(config)
         if config.ema > 0:
             m.nets["G_ema"] = copy.deepcopy(m.nets["G"])
         models[key] = m
@@ -77,9 +78,9 @@ def sample_class(models: dict[str, GAN], class_names, name: str, n: int,
     return m.sample(n, z=z)
 
 
-def attach_ali(c) -> None:
-    """Load the ALI run named by c.ali into c (runtime-only fields ``ali_state``,
-    ``ali_config``), and match this run's latent size and generator to it."""
+def load_ali(c) -> TrainedALI:
+    """The trained ALI of the run named by ``c.ali`` (its latest checkpoint), for
+    ACGAN-ALI; this run's latent size and generator width are set to match it."""
     if not c.ali:
         raise UserError("acgan-ali needs a trained ALI encoder: first run "
                         "'train --model ali --no-per-class', then pass --ali RUN_DIR")
@@ -92,6 +93,5 @@ def attach_ali(c) -> None:
         raise UserError(f"the ALI run has {ac['size']} px images, this run {c.size} px; "
                         f"pass --size {ac['size']}")
     c.latent_dim, c.width_g = ac["latent_dim"], ac["width_g"]
-    states = checkpoint.split_models(arrays)
-    c.ali_state = states["all"]
-    c.ali_config = {k: ac[k] for k in ("size", "width_g", "width_d", "latent_dim")}
+    return TrainedALI(checkpoint.split_models(arrays)["all"],
+                      {k: ac[k] for k in ("size", "width_g", "width_d", "latent_dim")})

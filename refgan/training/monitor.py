@@ -1,13 +1,10 @@
 """What a training run shows and watches: sample grids, diversity, failure flags, logs.
 
-The trainer runs the loop; a :class:`Monitor` looks at it. It owns
+The trainer runs the loop; a :class:`Monitor` looks at it. It writes the run
+folder's ``metrics.jsonl``, ``samples/step_*.png`` (a conditional model's row for
+each label at the same latents), ``samples.png`` and ``progress.gif`` (each file
+described in :mod:`refgan.training.run_folder`), and it runs
 
-* ``metrics.jsonl``: one JSON object per logged step, and events (flags, interrupt,
-  divergence) as ``{"event": ..., "message": ...}``;
-* ``samples/step_*.png``: fixed-z samples, one row per class (a per-class model's,
-  or a conditional model's for each label, at the same latents in every row); at the end
-  ``samples.png`` (labelled) and ``progress.gif`` (the grids as an animation, each
-  frame stamped with its step: :mod:`refgan.training.run_folder`);
 * the failure checks (Nizam and Md Ali name both failure modes):
 
   - divergence: a NaN/inf loss, or one above ``explode_threshold`` in magnitude,

@@ -39,8 +39,9 @@ few images even a perfect generator does not score 0.5 or 0 exactly.
    channel (3). Features are centred on the real training images' mean and each
    block is divided by its RMS standard deviation there. It compares class-c
    samples with the held-out real class-c images; ``kid_simple_real`` compares the
-   real training images with the same test images (the floor). (Named by its
-   feature space: the study's KID, ``refgan.metrics.kid``, is a different one.)
+   real training images with the same test images (the floor). The estimator is
+   `refgan.metrics.mmd2_cubic`, the study's too; only the features differ (the name
+   says which).
 """
 from __future__ import annotations
 
@@ -111,16 +112,6 @@ def reference_images(c, train, test=None) -> dict:
 
 
 # ------------------------------------------------------------------ figures
-def kid(a: np.ndarray, b: np.ndarray) -> float:
-    """Unbiased MMD^2 between feature sets a (m, d) and b (n, d), cubic kernel."""
-    d = a.shape[1]
-    k = lambda u, v: (u @ v.T / d + 1.0) ** 3  # noqa: E731
-    m, n = len(a), len(b)
-    kaa, kbb, kab = k(a, a), k(b, b), k(a, b)
-    return float((kaa.sum() - np.trace(kaa)) / (m * (m - 1))
-                 + (kbb.sum() - np.trace(kbb)) / (n * (n - 1)) - 2 * kab.mean())
-
-
 def two_sample_test(real: np.ndarray, other: np.ndarray, folds: int = 5, seed: int = 0) -> dict:
     """5-fold accuracy of telling ``other`` from ``real`` (both (N, 3, S, S));
     0.5 = indistinguishable. The larger set is subsampled to the smaller one's size,
@@ -214,6 +205,8 @@ def evaluate(train, test, generated: dict, reference: dict | None = None,
     (see :func:`table1`), 'gen_acc', 'real_acc' (LR per-class recall),
     'kid_simple', 'kid_simple_real', 'n_generated', 'n_test', 'real_test_acc'}.
     """
+    from refgan import metrics as M
+
     names = list(train.class_names)
     f_train = simple_features(train.images)
     mu = f_train.mean(0)
@@ -235,8 +228,8 @@ def evaluate(train, test, generated: dict, reference: dict | None = None,
             out["gen_acc"][name] = t1["lr"]["recall_generated"][name]
             out["real_acc"][name] = t1["lr"]["recall_real"][name]
         f_test = norm(simple_features(real_test))
-        out["kid_simple"][name] = kid(norm(simple_features(imgs)), f_test)
-        out["kid_simple_real"][name] = kid(norm(f_train[train.labels == c]), f_test)
+        out["kid_simple"][name] = M.mmd2_cubic(norm(simple_features(imgs)), f_test)
+        out["kid_simple_real"][name] = M.mmd2_cubic(norm(f_train[train.labels == c]), f_test)
         out["n_generated"][name] = len(imgs)
         out["n_test"][name] = len(real_test)
     return out

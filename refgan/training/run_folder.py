@@ -1,8 +1,22 @@
 """The run folder: every file a run writes, what it holds, and how it stays whole.
 
 The run-folder files GAN users look for (stylegan2-ada-pytorch, StudioGAN) and
-what made them:
+what made them; ``runs/<YYYYmmdd-HHMMSS>-<model>/`` by default. This is the one
+description of them; other modules point here.
 
+* ``metrics.jsonl`` (written by :mod:`refgan.training.monitor` from the trainer's
+  records): one JSON object per logged step: ``step``, ``elapsed_s``,
+  ``sec_per_step``, each optimiser's learning rate as ``lr_<name>`` (``lr_G``,
+  ``lr_D``; ALI's generator and encoder share ``lr_GE``) and the
+  ``'<class>/<metric>'`` values; events (flags, interrupt, divergence) as
+  ``{"event": ..., "message": ...}``;
+* ``samples/step_*.png`` (the monitor): fixed-z samples, one row per class (model);
+  ``samples.png``: the final labelled grid;
+* ``checkpoints/``: ``ckpt-<step>.npz`` with ``latest.json``
+  (:mod:`refgan.training.checkpoint`), and ``best.npz`` with ``best.json``
+  (``step``, ``metric``: the ``--best-metric`` option, ``value``, ``sha256``);
+* ``summary.json``: the closing figures (:func:`refgan.training.quality.evaluate`),
+  written by ``train`` (:mod:`refgan.commands.train`);
 * ``config.json``: the resolved options plus ``provenance`` (refgan version, git
   commit, command line, library versions: :mod:`refgan.provenance`) of the first
   start, and ``history``: one entry per start or resume (time, command, step range,

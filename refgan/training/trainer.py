@@ -16,18 +16,8 @@ sees the labels.
 
 The trainer is handed its data (:class:`refgan.training.data.GanData`); the monitor
 (:mod:`refgan.training.monitor`) draws the sample grids and raises the failure flags;
-:mod:`refgan.training.load` builds the models. Run folder
-``runs/<YYYYmmdd-HHMMSS>-<model>/``::
-
-    config.json           every resolved option (TrainConfig.to_json)
-    metrics.jsonl         one JSON object per logged step: '<class>/<metric>' values,
-                          lr_g, lr_d, sec_per_step, elapsed_s; events (flags,
-                          interrupt, divergence) as {"event": ..., "message": ...}
-    samples/step_*.png    fixed-z samples, one row per class (model)
-    progress.gif          the sample grids as an animation
-    samples.png           final labelled grid
-    checkpoints/          ckpt-<step>.npz + latest.json (see checkpoint.py)
-    summary.json          the closing figures (quality.py), written by ``train``
+:mod:`refgan.training.load` builds the models. What it writes into the run folder,
+file by file, is described once, in :mod:`refgan.training.run_folder`.
 
 Reproducibility: ``refgan.manual_seed(seed)`` before the models are built. Every
 draw of model i's step t (its batches, latents, dropout masks, the penalty's mixing

@@ -1,4 +1,4 @@
-"""Issue 10: ``train --data X.npz`` trains the GAN on the file's official train part,
+"""``train --data X.npz`` trains the GAN on the file's official train part,
 never on its official test images unless asked (refgan/training/data.py, loaders.py,
 commands/train.py)."""
 import json

@@ -1,6 +1,7 @@
-"""Crash safety end to end (issue 11): a smoke training run killed with SIGKILL at random
-moments (between steps, inside a checkpoint write, between its two renames) and resumed
-each time ends with the same weights, bit for bit, as a run never interrupted.
+"""Crash safety of checkpoints (refgan/training/checkpoint.py) end to end: a smoke
+training run killed with SIGKILL at random moments (between steps, inside a checkpoint
+write, between its two renames) and resumed each time ends with the same weights,
+bit for bit, as a run never interrupted.
 
 Only the command line is used, so the test holds whatever the trainer's insides are.
 A checkpoint after every step makes most kills land in or near a write."""

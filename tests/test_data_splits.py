@@ -1,4 +1,4 @@
-"""Leak-free splits, duplicate detection, provenance."""
+"""Leak-free splits, duplicate detection, provenance (refgan/data/splits.py)."""
 import dataclasses
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""scikit-learn's own estimator checks on refgan's classifiers (issue 11).
+"""scikit-learn's own estimator checks on refgan's classifiers.
 
 The flat-feature estimators run every check of ``parametrize_with_checks``; the
 image estimators (CNNClassifier, ImageFeatures, BackboneClassifier) declare image

@@ -1,4 +1,4 @@
-"""Issue 11, commands and run folders: misuse is one clear line (exit 2), and no
+"""The commands (refgan/commands/) and their run folders: misuse is one clear line (exit 2), and no
 finished work is lost or overwritten."""
 import contextlib
 import subprocess

@@ -1,4 +1,4 @@
-"""Issues 10 and 14: the GAN-set growth fits the data: the square's symmetries for cells
+"""The GAN-set growth fits the data: the square's symmetries for cells
 (no orientation), Guruswamy et al.'s orientation-keeping affine growth for other data
 (digits, characters), one rule for ``train`` and the study (refgan/training/data.py)."""
 import json
@@ -14,7 +14,7 @@ from refgan.training.data import auto_growth, grow, prepare
 from refgan.study.config import StudyConfig
 from refgan.study.protocol import resolve_policies
 
-from test_gan_data_npz import SMOKE, official_npz
+from test_training_data_npz import SMOKE, official_npz
 
 
 def oriented(n=6, size=16) -> Dataset:
@@ -100,6 +100,6 @@ def test_study_resolves_gan_growth_with_the_same_rule():
     cells = make_blood_cells(n_per_class=2, size=8)
     for ds in (digits, cells):
         policy = resolve_policies(StudyConfig(), ds)
-        assert (policy["gan_grow"], policy["gan_grow_why"]) == auto_growth(ds)
-    assert resolve_policies(StudyConfig(gan_grow="none"), digits)["gan_grow"] == "none"
-    assert resolve_policies(StudyConfig(gan_grow="affine"), cells)["gan_grow"] == "affine"
+        assert (policy.gan_grow, policy.gan_grow_why) == auto_growth(ds)
+    assert resolve_policies(StudyConfig(gan_grow="none"), digits).gan_grow == "none"
+    assert resolve_policies(StudyConfig(gan_grow="affine"), cells).gan_grow == "affine"

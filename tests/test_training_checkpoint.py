@@ -1,4 +1,4 @@
-"""Issue 11, checkpoints: a damaged, foreign or hostile checkpoint record is one clear
+"""Checkpoints (refgan/training/checkpoint.py): a damaged, foreign or hostile checkpoint record is one clear
 line, never a traceback; a failed write leaves no .tmp and keeps the last checkpoint."""
 import errno
 import json

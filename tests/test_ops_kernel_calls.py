@@ -1,4 +1,4 @@
-"""Work refgan provably does not need is not done (issue 9: speed by doing less).
+"""Work the ops (refgan/ops) provably do not need is not done: speed by doing less.
 
 The results themselves are checked by the gradient tests (test_op_gradients,
 test_end_to_end_gradients); these tests count kernel calls.

@@ -22,7 +22,7 @@ def test_c2st_best_checkpoint_used_at_the_end_and_a_time_budget(tmp_path, numpy_
     assert "time_budget" in events and "interrupted" not in events
     assert (tmp_path / "r" / "samples.png").exists()
     best = json.loads((tmp_path / "r" / "checkpoints" / "best.json").read_text())
-    assert best["metric"] == "c2st_vs_fresh" and 0.0 <= best["value"] <= 1.0
+    assert best["metric"] == "c2st" and 0.0 <= best["value"] <= 1.0
 
 
 def test_use_best_restores_the_best_weights(tmp_path, numpy_backend, monkeypatch):
@@ -48,4 +48,28 @@ def test_use_best_restores_the_best_weights(tmp_path, numpy_backend, monkeypatch
     log = (tmp_path / "r" / "log.txt").read_text()
     for step, note in ((1, "(new best)"), (2, "(new best)"), (3, "(best: step 2, 0.6000)"),
                        (4, "(best: step 2, 0.6000)")):
-        assert f"checkpoint {step}: c2st_vs_fresh {[0.9, 0.6, 0.8, 0.95][step - 1]:.4f} {note}" in log
+        assert f"checkpoint {step}: c2st {[0.9, 0.6, 0.8, 0.95][step - 1]:.4f} {note}" in log
+
+
+def test_a_run_recorded_under_the_old_metric_name_resumes_against_its_best(tmp_path, monkeypatch):
+    """best.json names the --best-metric option (c2st, kid_simple); runs written before
+    recorded c2st_vs_fresh / kid_simple_vs_train. Resuming one must keep comparing
+    against its best: a worse checkpoint after the resume must not replace it."""
+    from cli import main
+    from refgan.training import checkpoint, quality
+
+    scores = iter([0.6, 0.9, 0.8, 0.95])
+    monkeypatch.setattr(quality, "c2st_score", lambda ref, gen, seed=0: (next(scores), {}))
+    run = tmp_path / "r"
+    assert main(["-q", "train", "--preset", "smoke", "--steps", "2", "--ckpt-every", "1",
+                 "--best-metric", "c2st", "--no-quality", "--run-dir", str(run)]) == 0
+    path = run / "checkpoints" / "best.json"
+    best = json.loads(path.read_text())
+    assert (best["metric"], best["step"], best["value"]) == ("c2st", 1, 0.6)
+    path.write_text(json.dumps(dict(best, metric="c2st_vs_fresh")))  # as an older run wrote it
+    assert checkpoint.read_best(run)["metric"] == "c2st"
+    assert main(["-q", "train", "--resume", str(run), "--steps", "4", "--no-quality"]) == 0
+    best = json.loads(path.read_text())
+    assert (best["step"], best["value"]) == (1, 0.6)  # 0.8 and 0.95 are worse
+    log = (run / "log.txt").read_text()
+    assert "checkpoint 3: c2st 0.8000 (best: step 1, 0.6000)" in log

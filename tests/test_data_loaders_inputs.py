@@ -1,5 +1,6 @@
-"""Issue 11, data: damaged, odd or misplaced inputs are converted right, refused
-with one clear line, or accounted for in the load report; never silently wrong.
+"""Dataset loading (refgan/data/loaders.py): damaged, odd or misplaced inputs are
+converted right, refused with one clear line, or accounted for in the load
+report; never silently wrong.
 
 Each test writes small images with imageio/Pillow into tmp_path and compares the
 loaded pixels with the source pixels."""
