@@ -26,6 +26,8 @@ LAZY = {
     ("refgan.commands.study", "refgan.study.resume"): "refgan.study loads scikit-learn, SciPy (~1 s)",
     ("refgan.training.quality", "refgan.classifiers"): "scikit-learn (~1 s); train imports quality",
     ("refgan.training.quality", "refgan.metrics"): "scikit-learn (~1 s); train imports quality",
+    ("refgan.training.quality", "refgan.metrics.fid"): "scikit-learn (~1 s); train imports quality",
+    ("refgan.training.quality", "refgan.classifiers.backbone_files"): "scikit-learn (~1 s); train imports quality",
     ("refgan.training.checkpoint", "refgan.metrics"): "scikit-learn (~1 s); train imports checkpoint",
     # Copied next to the exported networks as loader.py, which runs without refgan
     # where the StableHLO files exist.

@@ -40,6 +40,10 @@ def add_parser(sub):
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
     p.add_argument("--run-dir", help="run folder (default runs/<time>-<model>; must not exist)")
     p.add_argument("--out", default="runs", help="parent of new run folders (default runs)")
+    p.add_argument("--fid-weights", metavar="DIR", default=None,
+                   help="folder holding pytorch-fid's InceptionV3 weights (docs/backbones.md): "
+                        "the run summary then gives FID and KID beside SSIM, each with its "
+                        "real-vs-real floor")
     train_config.add_arguments(p)  # one option per field of TrainConfig
     p.set_defaults(run=run)
     return p
@@ -125,6 +129,8 @@ def run(args) -> int:
 def _train(args, hold: contextlib.ExitStack) -> int:
     t0 = time.perf_counter()
     given = train_config.given_options(args)
+    if args.fid_weights:
+        quality.check_fid_weights(args.fid_weights)
     for path, option in ((args.resume, "--resume"), (args.run_dir, "--run-dir"), (args.out, "--out")):
         if path:
             _not_a_file(Path(path), option)
@@ -197,6 +203,8 @@ def _train(args, hold: contextlib.ExitStack) -> int:
                    for i, name in enumerate(data.class_names)}
             ref = quality.reference_images(c, data.train, data.test)
             result["quality"] = quality.evaluate(data.train, data.test, gen, reference=ref)
+            result["generator_metrics"] = quality.generator_figures(gen, data.train, ref,
+                                                                    args.fid_weights)
         except KeyboardInterrupt:
             print(f"interrupted (Ctrl-C) during the closing quality figures; the run itself is complete "
                   f"(checkpoint of step {trainer.step} in {trainer.run_dir}): compute them again with "
@@ -212,5 +220,6 @@ def _train(args, hold: contextlib.ExitStack) -> int:
     if c.quality:
         print("quality of the generated images:")
         print(quality.table(result["quality"]))
+        print(quality.generator_table(result["generator_metrics"]))
     print(f"wall time: {result['wall_s']:.0f} s")
     return 0

@@ -235,6 +235,43 @@ def evaluate(train, test, generated: dict, reference: dict | None = None,
     return out
 
 
+def check_fid_weights(folder) -> None:
+    """Refuse, before training, a ``--fid-weights`` folder without pytorch-fid's file."""
+    from refgan.classifiers.backbone_files import find_weights
+
+    find_weights("inception_v3_fid", folder)
+
+
+def generator_figures(generated: dict, train, reference: dict, fid_weights=None) -> dict:
+    """The literature's generator metrics per class, each beside its real-vs-real floor:
+    SSIM of each generated image with its nearest real training image, and, when
+    ``fid_weights`` (the folder of pytorch-fid's InceptionV3 weights) is given, FID and
+    KID on that network's pool features. The floor compares the fresh ``reference``
+    cells (images no generator saw) with the same training images
+    (:func:`refgan.metrics.generator_metrics`). Returns ``{class: GeneratorMetrics dict}``.
+    """
+    from refgan.metrics import generator_metrics
+    from refgan.metrics.fid import load_fid_network
+
+    network = load_fid_network(fid_weights) if fid_weights is not None else None
+    real = train.images_by_class()
+    return {name: generator_metrics(real[name], images, held_out=reference[name],
+                                    network=network).to_dict()
+            for name, images in generated.items()}
+
+
+def generator_table(figures: dict) -> str:
+    """SSIM (and FID / KID when computed) per class, with their floors, as a text table."""
+    lines = [f"{'class':>10s}  {'SSIM':>6s}  {'(real)':>6s}  {'FID':>8s}  {'(real)':>8s}  "
+             f"{'KID':>8s}  {'(real)':>8s}"]
+    for name, m in figures.items():
+        fk = m["fid_kid"]
+        fid = (f"{fk['fid']:8.2f}  {fk['fid_floor']:8.2f}  {fk['kid']['kid']:8.4f}  "
+               f"{fk['kid_floor']['kid']:8.4f}") if fk else f"{'-':>8s}  {'-':>8s}  {'-':>8s}  {'-':>8s}"
+        lines.append(f"{name:>10s}  {m['ssim']['mean']:6.3f}  {m['ssim_floor']['mean']:6.3f}  {fid}")
+    return "\n".join(lines)
+
+
 def table(q: dict) -> str:
     """The figures as small text tables."""
     lines = [f"{'class':>10s}  {'C2ST LR px':>10s}  {'(real)':>6s}  {'C2ST SVM col':>12s}  "
