@@ -46,6 +46,8 @@ def add_parser(sub):
     p.add_argument("--gan", default=None,
                    help="GAN model (wgan-gp, dcgan, infogan, cgan, acgan, ali, acgan-ali) or an "
                    "existing run folder to sample (default wgan-gp)")
+    p.add_argument("--gan-checkpoint", default=None, metavar="best|latest|STEP",
+                   help="with --gan RUN: the checkpoint to sample (default: the one the run reported)")
     p.add_argument("--gan-preset", default=None, help="GAN preset: cpu (default), paper, smoke")
     p.add_argument("--gan-steps", type=int, default=None,
                    help="GAN generator steps per fold (default 1200)")
@@ -133,6 +135,10 @@ def config_from_args(args):
     cfg = quick_config() if args.quick else StudyConfig()
     if args.gan:
         cfg.gan = args.gan
+    if args.gan_checkpoint is not None:
+        if not Path(cfg.gan).exists():
+            raise UserError("--gan-checkpoint chooses a checkpoint of a trained run: give --gan RUN_DIR")
+        cfg.gan_checkpoint = args.gan_checkpoint
     if args.gan_preset:
         cfg.gan_preset = args.gan_preset
     if args.gan_steps is not None:

@@ -612,7 +612,7 @@ def run_study(cfg: StudyConfig, out_dir, gan_step=None, dataset: Dataset | None 
         train, test = _run_folder_setup(cfg)
         ds = Dataset.concat([train, test]) if dataset is None else dataset
         parents = parent_runs(cfg.gan)
-        gan_step = G.run_folder_step(cfg.gan)
+        gan_step = G.run_folder_step(cfg.gan, cfg.gan_checkpoint)
     else:
         ds = dataset if dataset is not None else load_data(cfg, log)
     if cfg.balance and not cfg.imbalance:
