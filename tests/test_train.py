@@ -236,9 +236,9 @@ def test_presets_resolve():
             c.beta1, c.beta2, c.width_d, c.latent_dim) == \
         (64, 64, 5, 10.0, 2e-4, 2e-4, 0.5, 0.9, 64, 128)
     d = presets.resolve("dcgan", "paper", lr_g=4e-4, lr_d=3e-4, schedule="cosine")
-    assert (d["n_disc"], d["beta2"], d["lr_g"], d["lr_d"]) == (1, 0.999, 4e-4, 3e-4)
-    assert presets.resolve("infogan")["per_class"] is True
-    assert presets.resolve("acgan")["per_class"] is False
+    assert (d.n_disc, d.beta2, d.lr_g, d.lr_d) == (1, 0.999, 4e-4, 3e-4)
+    assert presets.resolve("infogan").per_class is True
+    assert presets.resolve("acgan").per_class is False
     with pytest.raises(refgan.UserError):
         presets.resolve("acgan", per_class=True)
     with pytest.raises(refgan.UserError):

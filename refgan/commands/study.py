@@ -94,6 +94,9 @@ def add_parser(sub):
     p.add_argument("--n-per-class", type=int, default=None,
                    help="synthetic images per class (130); digits: images kept per class (0: all)")
     p.add_argument("--size", type=int, default=None, help="image size (default 32)")
+    p.add_argument("--crop", type=float, default=None,
+                   help="centre crop of --data images before resizing: pixels (e.g. 300) or a "
+                        "fraction in (0, 1) (Georgiev: 300 of 450, then --size)")
     p.add_argument("--features", choices=["cnn", "pixels"], default=None,
                    help="feature space of KID/PRDC (default: the CNN trained on real training images)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -192,6 +195,8 @@ def config_from_args(args):
         cfg.n_jobs = args.jobs
     if args.skip_bad:
         cfg.skip_bad = True
+    if args.crop is not None:
+        cfg.crop = args.crop
     if args.no_progress:
         cfg.progress = False
     if cfg.n_per_class < 1 and cfg.data == "synthetic":

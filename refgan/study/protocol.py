@@ -44,6 +44,7 @@ from refgan.classifiers.features import downsize_flatten
 from refgan.data import Dataset, LeakError, check_no_leak, duplicate_groups
 from refgan.data.cells import is_cell_data
 from refgan.errors import UserError
+from refgan.training.config import crop_arg
 from refgan.training.data import auto_growth
 from refgan.parallel import parallel_config  # refgan sweep's engine (registers dask/ray)
 from refgan.provenance import provenance
@@ -81,7 +82,7 @@ def metric_names(n_classes: int, top_k=(2, 5)) -> tuple:
 # ---------------------------------------------------------------------------- data
 def load_data(cfg: StudyConfig, log=print) -> Dataset:
     return load_study_data(cfg.data, cfg.n_per_class, cfg.size, cfg.data_seed, log=log,
-                           skip_bad=cfg.skip_bad)
+                           skip_bad=cfg.skip_bad, crop=crop_arg(cfg.crop))
 
 
 def resolve_policies(cfg: StudyConfig, ds: Dataset) -> dict:

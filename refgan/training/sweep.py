@@ -110,7 +110,7 @@ def sweep(model: str, preset: str, options: dict, pairs, out_dir, n_jobs: int = 
     if out.exists() and any(out.iterdir()):
         raise UserError(f"sweep folder {out} exists and is not empty; choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
-    presets.resolve(model, preset, **options)  # refuse bad options before starting workers
+    presets.resolve(model, preset, strict=True, **options)  # refuse bad options before starting workers
     name = backend.get_backend().name
     jobs = [joblib.delayed(run_trial)(model, preset, options, g, d, str(out / f"trial-{i:03d}"), name)
             for i, (g, d) in enumerate(pairs)]
