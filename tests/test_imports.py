@@ -23,6 +23,7 @@ LAZY = {
     ("refgan.commands.study", "refgan.study.config"): "refgan.study loads scikit-learn, SciPy (~1 s)",
     ("refgan.commands.study", "refgan.study"): "refgan.study loads scikit-learn, SciPy (~1 s)",
     ("refgan.commands.study", "refgan.classifiers"): "scikit-learn (~1 s)",
+    ("refgan.commands.reproduce", "refgan.reproduce"): "the study: scikit-learn, SciPy (~1 s)",
     ("refgan.training.quality", "refgan.classifiers"): "scikit-learn (~1 s); train imports quality",
     # Copied next to the exported networks as loader.py, which runs without refgan
     # where the StableHLO files exist.
