@@ -228,7 +228,9 @@ def summarise(records: list[dict], class_names, baseline: str, pairs=()) -> dict
         for m in ms[0]:
             vals = [float(x[m]) for x in ms]
             t = M.corrected_resampled_t(vals, n_train, n_test, 1 - ALPHA)
-            row[m] = dict(mean=t["mean"], low=t["low"], high=t["high"], per_fold=vals)
+            # a proportion's interval stays within [0, 1], as in the study's tables
+            row[m] = dict(mean=t["mean"], low=float(np.clip(t["low"], 0, 1)),
+                          high=float(np.clip(t["high"], 0, 1)), per_fold=vals)
         table.setdefault(test, {}).setdefault(clf, {})[cond] = row
         per_fold_acc[(test, clf, cond)] = {(r["repeat"], r["fold"]): x["accuracy"]
                                            for r, x in zip(recs, ms)}
@@ -245,7 +247,8 @@ def summarise(records: list[dict], class_names, baseline: str, pairs=()) -> dict
         n_train, n_test = sizes[(test, clf, base_name)]
         t = M.corrected_resampled_t(d, n_train, n_test, 1 - ALPHA)
         comparisons.setdefault(test, {}).setdefault(clf, []).append(dict(
-            condition=cond, baseline=base_name, diff=t["mean"], low=t["low"], high=t["high"],
+            condition=cond, baseline=base_name, diff=t["mean"], low=float(np.clip(t["low"], -1, 1)),
+            high=float(np.clip(t["high"], -1, 1)),
             p_value=t["p_value"], significant=bool(t["p_value"] < ALPHA), per_fold=d))
     return dict(table=table, comparisons=comparisons, positive=class_names[pos], class_names=list(class_names),
                 decision_rule=dict(test="corrected repeated k-fold t (Nadeau & Bengio 2003)",
