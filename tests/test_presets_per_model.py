@@ -116,3 +116,20 @@ def test_cosine_decay_spans_a_run_cut_short_by_its_time_budget(tmp_path):
     lrs = [json.loads(line)["lr_G"] for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
            if '"lr_G"' in line]
     assert lrs[0] > 0.9 * c.lr_g and lrs[-1] < 0.05 * c.lr_g
+
+
+def test_study_crop_reaches_the_loader(tmp_path):
+    from refgan.commands import build_parser
+    from refgan.study.datasets import load_study_data
+
+    data = _folder(tmp_path / "d", ["a", "b"], n=4, side=40)
+    for name in ("a", "b"):
+        for i in range(4):
+            img = np.zeros((40, 40, 3), np.uint8)
+            img[10:30, 10:30] = 255
+            iio.imwrite(data / name / f"{i}.png", img)
+    ds = load_study_data(str(data), 0, 16, 0, log=lambda m: None, crop=20)
+    assert ds.images.min() > 0.9
+    assert build_parser().parse_args(["study", "--crop", "300"]).crop == 300
+    with pytest.raises(UserError, match="--crop crops images of a dataset on disk"):
+        load_study_data("synthetic", 4, 16, 0, crop=20)
