@@ -11,8 +11,6 @@ runs through ``refgan sweep``'s engine.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from refgan.data import Dataset
 from refgan.reproduce import report as R
 from refgan.reproduce.published import SOURCES, published

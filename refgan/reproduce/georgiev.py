@@ -9,6 +9,9 @@ trained from scratch stands beside the EfficientNet row (which needs its weights
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from refgan.data import Dataset
@@ -63,7 +66,11 @@ def training_sets(plan: Plan, train: Dataset, val: Dataset, seed: int, workdir):
 
 
 def extra(plan: Plan, results: dict, out_dir, log) -> dict:
-    return {}
+    """The first fold's learning curves, for the claims (from predictions.json)."""
+    records = json.loads((Path(out_dir) / "predictions.json").read_text())["records"]
+    return {"first_fold_curves": [dict(classifier=r["classifier"], condition=r["condition"], curves=r["curves"])
+                                  for r in records if r["repeat"] == 0 and r["fold"] == 0
+                                  and r["test"] == "real"]}
 
 
 def claims(plan: Plan, results: dict) -> list[dict]:
@@ -72,10 +79,22 @@ def claims(plan: Plan, results: dict) -> list[dict]:
     out.append(claim("Rotation augmentation brings no significant improvement (section 4)",
                      "supported" if c and not (c["significant"] and c["diff"] > 0) else "not supported",
                      f"CNN: {100 * c['diff']:+.1f} points, p = {c['p_value']:.3f}" if c else "not run"))
+    first = {c: r["curves"]["loss"] for r in _records(results) for c in [r["condition"]]
+             if r["classifier"] == "cnn" and r["curves"].get("loss")}
+    falls = {c: v[-1] < v[0] for c, v in first.items()}
+    out.append(claim("The model learns the task: its training loss falls over the epochs",
+                     "supported" if falls and all(falls.values()) else "not supported",
+                     "; ".join(f"{c}: loss {first[c][0]:.3f} at the first epoch, {first[c][-1]:.3f} at the last "
+                               "(first fold)" for c in first) or "no curves"))
     d = results["deep"]["efficientnet_b0"]
     out.append(claim("Frozen EfficientNet-B0 features + FC(320) reach 72% accuracy", "not tested"
                      if not d["available"] else "supported", d["why"]))
     return out
+
+
+def _records(results: dict) -> list[dict]:
+    """The first fold's records with their curves (saved in reproduce.json by :func:`extra`)."""
+    return results.get("first_fold_curves", [])
 
 
 def sections(results: dict, records: list[dict]):

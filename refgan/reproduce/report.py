@@ -27,6 +27,11 @@ def pct(v) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{100 * v:.1f}"
 
 
+def _pub(v) -> str:
+    """A published number, or nothing where the paper gives none."""
+    return "" if v is None else pct(v)
+
+
 def cell(e: dict | None) -> str:
     """'mean [low, high]' in percent, from a table entry."""
     if not e:
@@ -56,7 +61,7 @@ def metric_table(results: dict, test: str, classifiers, conditions, metrics, pub
         for cond in conditions:
             row = table.get(cond, {})
             cells = "".join(f"<td>{cell(row.get(m))}</td>" + (
-                f"<td class=pub>{pct(published(clf, cond, m))}</td>" if published else "")
+                f"<td class=pub>{_pub(published(clf, cond, m))}</td>" if published else "")
                 for m in metrics)
             rows.append(f"<tr><td>{NAMES.get(clf, clf)}</td><td>{html.escape(labels.get(cond, cond))}"
                         f"</td>{cells}</tr>")
