@@ -90,6 +90,8 @@ def test_epochs_set_the_steps_from_the_gan_set(numpy_backend, tmp_path):
     t = Trainer(c, prepare(c), tmp_path / "r", log=lambda m: None).setup()
     largest = max(len(v) for v in t.images.values())
     assert t.config.steps == int(np.ceil(2 * largest / 4))
+    with pytest.raises(UserError, match="--steps or --epochs, not both"):
+        presets.resolve("dcgan", "smoke", strict=True, epochs=2, steps=10)
 
 
 def test_crop_is_applied_before_resizing(tmp_path):

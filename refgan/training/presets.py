@@ -142,6 +142,8 @@ def resolve(model: str = "wgan-gp", preset: str = "cpu", strict: bool = False,
     given = {k: v for k, v in overrides.items() if v is not None}
     if strict:
         check_model_options(model, given)
+        if given.get("epochs") and "steps" in given:
+            raise UserError("give --steps or --epochs, not both (--epochs sets the steps from the data)")
     given = {k: v for k, v in given.items() if k not in MODEL_OPTIONS or model in MODEL_OPTIONS[k]}
     cfg = TrainConfig().replace(**{**MODEL_DEFAULTS[model], **tuned, **given,
                                    "model": model, "preset": preset})
