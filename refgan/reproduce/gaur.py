@@ -59,8 +59,9 @@ def plan(scale: str, data: str = "synthetic", weights=None) -> Plan:
 def training_sets(plan: Plan, train: Dataset, val: Dataset, seed: int, workdir):
     """Table 2's four training sets, and Table 1's test set of generated images."""
     o = plan.options
-    step = refgan_gan_step("wgan-gp", o["preset"],
-                           **{"grow": "none" if plan.scale == "quick" else "auto", **o["gan"]})
+    # one thread: the folds run side by side (--jobs), each on a core of its own
+    step = refgan_gan_step("wgan-gp", o["preset"], **{"grow": "none" if plan.scale == "quick" else "auto",
+                                                       "threads": 1, **o["gan"]})
     g = step(train, {c: o["n_generated"] for c in train.class_names}, seed, workdir / "wgan-gp")
     gen = take_per_class(g.generated, {c: o["n_generated"] for c in train.class_names})
     rotated = classic(gen, "rotations", seed)

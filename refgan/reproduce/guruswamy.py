@@ -103,6 +103,7 @@ def _recon_fill(imb: Dataset, workdir, seed: int) -> Dataset:
 
 def training_sets(plan: Plan, train: Dataset, val: Dataset, seed: int, workdir):
     o = plan.options
+    o = dict(o, gan=dict(o["gan"], threads=1))  # the folds run side by side (--jobs), a core each
     need = deficits(train)
     sets = {"none": (train, None, None), "affine": (_affine_fill(train, seed), None, None)}
     ali_dir = workdir / "ali"
