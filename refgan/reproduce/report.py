@@ -36,8 +36,9 @@ def cell(e: dict | None) -> str:
     """'mean [low, high]' in percent, from a table entry."""
     if not e:
         return "&ndash;"
-    ci = (f" <span class=ci>[{pct(e['low'])}, {pct(e['high'])}]</span>"
-          if e.get("low") is not None and np.isfinite(e.get("low") or np.nan) else "")
+    low = e.get("low")
+    ci = (f" <span class=ci>[{pct(low)}, {pct(e['high'])}]</span>"
+          if low is not None and np.isfinite(low) else "")
     return pct(e["mean"]) + ci
 
 
@@ -53,9 +54,14 @@ def metric_table(results: dict, test: str, classifiers, conditions, metrics, pub
     for clf in classifiers:
         deep = results.get("deep", {}).get(clf)
         if deep and not deep["available"]:
+            said = [f"{labels.get(cond, cond)} {MNAMES.get(m, m)} {pct(v)}" for cond in conditions
+                    for m in metrics for v in [published(clf, cond, m) if published else None]
+                    if v is not None]
             rows.append(f"<tr><td>{NAMES.get(clf, clf)}</td><td class=miss colspan="
                         f"{len(metrics) * (2 if published else 1) + 1}>not run: "
-                        f"{html.escape(deep['why'])}</td></tr>")
+                        f"{html.escape(deep['why'])}"
+                        + (f" <span class=pub>(paper: {html.escape('; '.join(said))})</span>" if said else "")
+                        + "</td></tr>")
             continue
         table = results.get("table", {}).get(test, {}).get(clf, {})
         for cond in conditions:

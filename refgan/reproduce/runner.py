@@ -238,7 +238,7 @@ def summarise(records: list[dict], class_names, baseline: str, pairs=()) -> dict
     wanted = [(t, c, cond, baseline) for (t, c, cond) in per_fold_acc if cond != baseline]
     wanted += [(t, c, cond, base) for (t, c) in dict.fromkeys(k[:2] for k in per_fold_acc)
                for cond, base in pairs]
-    for test, clf, cond, base_name in wanted:
+    for test, clf, cond, base_name in dict.fromkeys(wanted):  # a pair may also be a baseline's
         acc, base = per_fold_acc.get((test, clf, cond)), per_fold_acc.get((test, clf, base_name))
         if acc is None or base is None:
             continue
