@@ -75,7 +75,7 @@ def trained_ali(train, steps):
 def acgan_ali(train, steps, ali_steps, **kw):
     """ACGAN-ALI fed the codes of a briefly trained ALI encoder."""
     ali = trained_ali(train, ali_steps)
-    ali_config = {k: ali.config[k] for k in ("size", "width_g", "width_d", "latent_dim")}
+    ali_config = {k: getattr(ali.config, k) for k in ("size", "width_g", "width_d", "latent_dim")}
     return train_model("acgan-ali", train.images, train.labels, len(CLASSES), steps,
                        ali_state=ali.state_dict(), ali_config=ali_config, **kw)
 
