@@ -127,6 +127,10 @@ class LRSchedule:
     def factor(self, t: int) -> float:
         raise NotImplementedError
 
+    def retarget(self, total_steps: int) -> None:
+        """Stretch or shrink the schedule to end at ``total_steps`` (a run cut short by
+        its time budget); the constant schedule has no end."""
+
     def step(self) -> float:
         self.last_step += 1
         self.optimizer.lr = self.base_lr * self.factor(self.last_step)
@@ -155,6 +159,9 @@ class StepLR(LRSchedule):
     def factor(self, t):
         return self.gamma ** (t // self.step_size)
 
+    def retarget(self, total_steps):
+        self.step_size = max(int(total_steps) // 2, 1)
+
 
 class CosineAnnealingLR(LRSchedule):
     """lr = eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2 (Nizam and Md Ali's decay)."""
@@ -162,6 +169,9 @@ class CosineAnnealingLR(LRSchedule):
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
         super().__init__(optimizer)
         self.T_max, self.eta_min = T_max, eta_min
+
+    def retarget(self, total_steps):
+        self.T_max = max(int(total_steps), 1)
 
     def factor(self, t):
         t = min(t, self.T_max)

@@ -126,10 +126,12 @@ def export_models(models: dict, config: dict, out, source: dict | None = None) -
     return manifest
 
 
-def export_run(run_dir, out) -> dict:
-    """Write the torch export of the latest checkpoint of ``run_dir`` into ``out``."""
+def export_run(run_dir, out, which: str | None = None) -> dict:
+    """Write the torch export of ``run_dir``'s checkpoint ``which`` (None: the one the
+    run reported; see :func:`refgan.training.load.load_models`) into ``out``."""
     run_dir = Path(run_dir)
-    models, meta = load_models(run_dir)
+    models, meta = load_models(run_dir, which)
     source = {"run_dir": str(run_dir.resolve()), "step": meta["step"],
+              "checkpoint": meta["checkpoint"], "checkpoint_why": meta["checkpoint_why"],
               "exported_by": provenance()}
     return export_models(models, meta["config"], out, source)

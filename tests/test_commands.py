@@ -184,7 +184,7 @@ def test_staged_output_appears_whole_or_not_at_all(tmp_path):
     (["--log-every", "0"], "--log-every must be >= 1, got 0"),
     (["--ckpt-every", "0"], "--ckpt-every must be >= 1, got 0"),
     (["--gp-lambda", "nan"], "--gp-lambda must be a finite number >= 0"),
-    (["--model", "acgan", "--real-fraction", "1.5"], "--real-fraction must be v1, v2, v3 or a share"),
+    (["--model", "acgan", "--real-fraction", "1.5"], "--real-fraction must be plain, v1, v2, v3 or a share"),
 ])
 def test_every_training_option_is_checked_up_front(tmp_path, capsys, argv, message):
     run = tmp_path / "run"

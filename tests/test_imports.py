@@ -24,6 +24,7 @@ LAZY = {
     ("refgan.commands.study", "refgan.study"): "refgan.study loads scikit-learn, SciPy (~1 s)",
     ("refgan.commands.study", "refgan.classifiers"): "scikit-learn (~1 s)",
     ("refgan.commands.study", "refgan.study.resume"): "refgan.study loads scikit-learn, SciPy (~1 s)",
+    ("refgan.commands.reproduce", "refgan.reproduce"): "the study: scikit-learn, SciPy (~1 s)",
     ("refgan.training.quality", "refgan.classifiers"): "scikit-learn (~1 s); train imports quality",
     ("refgan.training.quality", "refgan.metrics"): "scikit-learn (~1 s); train imports quality",
     ("refgan.training.quality", "refgan.metrics.fid"): "scikit-learn (~1 s); train imports quality",

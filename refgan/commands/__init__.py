@@ -28,7 +28,7 @@ from refgan.provenance import version_line
 
 # Command modules, in the order ``--help`` lists them. A module that is missing
 # (a feature not built yet) is simply not offered.
-COMMANDS = ["train", "generate", "sweep", "data", "study", "export", "weights"]
+COMMANDS = ["train", "generate", "sweep", "data", "study", "export", "reproduce", "weights"]
 
 
 class _PrintVersion(argparse.Action):

@@ -12,6 +12,7 @@ them with jax, numpy and flatbuffers. Needs the optional extra: pip install '.[j
 from __future__ import annotations
 
 import argparse
+import json
 
 from refgan.errors import UserError
 from refgan.torch_export import export_run as export_torch
@@ -23,6 +24,8 @@ def add_parser(sub):
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder with checkpoints")
     p.add_argument("--to", choices=["jax", "torch"], default="jax", help="target (default jax)")
     p.add_argument("--out", required=True, metavar="DIR", help="new folder to write")
+    p.add_argument("--checkpoint", default=None, metavar="best|latest|STEP",
+                   help="checkpoint to export (default: the one the run reported)")
     p.add_argument("--batch", type=int, default=64,
                    help="batch size the networks are traced with (default 64)")
     p.set_defaults(run=run)
@@ -31,8 +34,9 @@ def add_parser(sub):
 
 def run(args) -> int:
     if args.to == "torch":
-        manifest = export_torch(args.run_dir, args.out)
-        print(f"exported {args.run_dir} to {args.out}: " + ", ".join(
+        manifest = export_torch(args.run_dir, args.out, args.checkpoint)
+        print(f"exported {args.run_dir} (step {manifest['step']}: "
+              f"{manifest['checkpoint_why']}) to {args.out}: " + ", ".join(
             f"{n}.safetensors" for n in manifest["networks"]) + ", manifest.json, refgan_torch.py")
         for name, why in manifest["skipped"].items():
             print(f"  not exported: {name} ({why})")
@@ -47,8 +51,9 @@ def run(args) -> int:
         raise UserError(f"--batch must be >= 1, got {args.batch}")
     from refgan.export.bundle import export_run  # lazy: refgan.export imports JAX, optional
 
-    out = export_run(args.run_dir, args.out, batch=args.batch)
-    print(f"exported {args.run_dir} to {out}: " + ", ".join(
+    out = export_run(args.run_dir, args.out, batch=args.batch, which=args.checkpoint)
+    meta = json.loads((out / "manifest.json").read_text())
+    print(f"exported {args.run_dir} (step {meta['step']}: {meta['checkpoint_why']}) to {out}: " + ", ".join(
         sorted(p.name for p in out.iterdir())))
     print(f"use it with: cd {out} && python -c \"import loader; print(loader.names())\"")
     return 0

@@ -1,6 +1,7 @@
 """``python cli.py generate RUN_DIR --n 400 [--class blast] --out DIR``.
 
-Loads the latest checkpoint of a training run and writes ``n`` PNG images per class
+Loads the checkpoint the run reported (its best when it ended with ``--use-best``,
+else its latest; ``--checkpoint best|latest|STEP`` to choose) and writes ``n`` PNG images per class
 (or of one class) into ``DIR/<class>/`` plus ``DIR/manifest.json`` recording the
 run, the checkpoint file and its hash, the step, the seed and the classes, so
 every image can be traced to the weights that made it.
@@ -32,6 +33,8 @@ def add_parser(sub):
     p.add_argument("--class", dest="cls", default=None, help="only this class")
     p.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     p.add_argument("--seed", type=int, default=0, help="seed of the latent draws")
+    p.add_argument("--checkpoint", default=None, metavar="best|latest|STEP",
+                   help="checkpoint to sample (default: the one the run reported)")
     p.set_defaults(run=run)
     return p
 
@@ -51,7 +54,7 @@ def run(args) -> int:
     if args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
     run_dir = Path(args.run_dir)
-    models, meta = load_models(run_dir)
+    models, meta = load_models(run_dir, args.checkpoint)
     config = TrainConfig.from_json(meta["config"])
     names = list(config.classes)
     classes = names if args.cls is None else [args.cls]
@@ -59,6 +62,7 @@ def run(args) -> int:
         raise UserError(f"unknown class {args.cls!r}; this run has {', '.join(names)}")
     manifest = dict(run_dir=str(run_dir.resolve()), checkpoint=meta["file"],
                     checkpoint_sha256=meta["sha256"], step=meta["step"],
+                    checkpoint_kind=meta["checkpoint"], checkpoint_why=meta["checkpoint_why"],
                     model=config.model, seed=args.seed, n_per_class=args.n,
                     ema=config.ema > 0, provenance=provenance(), classes={}, files=[])
     try:
@@ -68,7 +72,7 @@ def run(args) -> int:
               "run the command again", file=sys.stderr)
         return 130
     print(f"wrote {args.n * len(classes)} images and manifest.json to {out} "
-          f"(checkpoint {meta['file']}, step {meta['step']})")
+          f"(checkpoint {meta['file']}, step {meta['step']}: {meta['checkpoint_why']})")
     return 0
 
 

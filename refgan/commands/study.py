@@ -47,6 +47,8 @@ def add_parser(sub):
     p.add_argument("--gan", default=None,
                    help="GAN model (wgan-gp, dcgan, infogan, cgan, acgan, ali, acgan-ali) or an "
                    "existing run folder to sample (default wgan-gp)")
+    p.add_argument("--gan-checkpoint", default=None, metavar="best|latest|STEP",
+                   help="with --gan RUN: the checkpoint to sample (default: the one the run reported)")
     p.add_argument("--gan-preset", default=None, help="GAN preset: cpu (default), paper, smoke")
     p.add_argument("--gan-steps", type=int, default=None,
                    help="GAN generator steps per fold (default 1200)")
@@ -97,6 +99,9 @@ def add_parser(sub):
     p.add_argument("--n-per-class", type=int, default=None,
                    help="synthetic images per class (130); digits: images kept per class (0: all)")
     p.add_argument("--size", type=int, default=None, help="image size (default 32)")
+    p.add_argument("--crop", type=float, default=None,
+                   help="centre crop of --data images before resizing: pixels (e.g. 300) or a "
+                        "fraction in (0, 1) (Georgiev: 300 of 450, then --size)")
     p.add_argument("--features", choices=["cnn", "pixels"], default=None,
                    help="feature space of KID/PRDC (default: the CNN trained on real training images)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -142,6 +147,10 @@ def config_from_args(args):
     cfg = quick_config() if args.quick else StudyConfig()
     if args.gan:
         cfg.gan = args.gan
+    if args.gan_checkpoint is not None:
+        if not Path(cfg.gan).exists():
+            raise UserError("--gan-checkpoint chooses a checkpoint of a trained run: give --gan RUN_DIR")
+        cfg.gan_checkpoint = args.gan_checkpoint
     if args.gan_preset:
         cfg.gan_preset = args.gan_preset
     if args.gan_steps is not None:
@@ -197,6 +206,8 @@ def config_from_args(args):
         cfg.n_jobs = args.jobs
     if args.skip_bad:
         cfg.skip_bad = True
+    if args.crop is not None:
+        cfg.crop = args.crop
     if args.no_progress:
         cfg.progress = False
     if cfg.n_per_class < 1 and cfg.data == "synthetic":

@@ -167,7 +167,8 @@ def _train(args, hold: contextlib.ExitStack) -> int:
         print(f"resuming {args.resume} at step {trainer.step}/{trainer.config.steps}",
               file=sys.stderr)
     else:
-        c = restart or presets.resolve(args.model or "wgan-gp", args.preset or "cpu", **given)
+        c = restart or presets.resolve(args.model or "wgan-gp", args.preset or "cpu", strict=True,
+                                              **given)
         _check_data_options(given, c)
         c.engine = args.engine
         c.backend = "jax" if c.engine == "jax" else backend.get_backend().name

@@ -162,11 +162,11 @@ def detect_layout(path) -> str:
 # ---------------------------------------------------------------------------
 # file lists per layout: (paths, labels, groups, class_names)
 # ---------------------------------------------------------------------------
-def _check_classes(class_names, labels, root, where):
+def _check_classes(class_names, labels, root, where, min_classes: int = 2):
     present = np.unique(labels)
     if len(labels) == 0:
         raise UserError(f"no images found in {root} ({where}); supported files: {', '.join(sorted(IMAGE_EXTS))}")
-    if len(present) < 2:
+    if len(present) < min_classes:
         only = class_names[int(present[0])]
         raise UserError(f"{root} has images of one class only ({only!r}); a classifier or conditional GAN needs "
                         "at least two classes: add the other class folder")
@@ -409,7 +409,8 @@ def _warn_tiny(report: Report, where, size) -> None:
         warnings.warn(msg, stacklevel=4)
 
 
-def _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, alpha_bg, workers, layout):
+def _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, alpha_bg, workers, layout,
+              min_classes: int = 2):
     report.files = len(paths)
     _warn_ignored_images(report, root)
     workers = workers or min(4, os.cpu_count() or 1)
@@ -451,7 +452,7 @@ def _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, 
         empty = [names[c] for c in range(len(names)) if not (labels == c).any()]
         raise UserError(f"after skipping bad files, class(es) {empty} in {root} have no images left; "
                         "fix the files or remove the class")
-    _check_classes(names, labels, root, layout)
+    _check_classes(names, labels, root, layout, min_classes)
     shapes = Counter(a.shape[:2] for a in imgs)
     if size is not None:
         out = []
@@ -571,7 +572,7 @@ def _npz_length(z, key: str) -> int:
     return int(shape[0]) if shape else 0
 
 
-def _load_npz(path: Path, size, npz_split, report):
+def _load_npz(path: Path, size, npz_split, report, min_classes: int = 2):
     try:
         z = np.load(path, allow_pickle=False)
         keys = set(z.files)
@@ -636,7 +637,7 @@ def _load_npz(path: Path, size, npz_split, report):
     if empty:  # one part of a file need not hold every class
         report.notes.append(f"the {npz_split!r} part has no images of class(es) {[names[c] for c in empty]}")
     report.files = report.loaded = len(imgs)
-    _check_classes(names, labels, path, "npz")
+    _check_classes(names, labels, path, "npz", min_classes)
     _warn_tiny(report, path, size)
     return Dataset(images=np.stack(imgs).transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0,
                    labels=labels, class_names=names, paths=[f"{path}[{i}]" for i in range(len(imgs))],
@@ -661,7 +662,8 @@ def _check_size_and_crop(size, crop) -> None:
 
 
 def load_dataset(path, layout: str = "auto", size: int | None = None, skip_bad: bool = False, crop=None,
-                 npz_split: str = "all", alpha_bg: int = 0, workers: int | None = None) -> Dataset:
+                 npz_split: str = "all", alpha_bg: int = 0, workers: int | None = None,
+                 min_classes: int = 2) -> Dataset:
     """Load a real dataset from disk.
 
     Parameters
@@ -677,6 +679,8 @@ def load_dataset(path, layout: str = "auto", size: int | None = None, skip_bad: 
         part when the file has an official partition, else all) (npz only)
     alpha_bg : grey level (0-255) transparent pixels are composited over
     workers : decoding threads
+    min_classes : fewest classes accepted (1 for an unconditional GAN's training set,
+        e.g. Nizam and Md Ali's neutrophils; 2 for a classifier or a conditional GAN)
 
     Returns
     -------
@@ -692,14 +696,15 @@ def load_dataset(path, layout: str = "auto", size: int | None = None, skip_bad: 
         raise UserError(f"{root} does not exist; give a folder of images or a .npz file")
     report = Report()
     if layout == "npz":
-        return _load_npz(root, size, npz_split, report)
+        return _load_npz(root, size, npz_split, report, min_classes)
     if not root.is_dir():
         raise UserError(f"{root} is not a folder; layout {layout!r} expects one")
     lister = {"folder": _list_folder, "pbc": lambda r, rep: _list_folder(r, rep, pbc=True),
               "allidb2": _list_allidb2, "cnmc": _list_cnmc, "idc": _list_idc}[layout]
     paths, labels, groups, names = lister(root, report)
     names = check_class_names(names, root)
-    return _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, alpha_bg, workers, layout)
+    return _assemble(paths, labels, groups, names, root, report, size, crop, skip_bad, alpha_bg, workers, layout,
+                     min_classes)
 
 
 def describe(ds: Dataset) -> str:

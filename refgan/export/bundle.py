@@ -59,16 +59,18 @@ def _serialise(module, variables, shape, dtype):
     return exp.serialize(), list(exp.platforms)
 
 
-def export_run(run_dir, out, batch: int = 64) -> Path:
-    """Write the export of ``run_dir`` into ``out`` (see the module docstring)."""
+def export_run(run_dir, out, batch: int = 64, which: str | None = None) -> Path:
+    """Write the export of ``run_dir``'s checkpoint ``which`` (None: the one the run
+    reported) into ``out`` (see the module docstring); ``manifest.json`` says which."""
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "checkpoints").is_dir():
         raise UserError(f"{run_dir} is not a run folder with checkpoints")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new --out folder")
-    models, meta = load_models(run_dir)
+    models, meta = load_models(run_dir, which)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = {"run_dir": str(run_dir), "step": meta["step"], "batch": batch,
+    manifest = {"run_dir": str(run_dir), "step": meta["step"], "checkpoint": meta["checkpoint"],
+                "checkpoint_why": meta["checkpoint_why"], "batch": batch,
                 "config": meta["config"], "models": {}}
     for key, m in models.items():
         for net_name, module in m.nets.items():

@@ -19,9 +19,10 @@ D's batch-norm statistics are always those of one kind of image, as in the G ste
 expected loss of a mixed batch holding a share f of real images, without the
 mixing. (Mixing them in one batch lets D tell real from fake by the batch
 statistics, which change with the mixture; G, scored on all-fake batches, then
-learns nothing useful and both losses still fall.) Guruswamy et al.'s schedules
-(``--real-fraction``): v1 f = 0.25; v2 f = 0.75; v3 f = 0.75 but 0.5 every third
-epoch; or a number.
+learns nothing useful and both losses still fall.) ``--real-fraction``: ``plain``
+(the default: Odena et al.'s AC-GAN, f = 0.5, real and fake weighed alike, the
+"AC-GAN" row of Guruswamy et al.'s Table I) or their variants v1 f = 0.25; v2
+f = 0.75; v3 f = 0.75 but 0.5 every third epoch; or a number.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from refgan.errors import UserError
 from refgan.gans.architectures import Generator, Trunk
 from refgan.gans.base import GAN, bce, mean_of, one_hot
 
-SCHEDULES = {"v1": 0.25, "v2": 0.75, "v3": 0.75}
+SCHEDULES = {"plain": 0.5, "v1": 0.25, "v2": 0.75, "v3": 0.75}
 
 
 def real_fraction(schedule: str, epoch: int) -> float:
@@ -46,7 +47,7 @@ def real_fraction(schedule: str, epoch: int) -> float:
     except ValueError:
         f = -1.0
     if not 0.0 < f < 1.0:
-        raise UserError(f"--real-fraction must be v1, v2, v3 or a number in (0, 1), "
+        raise UserError(f"--real-fraction must be plain, v1, v2, v3 or a number in (0, 1), "
                         f"got {schedule!r}")
     return f
 

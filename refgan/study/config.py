@@ -72,6 +72,8 @@ class StudyConfig:
     # the measured times next to the command)
     gan_options: dict = field(default_factory=lambda: dict(steps=1200))
     gan_grow: str = "auto"
+    crop: float = 0.0  # centre crop of --data images before resizing: pixels or a fraction (0: none)
+    gan_checkpoint: str | None = None  # with gan = a run folder: best, latest, a step (None: as reported)
     classifiers: tuple = ("lr", "svm")
     weights: str | None = None
     conditions: tuple = CONDITIONS

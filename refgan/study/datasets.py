@@ -40,13 +40,16 @@ def sklearn_digits(size: int = 32, n_per_class: int = 0, seed: int = 0) -> Datas
 
 
 def load_study_data(data: str, n_per_class: int, size: int, data_seed: int, log=print,
-                    skip_bad: bool = False) -> Dataset:
-    """'synthetic', 'digits' or a folder (loaded with its load report logged)."""
+                    skip_bad: bool = False, crop=None) -> Dataset:
+    """'synthetic', 'digits' or a folder (loaded with its load report logged; ``crop``:
+    its centre crop before resizing, pixels or a fraction)."""
+    if crop and data in ("synthetic", "digits"):
+        raise UserError(f"--crop crops images of a dataset on disk; leave it out for --data {data}")
     if data == "synthetic":
         return make_blood_cells(n_per_class=n_per_class, size=size, seed=data_seed)
     if data == "digits":
         return sklearn_digits(size=size, n_per_class=n_per_class, seed=data_seed)
-    return load_reported(data, log, size=size, skip_bad=skip_bad)
+    return load_reported(data, log, size=size, skip_bad=skip_bad, crop=crop)
 
 
 def run_config(run_dir) -> dict:

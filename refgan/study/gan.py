@@ -121,8 +121,10 @@ def run_folder_split(run_dir):
     return train, test
 
 
-def run_folder_step(run_dir):
-    """A GAN step that samples an existing run folder instead of training.
+def run_folder_step(run_dir, which: str | None = None):
+    """A GAN step that samples an existing run folder instead of training, from the
+    checkpoint ``which`` chooses (:func:`refgan.training.checkpoint.choose`; None: the
+    one the run reported).
 
     The run's training images must not overlap the fold's test split: the run's
     config (data, seed, test fraction) is compared with the study's data by the
@@ -139,7 +141,7 @@ def run_folder_step(run_dir):
         if list(run_train.class_names) != list(train.class_names):
             raise UserError(f"run {run_dir} has classes {run_train.class_names}, the study "
                             f"{train.class_names}")
-        models, _ = load_models(run_dir)
+        models, meta = load_models(run_dir, which)
         gen = _sample(models, train.class_names, n_per_class, seed, trained_on=run_train,
                       name=f"{cfg.model} run samples")
         losses = {}
@@ -151,7 +153,8 @@ def run_folder_step(run_dir):
                         key, name = k.split("/", 1)
                         losses.setdefault(key, {}).setdefault(name, []).append(float(v))
         return GanOutput(gen, losses, dict(model=cfg.model, run_dir=str(run_dir),
-                                           steps=cfg.steps))
+                                           steps=cfg.steps, checkpoint_step=meta["step"],
+                                           checkpoint=meta["checkpoint"]))
 
     step.description = f"existing run {run_dir}"
     return step

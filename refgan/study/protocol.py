@@ -20,6 +20,7 @@ from refgan.classifiers.backbone_files import BACKBONES, find_weights
 from refgan.data import Dataset, LeakError
 from refgan.data.cells import is_cell_data
 from refgan.errors import UserError
+from refgan.training.config import crop_arg
 from refgan.provenance import provenance
 from refgan.study import conditions as C
 from refgan.study import gan as G
@@ -37,7 +38,7 @@ from refgan.training.data import auto_growth
 # ---------------------------------------------------------------------------- data
 def load_data(cfg: StudyConfig, log=print) -> Dataset:
     return load_study_data(cfg.data, cfg.n_per_class, cfg.size, cfg.data_seed, log=log,
-                           skip_bad=cfg.skip_bad)
+                           skip_bad=cfg.skip_bad, crop=crop_arg(cfg.crop))
 
 
 def resolve_policies(cfg: StudyConfig, ds: Dataset) -> Policy:
@@ -100,7 +101,7 @@ def run_study(cfg: StudyConfig, out_dir, gan_step=None, dataset: Dataset | None 
         train, test = _run_folder_setup(cfg)
         ds = Dataset.concat([train, test]) if dataset is None else dataset
         parents = parent_runs(cfg.gan)
-        gan_step = G.run_folder_step(cfg.gan)
+        gan_step = G.run_folder_step(cfg.gan, cfg.gan_checkpoint)
     else:
         ds = dataset if dataset is not None else load_data(cfg, log)
     if cfg.balance and not cfg.imbalance:

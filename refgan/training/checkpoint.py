@@ -149,13 +149,20 @@ def load(folder) -> tuple[dict, dict]:
     :func:`restore_models`."""
     folder = Path(folder)
     meta = read_record(folder)
-    npz = folder / meta["file"]
+    return load_file(folder / meta["file"], meta["sha256"], LATEST), meta
+
+
+def load_file(npz, sha256: str | None = None, record: str = "its record") -> dict:
+    """The arrays of one checkpoint file, checked against ``sha256`` (None: a kept
+    snapshot, whose hash no record holds any more) and for refgan's array names."""
+    npz = Path(npz)
     if not npz.is_file():
-        raise UserError(f"{npz} named by {LATEST} is missing; the checkpoint is incomplete")
-    if sha256_file(npz) != meta["sha256"]:
-        raise UserError(f"{npz} does not match the hash in {LATEST}; the checkpoint is "
+        raise UserError(f"{npz} named by {record} is missing; the checkpoint is incomplete")
+    if sha256 is not None and sha256_file(npz) != sha256:
+        raise UserError(f"{npz} does not match the hash in {record}; the checkpoint is "
                         "damaged")
-    damaged = (f"although its hash matches {LATEST}: it was written damaged; start a new run or restore "
+    matches = f"although its hash matches {record}" if sha256 is not None else "although it exists"
+    damaged = (f"{matches}: it was written damaged; start a new run or restore "
                "the folder from a backup")
     if not zipfile.is_zipfile(npz):  # else np.load would try it as a pickle and blame pickling
         raise UserError(f"{npz} cannot be read (not an .npz archive) {damaged}")
@@ -173,7 +180,7 @@ def load(folder) -> tuple[dict, dict]:
     if bad:
         raise UserError(f"{npz} holds arrays not named '<model>::<key>' ({bad[:3]}); it is not a refgan "
                         "checkpoint")
-    return arrays, meta
+    return arrays
 
 
 # what a training checkpoint's record holds beyond file/sha256/step, and its JSON type
@@ -272,6 +279,50 @@ def sample_quality(generated: dict, reals: dict) -> float:
     return float(np.mean([mmd2_cubic(quality.simple_features(images),
                                      quality.simple_features(reals[name]))
                           for name, images in generated.items()]))
+
+
+def choose(run_dir, which: str | None, use_best: bool, latest: dict) -> dict:
+    """The checkpoint of a run that ``generate``, ``export`` and ``study --gan RUN``
+    read: ``{"kind", "step", "file", "sha256", "why"}``.
+
+    which : None (the checkpoint the run reported: its best when it ended with
+        ``use_best`` and has one, else its latest), ``"best"``, ``"latest"`` or a step
+        number as text (the latest, the best or a snapshot kept by ``--keep-every``).
+    latest : the run's ``latest.json`` record.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    best = read_best(run_dir)
+    latest_pick = dict(kind="latest", step=int(latest["step"]), file=latest["file"],
+                       sha256=latest["sha256"])
+    best_pick = best and dict(kind="best", step=int(best["step"]), file=best["file"],
+                              sha256=best["sha256"])
+    if which is None:
+        if use_best and best_pick:
+            return dict(best_pick, why=f"the run reported its best checkpoint ({best['metric']} "
+                                       f"{best['value']:.4g})")
+        return dict(latest_pick, why="the run reported its last checkpoint"
+                    + (" (it has no best checkpoint)" if use_best else ""))
+    if which == "latest":
+        return dict(latest_pick, why="--checkpoint latest")
+    if which == "best":
+        if not best_pick:
+            raise UserError(f"{run_dir} has no best checkpoint (checkpoints/{BEST_JSON}); "
+                            "use --checkpoint latest or a step")
+        return dict(best_pick, why="--checkpoint best")
+    try:
+        step = int(which)
+    except (TypeError, ValueError):
+        raise UserError(f"--checkpoint must be best, latest or a step number, got {which!r}") from None
+    for pick in (latest_pick, best_pick):
+        if pick and pick["step"] == step:
+            return dict(pick, kind="step", why=f"--checkpoint {step}")
+    if (folder / checkpoint_name(step)).is_file():
+        return dict(kind="step", step=step, file=checkpoint_name(step), sha256=None,
+                    why=f"--checkpoint {step} (a kept snapshot)")
+    kept = sorted(int(p.stem.split("-")[1]) for p in folder.glob("ckpt-*.npz"))
+    have = sorted({*kept, latest_pick["step"], *([best_pick["step"]] if best_pick else [])})
+    raise UserError(f"{run_dir} has no checkpoint of step {step}; it has step(s) "
+                    f"{', '.join(map(str, have))} (train with --keep-every N to keep more)")
 
 
 def read_best(run_dir) -> dict | None:

@@ -89,14 +89,14 @@ def in_range(low, high, why: str = "") -> Check:
 
 
 def real_share(v) -> str | None:
-    """AC-GAN's real share of D's batch: v1, v2, v3 or a number in (0, 1]."""
-    if v in ("v1", "v2", "v3"):
+    """AC-GAN's real share of D's batch: plain, v1, v2, v3 or a number in (0, 1]."""
+    if v in ("plain", "v1", "v2", "v3"):
         return None
     try:
         share = float(v)
     except (TypeError, ValueError):
         share = math.nan
-    return None if 0 < share <= 1 else f"must be v1, v2, v3 or a share in (0, 1], got {v!r}"
+    return None if 0 < share <= 1 else f"must be plain, v1, v2, v3 or a share in (0, 1], got {v!r}"
 
 
 def _type_complaint(value, hint) -> str | None:
@@ -151,6 +151,8 @@ class TrainConfig:
     preset: str = option("cpu", "named set of options (refgan.training.presets)", cli=None)
     # data
     data: str = option("synthetic", "'synthetic' (embedded dataset) or a dataset folder / .npz")
+    crop: float = option(0.0, "centre crop of --data images before resizing: pixels (e.g. 300) "
+                         "or a fraction in (0, 1) (0 = none)", checks=(finite_at_least(0),))
     skip_bad: bool = option(False, "skip unreadable image files of --data (listed in the load report)",
                             cli="on")
     n_per_class: int = option(130, "synthetic images per class before the split",
@@ -187,6 +189,9 @@ class TrainConfig:
     batch: int = option(32, "batch size (at most the smallest class's training images)",
                         checks=(at_least(2, "batch norm needs two samples"),))
     steps: int = option(300, "generator iterations per model", checks=(at_least(1),))
+    epochs: float = option(0.0, "train this many passes over the GAN set instead of --steps "
+                           "(steps = ceil(epochs x images / batch), images of the largest "
+                           "model's set; 0 = use --steps)", checks=(finite_at_least(0),))
     n_disc: int = option(2, "discriminator (critic) steps per generator step",
                          checks=(at_least(1),))
     optimizer: str = option("adam", "adam or rmsprop", checks=(one_of("adam", "rmsprop"),))
@@ -214,7 +219,9 @@ class TrainConfig:
     n_cont: int = option(2, "InfoGAN continuous codes")
     info_lambda: float = option(1.0, "InfoGAN mutual-information weight", checks=(finite_at_least(0),))
     embed_dim: int = option(16, "CGAN label-embedding size for G", checks=(at_least(1),))
-    real_fraction: str = option("v3", "AC-GAN real share of D's batch: v1, v2, v3 or a number",
+    real_fraction: str = option("plain", "AC-GAN real share of D's batch: plain (Odena et al.'s "
+                                "AC-GAN, 0.5), Guruswamy et al.'s v1 (0.25), v2 (0.75), v3 (0.75, "
+                                "0.5 every third epoch) or a number",
                                 checks=(real_share,))
     ali: str | None = option(None, "ACGAN-ALI: the ALI run folder providing the encoder")
     finetune: bool = option(False, "ACGAN-ALI: start G from the ALI generator", cli="on")
@@ -282,6 +289,8 @@ class TrainConfig:
         if self.npz_split != "auto" and not str(self.data).lower().endswith(".npz"):
             raise UserError(f"--npz-split {self.npz_split} applies to a .npz --data only; leave it "
                             f"out for --data {self.data}")
+        if self.crop and self.data == "synthetic":
+            raise UserError("--crop crops images of a dataset on disk; leave it out for the embedded cells")
         if self.model in ("infogan", "infowgan-gp") and (int(self.n_cat) < 1
                                                          or int(self.n_cont) < 1):
             raise UserError(f"{self.model} needs --n-cat >= 1 and --n-cont >= 1")
@@ -304,6 +313,14 @@ class TrainConfig:
             raise UserError(f"the run's config has unknown option(s) "
                             f"{', '.join(sorted(unknown))}; was it made by a newer refgan?")
         return cls(**values)
+
+
+def crop_arg(crop: float):
+    """``--crop`` as :func:`refgan.data.loaders.load_dataset` takes it: None (0),
+    whole pixels (>= 1) or a fraction (< 1)."""
+    if not crop:
+        return None
+    return int(crop) if crop >= 1 else float(crop)
 
 
 def _copy(v):

@@ -35,7 +35,8 @@ from refgan.data.cells import is_cell_data
 from refgan.data.loaders import load_reported
 from refgan.errors import UserError
 from refgan.training import checkpoint
-from refgan.training.config import GROWTHS, TrainConfig
+from refgan.gans import MODEL_CLASSES
+from refgan.training.config import GROWTHS, TrainConfig, crop_arg
 
 
 @dataclass
@@ -120,7 +121,8 @@ def prepare(config: TrainConfig, log=None) -> GanData:
                               size=config.size, seed=config.data_seed)
     else:
         ds = load_reported(config.data, log, size=config.size, skip_bad=config.skip_bad,
-                           npz_split=config.npz_split)
+                           npz_split=config.npz_split, crop=crop_arg(config.crop),
+                           min_classes=2 if MODEL_CLASSES[config.model].conditional else 1)
     train, _, test = split(ds, test=config.test_frac, seed=config.data_seed)
     data = from_split(train, test, config.grow, seed=config.data_seed)
     data.npz_split = ds.meta.get("npz_part", "auto")

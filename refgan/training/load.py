@@ -46,18 +46,30 @@ def build_models(config: TrainConfig) -> dict[str, GAN]:
     return models
 
 
-def load_models(run_dir) -> tuple[dict[str, GAN], dict]:
-    """``({model key: GAN}, latest checkpoint meta)`` rebuilt from the latest checkpoint.
+def load_models(run_dir, which: str | None = None) -> tuple[dict[str, GAN], dict]:
+    """``({model key: GAN}, meta)`` rebuilt from the checkpoint ``which`` chooses
+    (:func:`refgan.training.checkpoint.choose`: None = the one the run reported,
+    ``best``, ``latest`` or a step number).
 
-    ``meta`` is ``checkpoints/latest.json``: the step, the npz file and its sha256,
-    and the run's config as recorded (``TrainConfig.from_json(meta["config"])``).
+    ``meta`` is ``checkpoints/latest.json`` (the run's config as recorded:
+    ``TrainConfig.from_json(meta["config"])``) with ``step``, ``file`` and ``sha256``
+    those of the checkpoint used, and ``checkpoint`` saying which (``best``,
+    ``latest`` or ``step``) and why.
     """
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoints").is_dir():
         raise UserError(f"{run_dir} is not a run folder with checkpoints")
     arrays, meta = checkpoint.load(run_dir / "checkpoints")
     checkpoint.check_meta(meta, run_dir / "checkpoints" / checkpoint.LATEST)
-    models = build_models(TrainConfig.from_json(meta["config"]).validate())
+    config = TrainConfig.from_json(meta["config"]).validate()
+    chosen = checkpoint.choose(run_dir, which, use_best=config.use_best, latest=meta)
+    path = run_dir / "checkpoints" / chosen["file"]
+    if chosen["file"] != meta["file"]:
+        arrays = checkpoint.load_file(path, chosen["sha256"], checkpoint.BEST_JSON)
+    meta = dict(meta, step=chosen["step"], file=chosen["file"],
+                sha256=chosen["sha256"] or checkpoint.sha256_file(path),
+                checkpoint=chosen["kind"], checkpoint_why=chosen["why"])
+    models = build_models(config)
     checkpoint.restore_models(models, arrays, run_dir / "checkpoints" / meta["file"])
     return models, meta
 

@@ -1,13 +1,16 @@
 """Every training option, its default, and the named presets.
 
 Resolution order (later wins): the defaults of :class:`refgan.training.config.TrainConfig`
--> the model's ``MODEL_DEFAULTS`` -> the preset -> options given on the command line.
+-> the model's ``MODEL_DEFAULTS`` -> the preset -> the preset's entry for the model
+(``PRESET_MODELS``) -> options given on the command line. An option given for a model
+that does not read it (``MODEL_OPTIONS``) is refused: it would be recorded in
+config.json as if it had been used. The per-model table is in docs/models.md.
 The resolved config is written to ``config.json`` in the run folder, so a run records
 everything it depended on.
 
 Presets
 -------
-``cpu`` (the default, the main job): Gaur et al.'s protocol at 64 x 64, scaled so
+``cpu`` (the default, the main job): for WGAN-GP, Gaur et al.'s protocol at 64 x 64, scaled so
 that ``python cli.py train --model wgan-gp`` trains both per-class generators and
 computes the quality figures in under 10 minutes on 2 CPU cores (numba backend, the
 two classes' models side by side, one core each): training stops after
@@ -28,7 +31,13 @@ other weights). The run ends with the checkpoint that the classifier two-sample
 test tells least well from freshly rendered cells (``best_metric`` c2st,
 ``use_best``): KID on simple features reaches its noise floor early in the run and
 then ties, while the two-sample test keeps falling. The runs behind each choice and
-their figures: docs/main-job.md and the records in docs/log/.
+their figures: docs/main-job.md and the records in docs/log/. These extras (EMA,
+minibatch-std, the two-sample checkpoint choice, the time budget, TTUR) belong to
+WGAN-GP's main job only. The other models keep their papers' plain setting under
+``cpu``: no EMA, no time budget, the last checkpoint (the collapse Nizam and Md Ali
+studied stays visible), 1,500 steps at width 16 (the width is for CPU time; the
+``paper`` preset has 64); DCGAN with Nizam and Md Ali's first pair (2e-4, 2e-4) and
+Adam (0.5, 0.999).
 
 ``paper``: Gaur et al.'s configuration: 64 x 64, batch 64, critic 64-128-256-512
 (5x5, stride 2, 'same', LeakyReLU 0.2, dropout 0.3), generator from 4 x 4 x 512,
@@ -58,10 +67,7 @@ MODEL_DEFAULTS = {
 }
 
 PRESETS = {
-    "cpu": dict(size=64, width_g=16, width_d=16, batch=16, steps=6000, time_budget=540.0,
-                n_disc=1, lr_g=2e-4, lr_d=1e-3, dropout=0.0, diffaugment="", ema=0.999,
-                minibatch_std=4, best_metric="c2st", use_best=True, sample_every=100,
-                ckpt_every=100, log_every=10),
+    "cpu": dict(size=64, batch=16, sample_every=100, ckpt_every=100, log_every=10),
     "paper": dict(size=64, width_g=64, width_d=64, latent_dim=128, batch=64, steps=5000,
                   n_disc=5, lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.9, ema=0.0,
                   grow="rot45flip", sample_every=250, ckpt_every=500, log_every=25),
@@ -72,12 +78,59 @@ PRESETS = {
 # Presets tune WGAN-GP's critic steps and learning rates; other models keep their own.
 PRESET_MODEL_KEYS = {"n_disc", "beta1", "beta2", "lr_g", "lr_d"}
 
+# The cpu preset per model: WGAN-GP's main job, and the plain setting of the others.
+_CPU_PLAIN = dict(width_g=16, width_d=16, steps=1500, time_budget=0.0, ema=0.0,
+                  best_metric="kid_simple", use_best=False)
+PRESET_MODELS = {
+    "cpu": {"wgan-gp": dict(width_g=16, width_d=16, steps=6000, time_budget=540.0, n_disc=1,
+                            lr_g=2e-4, lr_d=1e-3, dropout=0.0, diffaugment="", ema=0.999,
+                            minibatch_std=4, best_metric="c2st", use_best=True),
+            **{m: dict(_CPU_PLAIN) for m in MODEL_DEFAULTS if m != "wgan-gp"}},
+}
+
+# The options only some models read, and which models read them; every other option
+# applies to every model.
+MODEL_OPTIONS = {
+    "dropout": ("wgan-gp", "infowgan-gp"),
+    "minibatch_std": ("wgan-gp", "infowgan-gp"),
+    "gp_lambda": ("wgan-gp", "infowgan-gp"),
+    "gp_every": ("wgan-gp", "infowgan-gp"),
+    "diffaugment": ("wgan-gp",),
+    "n_cat": ("infogan", "infowgan-gp"),
+    "n_cont": ("infogan", "infowgan-gp"),
+    "info_lambda": ("infogan", "infowgan-gp"),
+    "embed_dim": ("cgan",),
+    "real_fraction": ("acgan", "acgan-ali"),
+    "ali": ("acgan-ali",),
+    "finetune": ("acgan-ali",),
+}
+
 MODELS = tuple(MODEL_DEFAULTS)
 
 
-def resolve(model: str = "wgan-gp", preset: str = "cpu", **overrides) -> TrainConfig:
+def own_options(model: str) -> list[str]:
+    """The model-specific options ``model`` reads (``MODEL_OPTIONS``)."""
+    return [k for k, users in MODEL_OPTIONS.items() if model in users]
+
+
+def check_model_options(model: str, given: dict) -> None:
+    """Refuse options given for ``model`` that it does not read (one UserError line)."""
+    unused = [k for k in given if k in MODEL_OPTIONS and model not in MODEL_OPTIONS[k]]
+    if unused:
+        flag = lambda k: "--" + k.replace("_", "-")  # noqa: E731
+        own = own_options(model)
+        raise UserError(f"{model} does not use {', '.join(map(flag, unused))}; its own options are "
+                        + (", ".join(map(flag, own)) if own else "none (only the common ones)")
+                        + " (see docs/models.md)")
+
+
+def resolve(model: str = "wgan-gp", preset: str = "cpu", strict: bool = False,
+            **overrides) -> TrainConfig:
     """The validated config for ``model`` under ``preset`` with ``overrides``
-    (TrainConfig field names; None = not given)."""
+    (TrainConfig field names; None = not given). ``strict`` (the command line): an
+    override ``model`` does not read is a UserError (:func:`check_model_options`);
+    otherwise such overrides are dropped, so that one set of options can serve
+    several models and config.json never records an option as if it were used."""
     if model not in MODEL_DEFAULTS:
         raise UserError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     if preset not in PRESETS:
@@ -85,7 +138,13 @@ def resolve(model: str = "wgan-gp", preset: str = "cpu", **overrides) -> TrainCo
     tuned = dict(PRESETS[preset])
     if model != "wgan-gp":
         tuned = {k: v for k, v in tuned.items() if k not in PRESET_MODEL_KEYS}
+    tuned.update(PRESET_MODELS.get(preset, {}).get(model, {}))
     given = {k: v for k, v in overrides.items() if v is not None}
+    if strict:
+        check_model_options(model, given)
+        if given.get("epochs") and "steps" in given:
+            raise UserError("give --steps or --epochs, not both (--epochs sets the steps from the data)")
+    given = {k: v for k, v in given.items() if k not in MODEL_OPTIONS or model in MODEL_OPTIONS[k]}
     cfg = TrainConfig().replace(**{**MODEL_DEFAULTS[model], **tuned, **given,
                                    "model": model, "preset": preset})
     conditional = MODEL_CLASSES[model].conditional

@@ -163,7 +163,7 @@ def sweep(model: str, preset: str, options: dict, pairs, out_dir, n_jobs: int = 
     elif out.exists() and any(out.iterdir()):
         raise UserError(f"sweep folder {out} exists and is not empty; choose a new --out, or "
                         f"continue an interrupted sweep with --resume {out}")
-    presets.resolve(model, preset, **options)  # refuse bad options before starting workers
+    presets.resolve(model, preset, strict=True, **options)  # refuse bad options before starting workers
     if not resume:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / PLAN, dict(model=model, preset=preset, options=options,

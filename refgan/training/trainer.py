@@ -31,6 +31,7 @@ so an interrupted and resumed CPU run ends with bit-identical weights.
 from __future__ import annotations
 
 import itertools
+import math
 import signal
 import sys
 import threading
@@ -93,6 +94,7 @@ class Trainer:
         self.best = None               # checkpoints/best.json of the run
         self._standing_step = None     # step whose EMA batch-norm statistics are computed
         self._pool = None              # the model threads while run() trains in parallel
+        self._budget_step0 = 0         # the step this session started from (the time budget's pace)
 
     # -- construction ------------------------------------------------------------
     def setup(self):
@@ -108,6 +110,8 @@ class Trainer:
         for k, v in self.images.items():
             if len(v) < 2:
                 raise UserError(f"class {k!r} has {len(v)} training image(s); a GAN needs more")
+        if c.epochs:  # passes over the largest model's set: every model sees at least that many
+            c.steps = max(1, math.ceil(c.epochs * max(len(v) for v in self.images.values()) / c.batch))
         refgan.manual_seed(c.seed)
         self.models = build_models(c)
         self.schedules = {k: {n: optim.make_schedule(c.schedule, o, c.steps)
@@ -159,7 +163,7 @@ class Trainer:
         checkpoint.check_meta(meta, where / checkpoint.LATEST)
         config = TrainConfig.from_json(meta["config"]).validate()  # as strict as the command line
         if steps is not None:
-            config.steps = int(steps)
+            config.steps, config.epochs = int(steps), 0.0
         if config.engine == "refgan":  # config.json says where the run goes on
             config.backend = backend.get_backend().name
         if data.hash() != meta["data_hash"]:
@@ -237,8 +241,20 @@ class Trainer:
         if self.config.ema > 0:
             m.update_ema(self.config.ema, self.step + 1)  # with its warm-up (base.GAN)
         for s in self.schedules[key].values():
+            if self.config.time_budget and self.config.schedule != "constant":
+                s.retarget(self.projected_steps())
             s.step()
         metrics.update({f"{key}/{k}": v for k, v in logs.items()})
+
+    def projected_steps(self) -> int:
+        """The steps this session will reach: ``steps``, or fewer when the time budget
+        ends it first (extrapolated from the pace so far), so that a decaying learning
+        rate spans the run that actually happens."""
+        c = self.config
+        done = max(self.step + 1 - self._budget_step0, 1)
+        spent = max(time.perf_counter() - self._t0, 1e-9)
+        projected = self._budget_step0 + math.ceil(done * c.time_budget / spent)
+        return int(min(c.steps, max(projected, self.step + 1)))
 
     # -- the loop ------------------------------------------------------------------
     def _on_sigint(self, signum, frame):
@@ -282,6 +298,7 @@ class Trainer:
                            file=sys.stderr)
         try:
             t_last, s_last, self._t0 = time.perf_counter(), self.step, time.perf_counter()
+            self._budget_step0 = self.step
             if self.step == 0:
                 self.samples_grid()
             budget_hit = False
