@@ -77,3 +77,41 @@ def test_table1_cnn_runs_on_small_images(cells):
     train, test, fresh, _ = cells
     t1 = quality.table1(train, test, fresh, classifiers=("cnn",))
     assert 0.0 <= t1["cnn"]["generated"]["f1"] <= 1.0
+
+
+def test_generator_figures_ssim_always_fid_with_a_network(cells, monkeypatch):
+    """SSIM of each generated image to its nearest training image, beside the fresh
+    cells' own figure; copies of training images score 1, noise far below the floor.
+    With a weights folder, FID / KID on that network's features join them."""
+    from backbone_standin import StandIn
+
+    from refgan.metrics import fid
+
+    train, _, fresh, _ = cells
+    real = train.images_by_class()
+    rng = np.random.default_rng(0)
+    generated = {"healthy": real["healthy"][:20],
+                 "blast": rng.uniform(-1, 1, (20,) + real["blast"].shape[1:]).astype(np.float32)}
+    figs = quality.generator_figures(generated, train, fresh)
+    assert figs["healthy"]["ssim"]["mean"] == pytest.approx(1.0)
+    assert figs["blast"]["ssim"]["mean"] < figs["blast"]["ssim_floor"]["mean"] - 0.2
+    assert figs["blast"]["fid_kid"] is None and "weights" in figs["blast"]["fid_skipped"]
+    seen = []
+    real_loader = fid.load_fid_network
+    monkeypatch.setattr(fid, "load_fid_network", lambda x: real_loader(x) if hasattr(x, "features")
+                        else seen.append(x) or StandIn())
+    figs = quality.generator_figures(generated, train, fresh, fid_weights="DIR")
+    assert seen == ["DIR"]   # loaded once for every class
+    fk = figs["blast"]["fid_kid"]
+    assert fk["fid"] > fk["fid_floor"] >= 0 and fk["network"] == "standin"
+    assert "healthy" in quality.generator_table(figs) and "FID" in quality.generator_table(figs)
+
+
+def test_train_refuses_fid_weights_without_the_file_before_training(tmp_path, capsys):
+    from refgan.commands import main
+
+    assert main(["train", "--preset", "smoke", "--run-dir", str(tmp_path / "run"),
+                 "--fid-weights", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "inception_v3_fid.safetensors" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
