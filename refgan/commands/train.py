@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -96,7 +95,7 @@ def _restart_unsaved(run_dir: Path):
         raise UserError(f"{run_dir / 'checkpoints' / 'latest.json'} is missing but the run has saved "
                         f"checkpoints ({', '.join(p.name for p in saved)}); refgan will not restart "
                         "over them: restore latest.json from a backup, or start a new run")
-    record = _read_config(run_dir / "config.json")
+    record = run_folder.read_config_record(run_dir / "config.json")
     return train_config.TrainConfig.from_json(record).validate()
 
 
@@ -104,21 +103,6 @@ def _recorded_engine(run_dir: Path) -> str:
     """The engine the run's latest checkpoint was trained with (refgan when unrecorded)."""
     config = checkpoint.read_record(run_dir / "checkpoints").get("config")
     return config.get("engine", "refgan") if isinstance(config, dict) else "refgan"
-
-
-def _read_config(path: Path) -> dict:
-    """A run's ``config.json`` as a dict, or a one-line UserError."""
-    try:
-        record = json.loads(path.read_text())
-    except ValueError as err:
-        raise UserError(f"{path} is not valid JSON ({err}); the run cannot be restarted: start a "
-                        "new one") from None
-    except OSError as err:
-        raise UserError(f"cannot read {path} ({err.strerror or err})") from None
-    if not isinstance(record, dict):
-        raise UserError(f"{path} holds a JSON {type(record).__name__}, not a run's config (an "
-                        "object); the run cannot be restarted: start a new one")
-    return record
 
 
 def run(args) -> int:
