@@ -1,0 +1,97 @@
+"""A style-based skip generator (StyleGAN2, Karras et al. 2020, figure 7b "skip").
+
+    z (N, in_dim) -> mapping network -> w (N, w_dim)
+    x_4  = learned constant (1, C_0, b, b), repeated over the batch
+    for each resolution r = b, 2b, ..., S:
+        x_r   = [upsample x2] -> ModConv3x3(w) -> noise -> bias -> LeakyReLU(0.2)
+        rgb_r = upsample(rgb_{r/2}) + ModConv1x1(w, no demodulation)(x_r)    (toRGB)
+    image = tanh(rgb_S)
+
+Every conv is modulated by w (per sample, no batch norm), and every resolution
+writes to the image through its own toRGB, so the latent has a direct path to the
+image's global appearance (stain hue and strength, white point, background: the
+coarse toRGB outputs are upsampled to cover the whole image). The channels follow
+the project's other generators (``width`` at full resolution, doubling towards the
+b x b start, ``refgan.gans.architectures``); the full-resolution block has half of
+``width`` (at least 4), since it only has to add detail to the upsampled image.
+
+Deviations from StyleGAN2, for a CPU budget: one conv per resolution instead of two,
+nearest-neighbour upsampling instead of the FIR filter, no equalised learning rate,
+no style mixing or path-length penalty, and a tanh on the output so that samples lie
+in [-1, 1] like the other generators'.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from refgan import backend, nn, ops, random
+from refgan.gans.architectures import Generator, stages
+from refgan.nn.modulated import MappingNetwork, ModulatedConv2d, NoiseInput
+
+__all__ = ["StyledGenerator", "GENERATORS", "make_generator"]
+
+# The generator designs an unconditional model can choose (``--generator``).
+GENERATORS = ("upsample", "styled")
+
+
+class StyledBlock(nn.Module):
+    """[upsample x2] -> ModConv3x3 -> noise -> bias -> LeakyReLU(0.2), and toRGB."""
+
+    def __init__(self, c_in: int, c_out: int, size: int, w_dim: int, upsample: bool,
+                 channels: int = 3):
+        super().__init__()
+        self.upsample = upsample
+        self.conv = ModulatedConv2d(c_in, c_out, 3, w_dim, bias=False)
+        self.noise = NoiseInput(size)
+        self.bias = nn.Parameter(backend.xp().zeros(c_out, dtype=np.float32))
+        self.to_rgb = ModulatedConv2d(c_out, channels, 1, w_dim, demodulate=False)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x, w):
+        """x (N, c_in, r, r), w (N, w_dim) -> (features (N, c_out, r', r'), rgb (N, 3, r', r'))."""
+        if self.upsample:
+            x = ops.upsample_nearest(x, 2)
+        x = self.noise(self.conv(x, w))
+        x = self.act(x + ops.reshape(self.bias, (1, -1, 1, 1)))
+        return x, self.to_rgb(x, w)
+
+
+class StyledGenerator(nn.Module):
+    """z (N, in_dim) -> image (N, channels, size, size) in [-1, 1] (module docstring)."""
+
+    def __init__(self, in_dim: int, size: int, width: int, w_dim: int | None = None,
+                 mapping_layers: int = 2, channels: int = 3):
+        super().__init__()
+        n, base = stages(size)
+        chans = [width * 2 ** i for i in range(n)][::-1] + [max(width // 2, 4)]
+        self.in_dim, self.size = in_dim, size
+        self.w_dim = w_dim or chans[0]
+        self.mapping = MappingNetwork(in_dim, self.w_dim, mapping_layers)
+        self.const = nn.Parameter(random.normal((1, chans[0], base, base)))
+        for i in range(n + 1):
+            setattr(self, f"b{i}", StyledBlock(chans[max(i - 1, 0)], chans[i], base * 2 ** i,
+                                               self.w_dim, upsample=i > 0, channels=channels))
+        self.n_blocks = n + 1
+
+    def forward(self, z):
+        w = self.mapping(z)
+        x = ops.broadcast_to(self.const, (z.shape[0],) + tuple(self.const.shape[1:]))
+        rgb = None
+        for i in range(self.n_blocks):
+            x, out = getattr(self, f"b{i}")(x, w)
+            rgb = out if rgb is None else ops.upsample_nearest(rgb, 2) + out
+        return ops.tanh(rgb)
+
+    def extra_repr(self):
+        return f"in_dim={self.in_dim}, size={self.size}, w_dim={self.w_dim}"
+
+
+def make_generator(c, in_dim: int) -> nn.Module:
+    """The generator ``c.generator`` names (``'upsample'`` when the config has none),
+    reading ``in_dim`` numbers: Gaur et al.'s upsample generator or the styled one."""
+    design = getattr(c, "generator", "upsample")
+    if design == "styled":
+        return StyledGenerator(in_dim, c.size, c.width_g)
+    if design == "upsample":
+        return Generator(in_dim, c.size, c.width_g, style="upsample")
+    raise ValueError(f"unknown generator {design!r}; choose one of {', '.join(GENERATORS)}")
