@@ -61,7 +61,9 @@ def test_resume_with_styled_sn_ada_lecam_r1_is_bit_identical(tmp_path, numpy_bac
 
 
 @pytest.mark.parametrize("kw,message", [
-    (dict(model="dcgan", loss="hinge"), "--loss is not read by dcgan"),
+    (dict(model="infogan", loss="hinge"), "--loss is not read by infogan"),
+    (dict(critic="projection"), "--critic is not read by wgan-gp"),
+    (dict(model="dcgan", generator="styled"), "--generator is not read by dcgan"),
     (dict(ada_target=1.0), "--ada-target must lie in"),
     (dict(generator="big"), "--generator must be upsample or styled"),
     (dict(r1=-1.0), "--r1 must be a finite number"),

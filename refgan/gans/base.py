@@ -125,6 +125,11 @@ class GAN:
             return hinge_d_loss(d_real, d_fake)
         return bce_loss(d_real, d_fake)
 
+    def generator_loss(self, d_fake, own_loss):
+        """G's loss from D(G(z)): -E[D(G(z))] with ``--loss hinge`` (Lim & Ye 2017),
+        else the model's own (``own_loss``, a callable of d_fake)."""
+        return -d_fake.mean() if self.loss == "hinge" else own_loss(d_fake)
+
     def regularise(self, d_loss, critic, real, d_real, d_fake, updates: int):
         """``(d_loss + the toolkit's terms, logs)`` after one critic evaluation:
         ADA observes D(real); LeCam's weight * R_LC; R1 lazily, ``every`` *

@@ -1,10 +1,11 @@
 """A style-based skip generator (StyleGAN2, Karras et al. 2020, figure 7b "skip").
 
     z (N, in_dim) -> mapping network -> w (N, w_dim)
-    x_4  = learned constant (1, C_0, b, b), repeated over the batch
-    for each resolution r = b, 2b, ..., S:
-        x_r   = [upsample x2] -> ModConv3x3(w) -> noise -> bias -> LeakyReLU(0.2)
-        rgb_r = upsample(rgb_{r/2}) + ModConv1x1(w, no demodulation)(x_r)    (toRGB)
+    x_b   = LeakyReLU(0.2)(Linear(w)) reshaped to (N, C_0, b, b)
+    rgb_b = ModConv1x1(w, no demodulation)(x_b)                               (toRGB)
+    for each resolution r = 2b, 4b, ..., S:
+        x_r   = upsample x2 -> ModConv3x3(w) -> noise -> bias -> LeakyReLU(0.2)
+        rgb_r = upsample(rgb_{r/2}) + ModConv1x1(w, no demodulation)(x_r)
     image = tanh(rgb_S)
 
 Every conv is modulated by w (per sample, no batch norm), and every resolution
@@ -15,16 +16,18 @@ the project's other generators (``width`` at full resolution, doubling towards t
 b x b start, ``refgan.gans.architectures``); the full-resolution block has half of
 ``width`` (at least 4), since it only has to add detail to the upsampled image.
 
-Deviations from StyleGAN2, for a CPU budget: one conv per resolution instead of two,
-nearest-neighbour upsampling instead of the FIR filter, no equalised learning rate,
-no style mixing or path-length penalty, and a tanh on the output so that samples lie
-in [-1, 1] like the other generators'.
+Deviations from StyleGAN2, for a CPU budget: the b x b start is a linear map of w
+(as the project's other generators start from z) instead of a learned constant and a
+modulated conv, one conv per resolution instead of two, nearest-neighbour
+upsampling instead of the FIR filter, no equalised learning rate, no style mixing or
+path-length penalty, and a tanh on the output so that samples lie in [-1, 1] like
+the other generators'.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from refgan import backend, nn, ops, random
+from refgan import backend, nn, ops
 from refgan.gans.architectures import Generator, stages
 from refgan.nn.modulated import MappingNetwork, ModulatedConv2d, NoiseInput
 
@@ -35,12 +38,10 @@ GENERATORS = ("upsample", "styled")
 
 
 class StyledBlock(nn.Module):
-    """[upsample x2] -> ModConv3x3 -> noise -> bias -> LeakyReLU(0.2), and toRGB."""
+    """upsample x2 -> ModConv3x3 -> noise -> bias -> LeakyReLU(0.2), and toRGB."""
 
-    def __init__(self, c_in: int, c_out: int, size: int, w_dim: int, upsample: bool,
-                 channels: int = 3):
+    def __init__(self, c_in: int, c_out: int, size: int, w_dim: int, channels: int = 3):
         super().__init__()
-        self.upsample = upsample
         self.conv = ModulatedConv2d(c_in, c_out, 3, w_dim, bias=False)
         self.noise = NoiseInput(size)
         self.bias = nn.Parameter(backend.xp().zeros(c_out, dtype=np.float32))
@@ -48,10 +49,8 @@ class StyledBlock(nn.Module):
         self.act = nn.LeakyReLU(0.2)
 
     def forward(self, x, w):
-        """x (N, c_in, r, r), w (N, w_dim) -> (features (N, c_out, r', r'), rgb (N, 3, r', r'))."""
-        if self.upsample:
-            x = ops.upsample_nearest(x, 2)
-        x = self.noise(self.conv(x, w))
+        """x (N, c_in, r, r), w (N, w_dim) -> (features (N, c_out, 2r, 2r), rgb (N, 3, 2r, 2r))."""
+        x = self.noise(self.conv(ops.upsample_nearest(x, 2), w))
         x = self.act(x + ops.reshape(self.bias, (1, -1, 1, 1)))
         return x, self.to_rgb(x, w)
 
@@ -67,19 +66,21 @@ class StyledGenerator(nn.Module):
         self.in_dim, self.size = in_dim, size
         self.w_dim = w_dim or chans[0]
         self.mapping = MappingNetwork(in_dim, self.w_dim, mapping_layers)
-        self.const = nn.Parameter(random.normal((1, chans[0], base, base)))
-        for i in range(n + 1):
-            setattr(self, f"b{i}", StyledBlock(chans[max(i - 1, 0)], chans[i], base * 2 ** i,
-                                               self.w_dim, upsample=i > 0, channels=channels))
-        self.n_blocks = n + 1
+        self.project = nn.Sequential(nn.Linear(self.w_dim, chans[0] * base * base),
+                                     nn.LeakyReLU(0.2), nn.Unflatten((chans[0], base, base)))
+        self.to_rgb = ModulatedConv2d(chans[0], channels, 1, self.w_dim, demodulate=False)
+        for i in range(1, n + 1):
+            setattr(self, f"b{i}", StyledBlock(chans[i - 1], chans[i], base * 2 ** i,
+                                               self.w_dim, channels=channels))
+        self.n_blocks = n
 
     def forward(self, z):
         w = self.mapping(z)
-        x = ops.broadcast_to(self.const, (z.shape[0],) + tuple(self.const.shape[1:]))
-        rgb = None
-        for i in range(self.n_blocks):
+        x = self.project(w)
+        rgb = self.to_rgb(x, w)
+        for i in range(1, self.n_blocks + 1):
             x, out = getattr(self, f"b{i}")(x, w)
-            rgb = out if rgb is None else ops.upsample_nearest(rgb, 2) + out
+            rgb = ops.upsample_nearest(rgb, 2) + out
         return ops.tanh(rgb)
 
     def extra_repr(self):

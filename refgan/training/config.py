@@ -42,10 +42,12 @@ RECORD_ONLY = ("provenance", "history")
 # How the GAN set can be grown (refgan.training.data.grow); 'auto' chooses by the data.
 GROWTHS = ("none", "dihedral", "rot45flip", "affine")
 # Older names of a field, still read from the config.json of existing runs.
-# The limited-data toolkit's options (off values) and the models that read them.
-TOOLKIT_OFF = dict(generator="upsample", loss="wgan", r1=0.0, lecam=0.0, ada_target=0.0,
-                   spectral_norm=False)
-TOOLKIT_MODELS = ("wgan-gp",)
+# The limited-data toolkit's options: (off value, the models that read them).
+_CRITIC_MODELS = ("wgan-gp", "dcgan", "cgan")
+TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODELS),
+               r1=(0.0, _CRITIC_MODELS), lecam=(0.0, _CRITIC_MODELS),
+               ada_target=(0.0, _CRITIC_MODELS), spectral_norm=(False, _CRITIC_MODELS),
+               critic=("concat", ("cgan",)))
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -209,25 +211,29 @@ class TrainConfig:
     gp_every: int = option(1, "WGAN-GP: the gradient penalty on every k-th critic update, "
                            "weighted k * lambda (lazy regularisation, Karras et al. 2020; "
                            "1 = every update)", checks=(at_least(1),))
-    diffaugment: str = option("", "WGAN-GP: DiffAugment policy for the critic, a comma-separated "
-                              "subset of color,translation,cutout ('' or none = off)",
+    diffaugment: str = option("", "WGAN-GP, DCGAN, CGAN: DiffAugment policy for the critic, a "
+                              "comma-separated subset of color,translation,cutout ('' or none = off)",
                               checks=(diffaugment_policy,))
     # the limited-data toolkit (docs/toolkit.md)
     generator: str = option("upsample", "WGAN-GP generator: upsample (Gaur et al.) or styled "
                             "(StyleGAN2 skip generator: mapping network, modulated convs, noise, "
                             "RGB from every resolution)", checks=(one_of(*GENERATORS),))
-    loss: str = option("wgan", "WGAN-GP critic loss: wgan (Wasserstein) or hinge (Lim & Ye 2017)",
+    loss: str = option("wgan", "WGAN-GP, DCGAN, CGAN: D's loss, the model's own (wgan: "
+                       "Wasserstein for WGAN-GP, BCE for the others) or hinge (Lim & Ye 2017)",
                        checks=(one_of(*LOSSES),))
-    r1: float = option(0.0, "WGAN-GP: R1 penalty gamma on real images (Mescheder et al. 2018; "
-                       "lazy with --gp-every; 0 = off)", checks=(finite_at_least(0),))
-    lecam: float = option(0.0, "WGAN-GP: LeCam regularisation weight (Tseng et al. 2021; 0 = off)",
-                          checks=(finite_at_least(0),))
-    ada_target: float = option(0.0, "WGAN-GP: adaptive augmentation (ADA, Karras et al. 2020) "
-                               "with this target of E[sign D(real)], applying the --diffaugment "
-                               "policy (all transforms if none) with probability p (0 = off)",
-                               checks=(in_range(0.0, 1.0),))
-    spectral_norm: bool = option(False, "WGAN-GP: spectral normalisation of every critic layer "
-                                 "(Miyato et al. 2018)", cli="on")
+    r1: float = option(0.0, "WGAN-GP, DCGAN, CGAN: R1 penalty gamma on real images (Mescheder "
+                       "et al. 2018; lazy with --gp-every; 0 = off)", checks=(finite_at_least(0),))
+    lecam: float = option(0.0, "WGAN-GP, DCGAN, CGAN: LeCam regularisation weight (Tseng et al. "
+                          "2021; 0 = off)", checks=(finite_at_least(0),))
+    ada_target: float = option(0.0, "WGAN-GP, DCGAN, CGAN: adaptive augmentation (ADA, Karras et "
+                               "al. 2020) with this target of E[sign D(real)], applying the "
+                               "--diffaugment policy (all transforms if none) with probability "
+                               "p (0 = off)", checks=(in_range(0.0, 1.0),))
+    spectral_norm: bool = option(False, "WGAN-GP, DCGAN, CGAN: spectral normalisation of every "
+                                 "layer of D (Miyato et al. 2018)", cli="on")
+    critic: str = option("concat", "CGAN: how D reads the label, concat (a label plane, Mirza & "
+                         "Osindero 2014) or projection (Miyato & Koyama 2018)",
+                         checks=(one_of("concat", "projection"),))
     per_class: bool | None = option(
         None, ("one model per class (default for unconditional models)",
                "one model for all classes (conditional models always)"), cli="switch")
@@ -300,10 +306,10 @@ class TrainConfig:
         if self.npz_split != "auto" and not str(self.data).lower().endswith(".npz"):
             raise UserError(f"--npz-split {self.npz_split} applies to a .npz --data only; leave it "
                             f"out for --data {self.data}")
-        used = [k for k, off in TOOLKIT_OFF.items() if getattr(self, k) != off]
-        if used and self.model not in TOOLKIT_MODELS:
-            raise UserError(f"--{used[0].replace('_', '-')} is not read by {self.model} (only by "
-                            f"{', '.join(TOOLKIT_MODELS)}); leave it out")
+        for name, (off, models) in TOOLKIT.items():
+            if getattr(self, name) != off and self.model not in models:
+                raise UserError(f"--{name.replace('_', '-')} is not read by {self.model} (only "
+                                f"by {', '.join(models)}); leave it out")
         if self.model in ("infogan", "infowgan-gp") and (int(self.n_cat) < 1
                                                          or int(self.n_cont) < 1):
             raise UserError(f"{self.model} needs --n-cat >= 1 and --n-cont >= 1")
