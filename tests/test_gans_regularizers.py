@@ -1,10 +1,11 @@
 """The critic losses and regularisers (refgan/gans/regularizers.py): hinge, R1 (with
-its second derivative) and LeCam, against direct NumPy evaluations."""
+its second derivative), LeCam and mode seeking, against direct NumPy evaluations."""
 import numpy as np
+import pytest
 
 import refgan
 from refgan import nn
-from refgan.gans.regularizers import LeCam, hinge_d_loss, r1_penalty
+from refgan.gans.regularizers import LeCam, hinge_d_loss, mode_seeking, r1_penalty
 from refgan.gradcheck import check_backward
 
 
@@ -72,3 +73,20 @@ def test_lecam_gradient(rng):
     r = np.full((5, 1), -0.4)
     f = np.full((5, 1), 0.7)
     assert float(lc.penalty(refgan.tensor(r), refgan.tensor(f)).numpy()) == 0.0
+
+
+def test_mode_seeking_matches_its_definition_and_gradient(rng):
+    fake, z = rng.standard_normal((6, 3, 4, 4)), rng.standard_normal((6, 5))
+    ratio = np.abs(fake[:3] - fake[3:]).mean() / np.abs(z[:3] - z[3:]).mean()
+    got = mode_seeking(refgan.tensor(fake), refgan.tensor(z)).numpy()
+    np.testing.assert_allclose(got, 1.0 / (ratio + 1e-5), rtol=1e-10)
+    check_backward(lambda f: mode_seeking(f, refgan.tensor(z)), [fake], n_directions=3)
+
+
+def test_mode_seeking_is_large_for_collapsed_samples(rng):
+    z = refgan.tensor(rng.standard_normal((4, 5)))
+    same = refgan.tensor(np.ones((4, 3, 4, 4)))
+    varied = refgan.tensor(rng.standard_normal((4, 3, 4, 4)))
+    assert float(mode_seeking(same, z).numpy()) > 1e4 > float(mode_seeking(varied, z).numpy())
+    with pytest.raises(ValueError, match="even batch"):
+        mode_seeking(refgan.tensor(np.ones((3, 2))), refgan.tensor(np.ones((3, 2))))

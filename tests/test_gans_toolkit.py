@@ -13,7 +13,7 @@ from refgan.training.trainer import Trainer
 from test_gans import trainer
 
 EVERYTHING = dict(generator="styled", loss="hinge", gp_lambda=0.0, r1=1.0, gp_every=2,
-                  lecam=0.1, ada_target=0.6, spectral_norm=True)
+                  lecam=0.1, ada_target=0.6, spectral_norm=True, mode_seeking=0.1)
 
 
 def config(**kw):
@@ -67,6 +67,8 @@ def test_resume_with_styled_sn_ada_lecam_r1_is_bit_identical(tmp_path, numpy_bac
     (dict(ada_target=1.0), "--ada-target must lie in"),
     (dict(generator="big"), "--generator must be upsample or styled"),
     (dict(r1=-1.0), "--r1 must be a finite number"),
+    (dict(mode_seeking=1.0, batch=7), "--mode-seeking pairs the batch's halves"),
+    (dict(model="cgan", mode_seeking=1.0), "--mode-seeking is not read by cgan"),
 ])
 def test_bad_toolkit_options_are_refused_by_name(kw, message):
     model = kw.pop("model", "wgan-gp")

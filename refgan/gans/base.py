@@ -26,7 +26,7 @@ from refgan import nn, ops, optim, random
 from refgan.errors import UserError
 from refgan.gans.ada import ADA
 from refgan.gans.diffaugment import diff_augment, parse_policy
-from refgan.gans.regularizers import LeCam, hinge_d_loss, r1_penalty
+from refgan.gans.regularizers import LeCam, hinge_d_loss, mode_seeking, r1_penalty
 from refgan.nn.spectral_norm import apply_spectral_norm
 
 bce = ops.binary_cross_entropy_with_logits
@@ -103,6 +103,7 @@ class GAN:
         self.loss = getattr(c, "loss", "wgan")
         self.r1_gamma = float(getattr(c, "r1", 0.0))
         self.lecam_weight = float(getattr(c, "lecam", 0.0))
+        self.mode_seeking_weight = float(getattr(c, "mode_seeking", 0.0))
         self.penalty_every = int(getattr(c, "gp_every", 1))
         self.policy = ",".join(parse_policy(getattr(c, "diffaugment", "")))
         if getattr(c, "spectral_norm", False):
@@ -125,10 +126,15 @@ class GAN:
             return hinge_d_loss(d_real, d_fake)
         return bce_loss(d_real, d_fake)
 
-    def generator_loss(self, d_fake, own_loss):
+    def generator_loss(self, d_fake, own_loss, fake=None, z=None):
         """G's loss from D(G(z)): -E[D(G(z))] with ``--loss hinge`` (Lim & Ye 2017),
-        else the model's own (``own_loss``, a callable of d_fake)."""
-        return -d_fake.mean() if self.loss == "hinge" else own_loss(d_fake)
+        else the model's own (``own_loss``, a callable of d_fake); plus the
+        mode-seeking term of the images ``fake`` and their latents ``z`` when
+        ``--mode-seeking`` is on."""
+        loss = -d_fake.mean() if self.loss == "hinge" else own_loss(d_fake)
+        if self.mode_seeking_weight > 0:
+            loss = loss + self.mode_seeking_weight * mode_seeking(fake, z)
+        return loss
 
     def regularise(self, d_loss, critic, real, d_real, d_fake, updates: int):
         """``(d_loss + the toolkit's terms, logs)`` after one critic evaluation:

@@ -55,7 +55,8 @@ class DCGAN(GAN):
     def generator_step(self, batch=None):
         G, D = self.nets["G"], self.nets["D"]
         with self.frozen(D):
-            d_fake = D(self.augment(G(self.z(self.batch_size))))
-            g_loss = self.generator_loss(d_fake, lambda f: bce(f, 1.0))
+            z = self.z(self.batch_size)
+            fake = G(z)
+            g_loss = self.generator_loss(D(self.augment(fake)), lambda f: bce(f, 1.0), fake, z)
             self.update(self.opts["G"], g_loss, G)
         return {"g_loss": mean_of(g_loss)}

@@ -23,6 +23,13 @@ differentiate the critic's input gradient get their second derivative for free.
   of the critic's mean output on real and on generated images. It keeps the critic's
   outputs on the two sides from drifting apart, which is what a critic that has
   memorised a small training set does.
+
+* Mode seeking (Mao et al. 2019, "Mode Seeking Generative Adversarial Networks for
+  Diverse Image Synthesis", eq. 3): the batch's two halves z_1, z_2 and their images,
+
+      L_ms = mean|G(z_1) - G(z_2)| / mean|z_1 - z_2|,     L_G += lambda_ms / (L_ms + 1e-5)
+
+  so G pays for mapping distinct latents to near-identical images.
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ import numpy as np
 from refgan import nn, ops
 from refgan.autograd import grad
 
-__all__ = ["hinge_d_loss", "r1_penalty", "LeCam", "LOSSES"]
+__all__ = ["hinge_d_loss", "r1_penalty", "LeCam", "LOSSES", "mode_seeking"]
 
 # The critic losses a model can choose (``--loss``).
 LOSSES = ("wgan", "hinge")
@@ -50,6 +57,18 @@ def r1_penalty(critic, real):
     (g,) = grad(ops.sum(critic(x)), x, create_graph=True)
     sq = ops.sum(ops.reshape(g * g, (g.shape[0], -1)), axis=1)
     return ops.mean(sq), sq
+
+
+def mode_seeking(fake, z, eps: float = 1e-5):
+    """1 / (L_ms + eps) for images ``fake`` (N, ...) made from latents ``z`` (N, d),
+    N even: sample i of the first half is paired with sample i of the second."""
+    h = fake.shape[0] // 2
+    if h < 1 or 2 * h != fake.shape[0]:
+        raise ValueError(f"mode seeking pairs the batch's halves: needs an even batch, got {fake.shape[0]}")
+    f1, f2 = fake[:h], fake[h:]
+    z1, z2 = z[:h], z[h:]
+    ratio = ops.mean(ops.abs(f1 - f2)) / ops.mean(ops.abs(z1 - z2))
+    return 1.0 / (ratio + eps)
 
 
 class LeCam(nn.Module):

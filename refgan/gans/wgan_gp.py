@@ -79,6 +79,8 @@ class WGANGP(GAN):
     def generator_step(self, batch=None):
         G, D = self.nets["G"], self.nets["D"]
         with self.frozen(D):
-            g_loss = -D(self.augment(G(self.z(self.batch_size)))).mean()
+            z = self.z(self.batch_size)
+            fake = G(z)
+            g_loss = self.generator_loss(D(self.augment(fake)), lambda f: -f.mean(), fake, z)
             self.update(self.opts["G"], g_loss, G)
         return {"g_loss": mean_of(g_loss)}

@@ -47,7 +47,7 @@ _CRITIC_MODELS = ("wgan-gp", "dcgan", "cgan")
 TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODELS),
                r1=(0.0, _CRITIC_MODELS), lecam=(0.0, _CRITIC_MODELS),
                ada_target=(0.0, _CRITIC_MODELS), spectral_norm=(False, _CRITIC_MODELS),
-               critic=("concat", ("cgan",)))
+               critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan")))
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -231,6 +231,9 @@ class TrainConfig:
                                "p (0 = off)", checks=(in_range(0.0, 1.0),))
     spectral_norm: bool = option(False, "WGAN-GP, DCGAN, CGAN: spectral normalisation of every "
                                  "layer of D (Miyato et al. 2018)", cli="on")
+    mode_seeking: float = option(0.0, "WGAN-GP, DCGAN: mode-seeking weight, lambda / (mean|G(z1) - "
+                                 "G(z2)| / mean|z1 - z2|) added to G's loss (Mao et al. 2019; "
+                                 "needs an even --batch; 0 = off)", checks=(finite_at_least(0),))
     critic: str = option("concat", "CGAN: how D reads the label, concat (a label plane, Mirza & "
                          "Osindero 2014) or projection (Miyato & Koyama 2018)",
                          checks=(one_of("concat", "projection"),))
@@ -306,6 +309,9 @@ class TrainConfig:
         if self.npz_split != "auto" and not str(self.data).lower().endswith(".npz"):
             raise UserError(f"--npz-split {self.npz_split} applies to a .npz --data only; leave it "
                             f"out for --data {self.data}")
+        if self.mode_seeking and self.batch % 2:
+            raise UserError(f"--mode-seeking pairs the batch's halves: give an even --batch "
+                            f"(got {self.batch})")
         for name, (off, models) in TOOLKIT.items():
             if getattr(self, name) != off and self.model not in models:
                 raise UserError(f"--{name.replace('_', '-')} is not read by {self.model} (only "
