@@ -6,7 +6,7 @@ import pytest
 
 import refgan
 from refgan import nn, ops
-from refgan.gans.styled import StyledGenerator
+from refgan.gans.styled import StyledGenerator, blur_upsample
 from refgan.gradcheck import GradientCheckError, check_backward, check_double_backward
 from refgan.nn.modulated import (MappingNetwork, ModulatedConv2d, NoiseInput,
                                  modulated_conv2d, pixel_norm)
@@ -146,3 +146,17 @@ def test_modulated_conv_module_starts_as_plain_conv(rng):
     d = 1.0 / np.sqrt((layer.weight.numpy() ** 2).sum(axis=(1, 2, 3)) + 1e-8)
     np.testing.assert_allclose(layer(x, w).numpy(), plain * d[None, :, None, None],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_blur_upsample_keeps_flat_images_flat_and_smooths_blocks(rng):
+    flat = np.full((1, 3, 4, 4), 0.7)
+    np.testing.assert_allclose(blur_upsample(refgan.tensor(flat)).numpy(), 0.7, rtol=1e-12)
+    x = rng.standard_normal((2, 3, 4, 4))
+    y = blur_upsample(refgan.tensor(x)).numpy()
+    assert y.shape == (2, 3, 8, 8)
+    # interior pixel: the binomial filter over the nearest-neighbour upsampled image
+    up = x.repeat(2, axis=2).repeat(2, axis=3)
+    taps = np.outer([1, 2, 1], [1, 2, 1]) / 16
+    np.testing.assert_allclose(y[:, :, 3, 4], (up[:, :, 2:5, 3:6] * taps).sum((2, 3)),
+                               rtol=1e-12)
+    check_double_backward(blur_upsample, [x], n_directions=2)

@@ -5,8 +5,13 @@
     rgb_b = ModConv1x1(w, no demodulation)(x_b)                               (toRGB)
     for each resolution r = 2b, 4b, ..., S:
         x_r   = upsample x2 -> ModConv3x3(w) -> noise -> bias -> LeakyReLU(0.2)
-        rgb_r = upsample(rgb_{r/2}) + ModConv1x1(w, no demodulation)(x_r)
+        rgb_r = blur(upsample(rgb_{r/2})) + ModConv1x1(w, no demodulation)(x_r)
     image = tanh(rgb_S)
+
+The skip path's upsampling is nearest-neighbour followed by the fixed binomial
+filter [1, 2, 1] (x) [1, 2, 1] / 16 per channel (StyleGAN2 upsamples the RGB skips
+with a FIR filter): without it the coarse resolutions' RGB shows as 4 x 4 and 8 x 8
+blocks in the image.
 
 Every conv is modulated by w (per sample, no batch norm), and every resolution
 writes to the image through its own toRGB, so the latent has a direct path to the
@@ -19,7 +24,7 @@ b x b start, ``refgan.gans.architectures``); the full-resolution block has half 
 Deviations from StyleGAN2, for a CPU budget: the b x b start is a linear map of w
 (as the project's other generators start from z) instead of a learned constant and a
 modulated conv, one conv per resolution instead of two, nearest-neighbour
-upsampling instead of the FIR filter, no equalised learning rate, no style mixing or
+upsampling of the features instead of the FIR filter, no equalised learning rate, no style mixing or
 path-length penalty, and a tanh on the output so that samples lie in [-1, 1] like
 the other generators'.
 """
@@ -31,7 +36,23 @@ from refgan import backend, nn, ops
 from refgan.gans.architectures import Generator, stages
 from refgan.nn.modulated import MappingNetwork, ModulatedConv2d, NoiseInput
 
-__all__ = ["StyledGenerator", "GENERATORS", "make_generator"]
+__all__ = ["StyledGenerator", "GENERATORS", "make_generator", "blur_upsample"]
+
+
+def blur_upsample(rgb):
+    """(N, C, r, r) -> (N, C, 2r, 2r): nearest-neighbour x2, then the binomial 3 x 3
+    filter per channel; at the border the filter is renormalised over the taps inside
+    the image (so a flat image stays flat instead of fading towards 0 at its edge)."""
+    n, c, h, w = rgb.shape
+    taps = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+    kernel = np.zeros((c, c, 3, 3), dtype=rgb.dtype)
+    kernel[np.arange(c), np.arange(c)] = taps
+    inside = np.ones((2 * h, 2 * w))
+    weight = sum(np.pad(inside, 1)[i:i + 2 * h, j:j + 2 * w] * taps[i, j]
+                 for i in range(3) for j in range(3))           # the taps' mass inside
+    xp = backend.get_backend()
+    y = ops.conv2d(ops.upsample_nearest(rgb, 2), xp.asarray(kernel), None, 1, "same")
+    return y * xp.asarray((1.0 / weight).astype(rgb.dtype))
 
 # The generator designs an unconditional model can choose (``--generator``).
 GENERATORS = ("upsample", "styled")
@@ -80,7 +101,7 @@ class StyledGenerator(nn.Module):
         rgb = self.to_rgb(x, w)
         for i in range(1, self.n_blocks + 1):
             x, out = getattr(self, f"b{i}")(x, w)
-            rgb = ops.upsample_nearest(rgb, 2) + out
+            rgb = blur_upsample(rgb) + out
         return ops.tanh(rgb)
 
     def extra_repr(self):
