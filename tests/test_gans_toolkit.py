@@ -3,6 +3,8 @@ wgan_gp.py): options, their state in checkpoints, and bit-identical resume."""
 import numpy as np
 import pytest
 
+import cli
+
 from refgan import nn
 from refgan.errors import UserError
 from refgan.gans.styled import StyledGenerator
@@ -74,3 +76,10 @@ def test_bad_toolkit_options_are_refused_by_name(kw, message):
     model = kw.pop("model", "wgan-gp")
     with pytest.raises(UserError, match=message):
         presets.resolve(model, "smoke", **kw)
+
+
+def test_jax_engine_refuses_the_toolkit(tmp_path, capsys):
+    code = cli.main(["train", "--preset", "smoke", "--engine", "jax", "--spectral-norm",
+                     "--run-dir", str(tmp_path / "run")])
+    assert code == 2
+    assert "--engine jax trains the plain models only; drop --spectral-norm" in capsys.readouterr().err

@@ -345,6 +345,11 @@ def _copy(v):
     return list(v) if isinstance(v, (list, tuple)) else v
 
 
+def toolkit_in_use(c: TrainConfig) -> list[str]:
+    """The command-line names of the toolkit options ``c`` turns on (docs/toolkit.md)."""
+    return ["--" + k.replace("_", "-") for k, (off, _) in TOOLKIT.items() if getattr(c, k) != off]
+
+
 def field_names() -> list[str]:
     return [f.name for f in fields(TrainConfig)]
 
