@@ -1,12 +1,10 @@
-"""StyleGAN2's blocks (refgan/nn/modulated.py) and the styled generator
-(refgan/gans/styled.py): forward against the naive per-sample-weight form, first and
-second derivatives against finite differences."""
+"""StyleGAN2's blocks (refgan/nn/modulated.py): forward against the naive
+per-sample-weight form, first and second derivatives against finite differences."""
 import numpy as np
 import pytest
 
 import refgan
 from refgan import nn, ops
-from refgan.gans.styled import StyledGenerator, blur_upsample
 from refgan.gradcheck import GradientCheckError, check_backward, check_double_backward
 from refgan.nn.modulated import (MappingNetwork, ModulatedConv2d, NoiseInput,
                                  modulated_conv2d, pixel_norm)
@@ -97,30 +95,6 @@ def test_noise_input_is_random_in_training_and_fixed_in_eval(rng):
     assert "noise_const" in layer.state_dict()
 
 
-def test_styled_generator_shapes_range_and_state(cpu_backend):
-    refgan.manual_seed(0)
-    G = StyledGenerator(8, 16, 4, mapping_layers=1)
-    z = refgan.tensor(np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32))
-    G.eval()
-    x = G(z).numpy()
-    assert x.shape == (3, 3, 16, 16) and np.abs(x).max() <= 1.0
-    np.testing.assert_array_equal(G(z).numpy(), x)        # eval: a fixed z, a fixed image
-    refgan.manual_seed(5)
-    H = StyledGenerator(8, 16, 4, mapping_layers=1)
-    H.load_state_dict(G.state_dict())
-    H.eval()
-    np.testing.assert_array_equal(H(z).numpy(), x)        # the state dict is the whole state
-
-
-def test_styled_generator_gradients_first_and_second_order():
-    """Through the whole network, noise held fixed (eval mode), float64."""
-    refgan.manual_seed(0)
-    G = StyledGenerator(4, 8, 2, mapping_layers=1).astype(np.float64).eval()
-    z = np.random.default_rng(2).standard_normal((2, 4))
-    check_backward(G, [z], params=G.parameters(), n_directions=3)
-    check_double_backward(G, [z], n_directions=2)
-
-
 def test_gradient_check_catches_a_planted_error(rng):
     """A backward that drops the demodulation's dependence on the style must fail."""
     x, W = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
@@ -146,17 +120,3 @@ def test_modulated_conv_module_starts_as_plain_conv(rng):
     d = 1.0 / np.sqrt((layer.weight.numpy() ** 2).sum(axis=(1, 2, 3)) + 1e-8)
     np.testing.assert_allclose(layer(x, w).numpy(), plain * d[None, :, None, None],
                                rtol=1e-5, atol=1e-6)
-
-
-def test_blur_upsample_keeps_flat_images_flat_and_smooths_blocks(rng):
-    flat = np.full((1, 3, 4, 4), 0.7)
-    np.testing.assert_allclose(blur_upsample(refgan.tensor(flat)).numpy(), 0.7, rtol=1e-12)
-    x = rng.standard_normal((2, 3, 4, 4))
-    y = blur_upsample(refgan.tensor(x)).numpy()
-    assert y.shape == (2, 3, 8, 8)
-    # interior pixel: the binomial filter over the nearest-neighbour upsampled image
-    up = x.repeat(2, axis=2).repeat(2, axis=3)
-    taps = np.outer([1, 2, 1], [1, 2, 1]) / 16
-    np.testing.assert_allclose(y[:, :, 3, 4], (up[:, :, 2:5, 3:6] * taps).sum((2, 3)),
-                               rtol=1e-12)
-    check_double_backward(blur_upsample, [x], n_directions=2)
