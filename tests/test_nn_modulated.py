@@ -6,7 +6,7 @@ import pytest
 import refgan
 from refgan import nn, ops
 from refgan.gradcheck import GradientCheckError, check_backward, check_double_backward
-from refgan.nn.modulated import (MappingNetwork, ModulatedConv2d, NoiseInput,
+from refgan.nn.modulated import (EqualLinear, MappingNetwork, ModulatedConv2d, NoiseInput,
                                  modulated_conv2d, pixel_norm)
 
 
@@ -120,3 +120,18 @@ def test_modulated_conv_module_starts_as_plain_conv(rng):
     d = 1.0 / np.sqrt((layer.weight.numpy() ** 2).sum(axis=(1, 2, 3)) + 1e-8)
     np.testing.assert_allclose(layer(x, w).numpy(), plain * d[None, :, None, None],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_equal_linear_computes_a_scaled_linear_and_learns_lr_mul_slower(rng):
+    layer = EqualLinear(4, 3, lr_mul=0.01).astype(np.float64)
+    x = rng.standard_normal((5, 4))
+    W, b = layer.weight.numpy(), layer.bias.numpy()
+    np.testing.assert_allclose(layer(refgan.tensor(x)).numpy(),
+                               x @ (W * 0.01 / 2.0).T + 0.01 * b, rtol=1e-12)
+    # the effective weight starts at standard scale: std 1 / sqrt(in_features)
+    big = EqualLinear(400, 300, lr_mul=0.01)
+    assert abs(float((big.weight.numpy() * big.scale).std()) - 0.05) < 0.002
+    check_backward(layer, [x], params=layer.parameters(), n_directions=3)
+    # an optimiser step of size eta on W moves the effective weight by lr_mul * eta / sqrt(in)
+    plain = EqualLinear(4, 3, lr_mul=1.0)
+    assert layer.scale == pytest.approx(0.01 * plain.scale)

@@ -24,7 +24,8 @@ b x b start, ``refgan.gans.architectures``); the full-resolution block has half 
 Deviations from StyleGAN2, for a CPU budget: the b x b start is a linear map of w
 (as the project's other generators start from z) instead of a learned constant and a
 modulated conv, one conv per resolution instead of two, nearest-neighbour
-upsampling of the features instead of the FIR filter, no equalised learning rate, no style mixing or
+upsampling of the features instead of the FIR filter, the equalised learning rate
+(with StyleGAN's multiplier 0.01) in the mapping network only, no style mixing or
 path-length penalty, and a tanh on the output so that samples lie in [-1, 1] like
 the other generators'.
 """

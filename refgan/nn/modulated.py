@@ -33,7 +33,7 @@ from refgan.nn.layers import LeakyReLU, Linear
 from refgan.nn.module import Module, Parameter
 
 __all__ = ["modulated_conv2d", "ModulatedConv2d", "MappingNetwork", "NoiseInput",
-           "pixel_norm"]
+           "pixel_norm", "EqualLinear"]
 
 
 def modulated_conv2d(x, weight, styles, demodulate: bool = True, padding="same",
@@ -90,18 +90,40 @@ class ModulatedConv2d(Module):
                 f"demodulate={self.demodulate}")
 
 
-class MappingNetwork(Module):
-    """z (N, z_dim) -> w (N, w_dim): pixel norm, then ``layers`` x [Linear ->
-    LeakyReLU(0.2)] (StyleGAN's f: Z -> W, which untangles the latent before it
-    reaches the styles)."""
+class EqualLinear(Module):
+    """y = x (c W)^T + lr_mul b with c = lr_mul / sqrt(in_features) and W ~ N(0, 1 /
+    lr_mul^2) (StyleGAN's equalised learning rate with a learning-rate multiplier): the
+    layer computes what a Linear of standard initialisation computes, but an optimiser
+    step on W moves the effective weight c W by lr_mul times less in relative terms, so
+    the mapping network (lr_mul 0.01 in StyleGAN) learns slowly and steadily."""
 
-    def __init__(self, z_dim: int, w_dim: int, layers: int = 2):
+    def __init__(self, in_features: int, out_features: int, lr_mul: float = 1.0):
+        super().__init__()
+        self.in_features, self.out_features, self.lr_mul = in_features, out_features, lr_mul
+        self.weight = Parameter(backend.xp().zeros((out_features, in_features), dtype=np.float32))
+        init.normal_(self.weight, 0.0, 1.0 / lr_mul)
+        self.bias = Parameter(backend.xp().zeros(out_features, dtype=np.float32))
+        self.scale = lr_mul / math.sqrt(in_features)
+
+    def forward(self, x):
+        return ops.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, lr_mul={self.lr_mul}"
+
+
+class MappingNetwork(Module):
+    """z (N, z_dim) -> w (N, w_dim): pixel norm, then ``layers`` x [EqualLinear ->
+    LeakyReLU(0.2)] (StyleGAN's f: Z -> W, which untangles the latent before it
+    reaches the styles), learning-rate multiplier ``lr_mul`` (StyleGAN's 0.01)."""
+
+    def __init__(self, z_dim: int, w_dim: int, layers: int = 2, lr_mul: float = 0.01):
         super().__init__()
         if layers < 1:
             raise ValueError(f"the mapping network needs >= 1 layer, got {layers}")
         self.z_dim, self.w_dim, self.depth = z_dim, w_dim, layers
         for i in range(layers):
-            setattr(self, f"fc{i}", Linear(z_dim if i == 0 else w_dim, w_dim))
+            setattr(self, f"fc{i}", EqualLinear(z_dim if i == 0 else w_dim, w_dim, lr_mul))
         self.act = LeakyReLU(0.2)
 
     def forward(self, z):
