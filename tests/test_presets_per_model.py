@@ -18,11 +18,13 @@ from refgan.training.trainer import Trainer
 
 
 def test_options_a_model_does_not_read_are_refused(tmp_path, capsys):
+    # DCGAN reads DiffAugment and a lazy penalty (the toolkit's R1), not a minibatch-std critic
     code = main(["train", "--model", "dcgan", "--diffaugment", "translation,cutout", "--minibatch-std",
-                 "4", "--gp-every", "3", "--run-dir", str(tmp_path / "r")])
+                 "4", "--gp-every", "3", "--gp-lambda", "5", "--run-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert "dcgan does not use --minibatch-std, --gp-every, --diffaugment" in err[0]
+    assert "dcgan does not use --minibatch-std, --gp-lambda;" in err[0]
+    assert "its own options are --gp-every, --diffaugment" in err[0]
     assert not (tmp_path / "r").exists()
 
 

@@ -24,6 +24,10 @@ import numpy as np
 import refgan
 from refgan import nn, ops, optim, random
 from refgan.errors import UserError
+from refgan.gans.ada import ADA
+from refgan.gans.diffaugment import diff_augment, parse_policy
+from refgan.gans.regularizers import LeCam, hinge_d_loss, mode_seeking, r1_penalty
+from refgan.nn.spectral_norm import apply_spectral_norm
 
 bce = ops.binary_cross_entropy_with_logits
 
@@ -39,6 +43,9 @@ class GAN:
         self.n_classes = n_classes
         self.nets: dict[str, nn.Module] = {}
         self.opts: dict[str, optim.Optimizer] = {}
+        # state that is neither a network nor an optimiser (ADA's p, LeCam's averages):
+        # saved under ``aux.`` so checkpoints carry it
+        self.aux: dict[str, nn.Module] = {}
         self.epoch = 0           # set by the trainer (AC-GAN's real-fraction schedule)
 
     # -- construction helpers -------------------------------------------------
@@ -87,6 +94,66 @@ class GAN:
             m.zero_grad()
         loss.backward()
         opt.step()
+
+    # -- the limited-data toolkit (refgan/gans/regularizers.py, ada.py, docs/toolkit.md)
+    def make_toolkit(self, c, critic) -> None:
+        """Set up what the config asks of the critic ``critic``: spectral norm on its
+        layers (before its optimiser is made), DiffAugment or ADA, R1 and LeCam.
+        Options a config lacks (an older run's) are off."""
+        self.loss = getattr(c, "loss", "wgan")
+        self.r1_gamma = float(getattr(c, "r1", 0.0))
+        self.lecam_weight = float(getattr(c, "lecam", 0.0))
+        self.mode_seeking_weight = float(getattr(c, "mode_seeking", 0.0))
+        self.penalty_every = int(getattr(c, "gp_every", 1))
+        self.policy = ",".join(parse_policy(getattr(c, "diffaugment", "")))
+        if getattr(c, "spectral_norm", False):
+            apply_spectral_norm(critic)
+        if float(getattr(c, "ada_target", 0.0)) > 0:
+            self.aux["ada"] = ADA(self.policy or "color,translation,cutout", c.ada_target)
+        if self.lecam_weight > 0:
+            self.aux["lecam"] = LeCam()
+
+    def augment(self, x):
+        """T(x) for the critic: ADA's T_p, DiffAugment's T, or the identity."""
+        if "ada" in self.aux:
+            return self.aux["ada"].augment(x)
+        return diff_augment(x, self.policy) if self.policy else x
+
+    def critic_loss(self, d_real, d_fake, bce_loss):
+        """The critic's loss from its outputs: hinge with ``--loss hinge``, else the
+        model's own (``bce_loss``, a callable of the two)."""
+        if self.loss == "hinge":
+            return hinge_d_loss(d_real, d_fake)
+        return bce_loss(d_real, d_fake)
+
+    def generator_loss(self, d_fake, own_loss, fake=None, z=None):
+        """G's loss from D(G(z)): -E[D(G(z))] with ``--loss hinge`` (Lim & Ye 2017),
+        else the model's own (``own_loss``, a callable of d_fake); plus the
+        mode-seeking term of the images ``fake`` and their latents ``z`` when
+        ``--mode-seeking`` is on."""
+        loss = -d_fake.mean() if self.loss == "hinge" else own_loss(d_fake)
+        if self.mode_seeking_weight > 0:
+            loss = loss + self.mode_seeking_weight * mode_seeking(fake, z)
+        return loss
+
+    def regularise(self, d_loss, critic, real, d_real, d_fake, updates: int):
+        """``(d_loss + the toolkit's terms, logs)`` after one critic evaluation:
+        ADA observes D(real); LeCam's weight * R_LC; R1 lazily, ``every`` *
+        gamma / 2 * E||grad D(real)||^2 on every ``every``-th critic update (``updates``
+        the critic optimiser's count, which checkpoints restore)."""
+        logs = {}
+        if "ada" in self.aux:
+            self.aux["ada"].observe(d_real)
+            logs["ada_p"] = float(self.aux["ada"].p)
+        if "lecam" in self.aux:
+            lc = self.aux["lecam"].penalty(d_real, d_fake)
+            d_loss = d_loss + self.lecam_weight * lc
+            logs["lecam"] = mean_of(lc)
+        if self.r1_gamma > 0 and updates % self.penalty_every == 0:
+            r1, _ = r1_penalty(critic, real.detach())
+            d_loss = d_loss + (self.penalty_every * self.r1_gamma / 2) * r1
+            logs["r1"] = mean_of(r1)
+        return d_loss, logs
 
     # -- generator EMA ------------------------------------------------------------
     def update_ema(self, decay: float, step: int, warmup: int = 10) -> float:
@@ -176,6 +243,8 @@ class GAN:
             state.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
         for name, opt in self.opts.items():
             state.update({f"opt.{name}.{k}": np.asarray(v) for k, v in opt.state_dict().items()})
+        for name, mod in self.aux.items():
+            state.update({f"aux.{name}.{k}": v for k, v in mod.state_dict().items()})
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -185,6 +254,9 @@ class GAN:
         for name, opt in self.opts.items():
             p = f"opt.{name}."
             opt.load_state_dict({k[len(p):]: v for k, v in state.items() if k.startswith(p)})
+        for name, mod in self.aux.items():
+            p = f"aux.{name}."
+            mod.load_state_dict({k[len(p):]: v for k, v in state.items() if k.startswith(p)})
 
 
 def one_hot(labels, k: int):

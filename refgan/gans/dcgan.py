@@ -8,6 +8,9 @@ D outputs a logit; with s = sigmoid, the two players minimise
 Adam with separate learning rates for G and D: Nizam and Md Ali's grid (G, D) =
 (2e-4, 2e-4), (4e-4, 3e-4), (4e-4, 4e-4), (4e-4, 2e-4) is reached with
 ``--lr-g/--lr-d``, and its cosine decay with ``--schedule cosine``.
+
+The limited-data toolkit applies to D (docs/toolkit.md): ``--loss hinge``, ``--r1``,
+``--lecam``, ``--diffaugment``, ``--ada-target``, ``--spectral-norm``.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ class DCGAN(GAN):
 
     def make(self, c):
         G, D = dcgan_pair(c, c.latent_dim)
+        self.make_toolkit(c, D)
         self.nets = {"G": G, "D": D}
         self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
                      "D": self._optimizer(D.parameters(), c.lr_d, c)}
@@ -40,15 +44,19 @@ class DCGAN(GAN):
         x, _ = batch
         with no_grad():
             fake = G(self.z(len(x)))
+        x, fake = self.augment(x), self.augment(fake)
         d_real, d_fake = D(x), D(fake)
-        d_loss = bce(d_real, 1.0) + bce(d_fake, 0.0)
+        d_loss = self.critic_loss(d_real, d_fake, lambda r, f: bce(r, 1.0) + bce(f, 0.0))
+        d_loss, logs = self.regularise(d_loss, D, x, d_real, d_fake, self.opts["D"].step_count)
         self.update(self.opts["D"], d_loss, D)
         return {"d_loss": mean_of(d_loss), "d_real": mean_of(d_real.sigmoid()),
-                "d_fake": mean_of(d_fake.sigmoid())}
+                "d_fake": mean_of(d_fake.sigmoid()), **logs}
 
     def generator_step(self, batch=None):
         G, D = self.nets["G"], self.nets["D"]
         with self.frozen(D):
-            g_loss = bce(D(G(self.z(self.batch_size))), 1.0)
+            z = self.z(self.batch_size)
+            fake = G(z)
+            g_loss = self.generator_loss(D(self.augment(fake)), lambda f: bce(f, 1.0), fake, z)
             self.update(self.opts["G"], g_loss, G)
         return {"g_loss": mean_of(g_loss)}

@@ -20,13 +20,18 @@ With ``gp_every`` = k > 1 the penalty is lazy (Karras et al. 2020, StyleGAN2 sec
 3.1): k * lambda * GP on every k-th critic update, none on the others -- the same
 penalty on average, its double backward, the dearest part of a critic update, paid
 once in k updates (the saving, measured: docs/training.md).
+
+The limited-data toolkit (docs/toolkit.md) applies: ``--generator styled`` (the
+StyleGAN2 skip generator, :mod:`refgan.gans.styled`), ``--loss hinge``, ``--r1``,
+``--lecam``, ``--ada-target``, ``--spectral-norm``; ``--gp-lambda 0`` turns the
+gradient penalty off (with R1 in its place, say).
 """
 from __future__ import annotations
 
 from refgan import nn, no_grad, ops
-from refgan.gans.architectures import Generator, Trunk
+from refgan.gans.architectures import Trunk
 from refgan.gans.base import GAN, mean_of
-from refgan.gans.diffaugment import diff_augment, parse_policy
+from refgan.gans.styled import make_generator
 
 
 def add_penalty(d_loss, critic, real, fake, lam: float, every: int, updates: int):
@@ -45,18 +50,14 @@ class WGANGP(GAN):
 
     def make(self, c):
         self.gp_lambda, self.gp_every = c.gp_lambda, c.gp_every
-        self.policy = ",".join(parse_policy(c.diffaugment))
-        G = Generator(c.latent_dim, c.size, c.width_g, style="upsample")
+        G = make_generator(c, c.latent_dim)
         trunk = Trunk(c.size, c.width_d, style="wgan", dropout=c.dropout,
                       minibatch_std=c.minibatch_std)
         D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
+        self.make_toolkit(c, D)
         self.nets = {"G": G, "D": D}
         self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
                      "D": self._optimizer(D.parameters(), c.lr_d, c)}
-
-    def augment(self, x):
-        """T(x): DiffAugment's transforms (identity without a policy)."""
-        return diff_augment(x, self.policy) if self.policy else x
 
     def discriminator_step(self, batch):
         G, D = self.nets["G"], self.nets["D"]
@@ -65,8 +66,12 @@ class WGANGP(GAN):
             fake = G(self.z(len(x)))
         x, fake = self.augment(x), self.augment(fake)
         d_real, d_fake = D(x), D(fake)
-        d_loss, logs = add_penalty(d_fake.mean() - d_real.mean(), D, x, fake, self.gp_lambda,
-                                   self.gp_every, self.opts["D"].step_count)
+        d_loss = self.critic_loss(d_real, d_fake, lambda r, f: f.mean() - r.mean())
+        updates, logs = self.opts["D"].step_count, {}
+        if self.gp_lambda > 0:
+            d_loss, logs = add_penalty(d_loss, D, x, fake, self.gp_lambda, self.gp_every, updates)
+        d_loss, more = self.regularise(d_loss, D, x, d_real, d_fake, updates)
+        logs.update(more)
         self.update(self.opts["D"], d_loss, D)
         return {"d_loss": mean_of(d_loss), "wasserstein": mean_of(d_real) - mean_of(d_fake),
                 **logs}
@@ -74,6 +79,8 @@ class WGANGP(GAN):
     def generator_step(self, batch=None):
         G, D = self.nets["G"], self.nets["D"]
         with self.frozen(D):
-            g_loss = -D(self.augment(G(self.z(self.batch_size)))).mean()
+            z = self.z(self.batch_size)
+            fake = G(z)
+            g_loss = self.generator_loss(D(self.augment(fake)), lambda f: -f.mean(), fake, z)
             self.update(self.opts["G"], g_loss, G)
         return {"g_loss": mean_of(g_loss)}

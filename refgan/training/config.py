@@ -34,6 +34,8 @@ from refgan.data.names import check_class_names
 from refgan.errors import UserError
 from refgan.gans.architectures import stages
 from refgan.gans.diffaugment import POLICIES
+from refgan.gans.regularizers import LOSSES
+from refgan.gans.styled import GENERATORS
 
 Check = Callable[[Any], "str | None"]
 
@@ -42,6 +44,12 @@ RECORD_ONLY = ("provenance", "history")
 # How the GAN set can be grown (refgan.training.data.grow); 'auto' chooses by the data.
 GROWTHS = ("none", "dihedral", "rot45flip", "affine")
 # Older names of a field, still read from the config.json of existing runs.
+# The limited-data toolkit's options: (off value, the models that read them).
+_CRITIC_MODELS = ("wgan-gp", "dcgan", "cgan")
+TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODELS),
+               r1=(0.0, _CRITIC_MODELS), lecam=(0.0, _CRITIC_MODELS),
+               ada_target=(0.0, _CRITIC_MODELS), spectral_norm=(False, _CRITIC_MODELS),
+               critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan")))
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -208,9 +216,32 @@ class TrainConfig:
     gp_every: int = option(1, "WGAN-GP: the gradient penalty on every k-th critic update, "
                            "weighted k * lambda (lazy regularisation, Karras et al. 2020; "
                            "1 = every update)", checks=(at_least(1),))
-    diffaugment: str = option("", "WGAN-GP: DiffAugment policy for the critic, a comma-separated "
-                              "subset of color,translation,cutout ('' or none = off)",
+    diffaugment: str = option("", "WGAN-GP, DCGAN, CGAN: DiffAugment policy for the critic, a "
+                              "comma-separated subset of color,translation,cutout ('' or none = off)",
                               checks=(diffaugment_policy,))
+    # the limited-data toolkit (docs/toolkit.md)
+    generator: str = option("upsample", "WGAN-GP generator: upsample (Gaur et al.) or styled "
+                            "(StyleGAN2 skip generator: mapping network, modulated convs, noise, "
+                            "RGB from every resolution)", checks=(one_of(*GENERATORS),))
+    loss: str = option("wgan", "WGAN-GP, DCGAN, CGAN: D's loss, the model's own (wgan: "
+                       "Wasserstein for WGAN-GP, BCE for the others) or hinge (Lim & Ye 2017)",
+                       checks=(one_of(*LOSSES),))
+    r1: float = option(0.0, "WGAN-GP, DCGAN, CGAN: R1 penalty gamma on real images (Mescheder "
+                       "et al. 2018; lazy with --gp-every; 0 = off)", checks=(finite_at_least(0),))
+    lecam: float = option(0.0, "WGAN-GP, DCGAN, CGAN: LeCam regularisation weight (Tseng et al. "
+                          "2021; 0 = off)", checks=(finite_at_least(0),))
+    ada_target: float = option(0.0, "WGAN-GP, DCGAN, CGAN: adaptive augmentation (ADA, Karras et "
+                               "al. 2020) with this target of E[sign D(real)], applying the "
+                               "--diffaugment policy (all transforms if none) with probability "
+                               "p (0 = off)", checks=(in_range(0.0, 1.0),))
+    spectral_norm: bool = option(False, "WGAN-GP, DCGAN, CGAN: spectral normalisation of every "
+                                 "layer of D (Miyato et al. 2018)", cli="on")
+    mode_seeking: float = option(0.0, "WGAN-GP, DCGAN: mode-seeking weight, lambda / (mean|G(z1) - "
+                                 "G(z2)| / mean|z1 - z2|) added to G's loss (Mao et al. 2019; "
+                                 "needs an even --batch; 0 = off)", checks=(finite_at_least(0),))
+    critic: str = option("concat", "CGAN: how D reads the label, concat (a label plane, Mirza & "
+                         "Osindero 2014) or projection (Miyato & Koyama 2018)",
+                         checks=(one_of("concat", "projection"),))
     per_class: bool | None = option(
         None, ("one model per class (default for unconditional models)",
                "one model for all classes (conditional models always)"), cli="switch")
@@ -291,6 +322,9 @@ class TrainConfig:
                             f"out for --data {self.data}")
         if self.crop and self.data == "synthetic":
             raise UserError("--crop crops images of a dataset on disk; leave it out for the embedded cells")
+        if self.mode_seeking and self.batch % 2:
+            raise UserError(f"--mode-seeking pairs the batch's halves: give an even --batch "
+                            f"(got {self.batch})")
         if self.model in ("infogan", "infowgan-gp") and (int(self.n_cat) < 1
                                                          or int(self.n_cont) < 1):
             raise UserError(f"{self.model} needs --n-cat >= 1 and --n-cont >= 1")
@@ -325,6 +359,11 @@ def crop_arg(crop: float):
 
 def _copy(v):
     return list(v) if isinstance(v, (list, tuple)) else v
+
+
+def toolkit_in_use(c: TrainConfig) -> list[str]:
+    """The command-line names of the toolkit options ``c`` turns on (docs/toolkit.md)."""
+    return ["--" + k.replace("_", "-") for k, (off, _) in TOOLKIT.items() if getattr(c, k) != off]
 
 
 def field_names() -> list[str]:

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from refgan.errors import UserError
 from refgan.gans import MODEL_CLASSES
-from refgan.training.config import TrainConfig
+from refgan.training.config import TOOLKIT, TrainConfig
 
 # Per-model defaults (Gaur et al. for WGAN-GP; DCGAN practice for the BCE models).
 MODEL_DEFAULTS = {
@@ -94,8 +94,8 @@ MODEL_OPTIONS = {
     "dropout": ("wgan-gp", "infowgan-gp"),
     "minibatch_std": ("wgan-gp", "infowgan-gp"),
     "gp_lambda": ("wgan-gp", "infowgan-gp"),
-    "gp_every": ("wgan-gp", "infowgan-gp"),
-    "diffaugment": ("wgan-gp",),
+    "gp_every": ("wgan-gp", "infowgan-gp", "dcgan", "cgan"),  # R1 is lazy by it too
+    "diffaugment": ("wgan-gp", "dcgan", "cgan"),
     "n_cat": ("infogan", "infowgan-gp"),
     "n_cont": ("infogan", "infowgan-gp"),
     "info_lambda": ("infogan", "infowgan-gp"),
@@ -103,6 +103,8 @@ MODEL_OPTIONS = {
     "real_fraction": ("acgan", "acgan-ali"),
     "ali": ("acgan-ali",),
     "finetune": ("acgan-ali",),
+    # the limited-data toolkit (docs/toolkit.md): which models read each option
+    **{name: models for name, (_, models) in TOOLKIT.items()},
 }
 
 MODELS = tuple(MODEL_DEFAULTS)
