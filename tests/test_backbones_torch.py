@@ -205,7 +205,7 @@ def test_pth_is_never_unpickled(tmp_path):
 
 def test_garbage_safetensors(tmp_path):
     (tmp_path / "g.safetensors").write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{oops")
-    with pytest.raises(UserError, match="not a readable safetensors file"):
+    with pytest.raises(UserError, match="not a valid safetensors file"):
         backbones.load("resnet50", weights=tmp_path / "g.safetensors")
 
 
