@@ -40,6 +40,9 @@ DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
           "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
 
 
+# This file runs where refgan is not installed, so it carries its own copy of
+# refgan.safetensors.safetensors_header (tests/test_export_safetensors_hostile.py keeps
+# the two identical).
 def safetensors_header(raw: bytes, path, itemsizes: dict) -> tuple[dict, int]:
     """The checked JSON header of a .safetensors file's bytes and where its data start.
 

@@ -93,3 +93,19 @@ def test_a_good_file_still_reads(tmp_path, monkeypatch):
     header, start = template.safetensors_header((tmp_path / "g.safetensors").read_bytes(), "g",
                                                 {"F32": 4, "F64": 8})
     assert header["w"]["shape"] == [2, 3] and start % 8 == 0
+
+
+def test_the_exported_loader_carries_the_same_header_check():
+    """refgan_torch.py runs without refgan: its copy of the header check must not drift
+    (read from the source: the template imports torch)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "refgan"
+
+    def source(file):
+        text = (root / file).read_text()
+        node = next(n for n in ast.parse(text).body
+                    if isinstance(n, ast.FunctionDef) and n.name == "safetensors_header")
+        return ast.get_source_segment(text, node)
+
+    assert source("torch_template.py") == source("safetensors.py")
