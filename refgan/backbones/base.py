@@ -30,8 +30,9 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 # ------------------------------------------------------------- Keras-layer modules
-class ConvAct(nn.Conv2d):
-    """Keras Conv2D / DepthwiseConv2D with its ``activation`` (a function, or None)."""
+class _Activated:
+    """A Keras layer's ``activation`` (a function, or None) applied after the layer it
+    is mixed into, as Keras applies it inside the layer."""
 
     def __init__(self, *args, activation=None, **kw):
         super().__init__(*args, **kw)
@@ -42,17 +43,13 @@ class ConvAct(nn.Conv2d):
         return y if self.activation is None else self.activation(y)
 
 
-class DenseAct(nn.Linear):
+class ConvAct(_Activated, nn.Conv2d):
+    """Keras Conv2D / DepthwiseConv2D with its ``activation``."""
+
+
+class DenseAct(_Activated, nn.Linear):
     """Keras Dense with its ``activation`` (the classifier's softmax is left out: the
     backbones return logits)."""
-
-    def __init__(self, *args, activation=None, **kw):
-        super().__init__(*args, **kw)
-        object.__setattr__(self, "activation", activation)
-
-    def forward(self, x):
-        y = super().forward(x)
-        return y if self.activation is None else self.activation(y)
 
 
 class Normalization(Module):

@@ -24,7 +24,7 @@ import numpy as np
 from refgan.errors import UserError
 from refgan.study.config import StudyConfig
 from refgan.study.results import JobResult
-from refgan.training.checkpoint import atomic_write_bytes, atomic_write_json
+from refgan.training.checkpoint import atomic_write_bytes, atomic_write_json, read_json_record
 
 RECORD, JOBS = "study.json", "jobs"
 # may differ on a resume: how the jobs run, not what they compute
@@ -44,13 +44,9 @@ def record_config(cfg: StudyConfig, out_dir) -> None:
 def read_config(out_dir) -> StudyConfig:
     """The StudyConfig recorded in ``out_dir/study.json`` (lists back to tuples)."""
     path = Path(out_dir) / RECORD
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{out_dir} holds no study to resume (no {RECORD}); give the folder an "
-                        "interrupted 'refgan study' was writing") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"cannot read {path} ({err}); the study's settings are damaged") from None
+    record = read_json_record(path, f"{out_dir} holds no study to resume (no {RECORD}); give the "
+                              "folder an interrupted 'refgan study' was writing",
+                              "the study's settings")
     names = {f.name: f for f in dataclasses.fields(StudyConfig)}
     if not isinstance(record, dict) or set(record) - set(names):
         raise UserError(f"{path} is not a study's settings; it is damaged or from another refgan")

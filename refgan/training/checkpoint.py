@@ -70,6 +70,18 @@ def atomic_write_json(path, obj) -> None:
     atomic_write_bytes(path, lambda f: f.write(data))
 
 
+def read_json_record(path, missing: str, what: str):
+    """The JSON value in ``path``. A missing file is the UserError ``missing``; an
+    unreadable or invalid one is a one-line UserError saying ``what`` is damaged."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(missing) from None
+    except (OSError, ValueError) as err:
+        raise UserError(f"cannot read {path} ({err}); {what} is damaged") from None
+
+
 def save(folder, step: int, arrays: dict, meta: dict, keep_every: int = 0) -> Path:
     """Write checkpoint ``step`` into ``folder`` and make it the latest.
 

@@ -46,7 +46,7 @@ from refgan.parallel import parallel_config
 from refgan.training import data as gan_data
 from refgan.training import presets, quality
 from refgan.training.trainer import Trainer
-from refgan.training.checkpoint import atomic_write_json, sample_quality
+from refgan.training.checkpoint import atomic_write_json, read_json_record, sample_quality
 
 GAUR_G = (1e-5, 1e-3)
 GAUR_D = (1e-4, 1e-2)
@@ -134,13 +134,8 @@ def read_plan(out_dir) -> dict:
     """``sweep.json`` of an earlier sweep: model, preset, options and the (lr_g, lr_d)
     pairs; a one-line UserError when there is none or it is damaged."""
     path = Path(out_dir) / PLAN
-    try:
-        plan = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{out_dir} holds no sweep to resume (no {PLAN}); give the folder an "
-                        "earlier 'refgan sweep' wrote") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"cannot read {path} ({err}); the sweep's plan is damaged") from None
+    plan = read_json_record(path, f"{out_dir} holds no sweep to resume (no {PLAN}); give the "
+                            "folder an earlier 'refgan sweep' wrote", "the sweep's plan")
     if not isinstance(plan, dict) or not {"model", "preset", "options", "pairs"} <= set(plan):
         raise UserError(f"{path} is not a sweep plan (model, preset, options, pairs); it is damaged")
     return plan
