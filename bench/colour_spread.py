@@ -9,10 +9,13 @@ plausible. Usage (one or more run folders of the embedded cells)::
     python bench/colour_spread.py RUN_DIR [RUN_DIR ...]
 
 prints, per run and class, the samples' spread (R, G, B), the real cells' and their
-ratio (1 = as varied as real cells). Samples come from the checkpoint the run ended
-with (``checkpoints/best.npz`` when the run used it), 200 per class, z from seed 1;
-the real cells are fresh renderings (seed data_seed + 20,000, as the run summary's
-figures use).
+ratio (1 = as varied as real cells), and what the run summary's colour test leans
+on: the accuracy of its classifier (RBF SVM on the 24 colour statistics of
+``refgan.training.quality.colour_statistics``, 5-fold) on all of them, on each group
+alone (per-channel means, standard deviations, percentiles, channel correlations)
+and on all but that group. Samples come from the checkpoint the run reported, 200
+per class, z from seed 1; the real cells are fresh renderings (seed data_seed +
+20,000, as the run summary's figures use).
 """
 from __future__ import annotations
 
@@ -22,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from refgan.data import make_blood_cells
-from refgan.training import checkpoint
 from refgan.training.config import TrainConfig
 from refgan.training.load import load_models, sample_class
+from refgan.training.quality import colour_statistics
 
 
 def spread(images: np.ndarray) -> np.ndarray:
@@ -32,30 +35,55 @@ def spread(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, np.float64).mean(axis=(2, 3)).std(axis=0)
 
 
+GROUPS = {"means": range(0, 3), "stds": range(3, 6), "percentiles": range(6, 21),
+          "correlations": range(21, 24)}
+
+
+def svm_accuracy(real_stats: np.ndarray, fake_stats: np.ndarray) -> float:
+    """The colour test's classifier (quality.two_sample_test) on given statistics."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+    x = np.concatenate([real_stats, fake_stats])
+    y = np.r_[np.zeros(len(real_stats)), np.ones(len(fake_stats))]
+    svm = make_pipeline(StandardScaler(), SVC(C=1.0, kernel="rbf", gamma="scale"))
+    return float(cross_val_score(svm, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=0)).mean())
+
+
+def colour_test_groups(real: np.ndarray, fake: np.ndarray) -> dict:
+    """{'all': acc, group: acc on the group alone, '-group': acc without it}."""
+    a, b = colour_statistics(real), colour_statistics(fake)
+    out = {"all": svm_accuracy(a, b)}
+    for name, idx in GROUPS.items():
+        rest = [j for j in range(a.shape[1]) if j not in idx]
+        out[name] = svm_accuracy(a[:, list(idx)], b[:, list(idx)])
+        out["-" + name] = svm_accuracy(a[:, rest], b[:, rest])
+    return out
+
+
 def run_spread(run_dir, n: int = 200) -> dict:
-    """{class: (samples' spread (3,), reals' spread (3,))} for one run folder."""
-    run_dir = Path(run_dir)
-    models, meta = load_models(run_dir)
+    """{class: (samples' spread (3,), reals' spread (3,), colour_test_groups)} for one
+    run folder, from the checkpoint the run reported."""
+    models, meta = load_models(Path(run_dir))
     c = TrainConfig.from_json(meta["config"])
-    best = run_dir / "checkpoints" / checkpoint.BEST_NPZ
-    if c.use_best and best.exists():
-        with np.load(best) as z:
-            checkpoint.restore_models(models, dict(z), best)
     classes = list(c.classes)
     reals = make_blood_cells(n_per_class=n, classes=tuple(classes), size=c.size,
                              seed=int(c.data_seed) + 20_000)
     out = {}
     for i, name in enumerate(classes):
         fake = sample_class(models, classes, name, n, seed=1)
-        out[name] = (spread(fake), spread(reals.images[reals.labels == i]))
+        real = reals.images[reals.labels == i]
+        out[name] = (spread(fake), spread(real), colour_test_groups(real, fake))
     return out
 
 
 def main(paths) -> None:
     for path in paths:
-        for name, (fake, real) in run_spread(path).items():
+        for name, (fake, real, groups) in run_spread(path).items():
             print(f"{path}  {name:8s} samples {np.round(fake, 3)}  real {np.round(real, 3)}"
                   f"  ratio {np.round(fake / real, 2)}")
+            print(f"{path}  {name:8s} colour test on " + ", ".join(f"{k} {v:.2f}" for k, v in groups.items()))
 
 
 if __name__ == "__main__":

@@ -70,6 +70,23 @@ def test_acgan_ali_from_an_ali_run(tmp_path):
         assert not any(p.requires_grad for p in e.parameters())
 
 
+def test_acgan_ali_masks_the_encoder_codes_real_fake_term_unless_told_not_to(tmp_path):
+    """Guruswamy et al.'s masked loss L_C - L_S 1(S = fake) (the first half of a batch
+    are encoder codes) and the unmasked variant they compare it with."""
+    with refgan.using_backend("numpy"):
+        trainer(smoke_config("ali", per_class=False), tmp_path / "ali", log=lambda m: None).setup().run()
+        masks = {}
+        for loss in ("masked", "unmasked"):
+            c = smoke_config("acgan-ali", ali=str(tmp_path / "ali"), ali_loss=loss)
+            t = trainer(c, tmp_path / loss, log=lambda m: None).setup()
+            x, y = t.batch("all")
+            masks[loss] = t.models["all"].mixed_codes(x, y)[2].ravel()
+            assert t.run() == 0
+        h = len(masks["masked"]) // 2
+        assert masks["masked"].tolist() == [0.0] * h + [1.0] * (len(masks["masked"]) - h)
+        assert masks["unmasked"].tolist() == [1.0] * len(masks["unmasked"])
+
+
 def test_acgan_ali_needs_an_ali_run(tmp_path):
     with pytest.raises(refgan.UserError, match="--ali"):
         trainer(smoke_config("acgan-ali"), tmp_path / "aa").setup()

@@ -15,7 +15,8 @@ from refgan.training.trainer import Trainer
 from test_gans import trainer
 
 EVERYTHING = dict(generator="styled", loss="hinge", gp_lambda=0.0, r1=1.0, gp_every=2,
-                  lecam=0.1, ada_target=0.6, spectral_norm=True, mode_seeking=0.1)
+                  lecam=0.1, ada_target=0.6, spectral_norm=True, mode_seeking=0.1,
+                  appearance="stain")
 
 
 def config(**kw):
@@ -58,7 +59,8 @@ def test_resume_with_styled_sn_ada_lecam_r1_is_bit_identical(tmp_path, numpy_bac
     for k in a:
         assert np.array_equal(a[k], b[k]), k
     assert ma["refgan_rng"] == mb["refgan_rng"]
-    for state in ("aux.ada.p", "aux.ada.sign_sum", "aux.lecam.ema_real", ".u", ".v"):
+    for state in ("aux.ada.p", "aux.ada.sign_sum", "aux.lecam.ema_real", ".u", ".v",
+                  "aux.appearance.table"):
         assert any(k.endswith(state) for k in a), state     # compared above
 
 
@@ -71,6 +73,8 @@ def test_resume_with_styled_sn_ada_lecam_r1_is_bit_identical(tmp_path, numpy_bac
     (dict(r1=-1.0), "--r1 must be a finite number"),
     (dict(mode_seeking=1.0, batch=7), "--mode-seeking pairs the batch's halves"),
     (dict(model="cgan", mode_seeking=1.0), "cgan does not use --mode-seeking"),
+    (dict(model="infogan", appearance="stain"), "infogan does not use --appearance"),
+    (dict(appearance="measured"), "--appearance must be generator, white or stain"),
 ])
 def test_bad_toolkit_options_are_refused_by_name(kw, message):
     model = kw.pop("model", "wgan-gp")

@@ -3,6 +3,8 @@ not read are refused, the cpu preset's WGAN-GP extras stay with WGAN-GP, plain A
 by default, one-class data for unconditional GANs, --epochs, --crop, and a cosine
 decay that spans a run cut short by its time budget."""
 import json
+import re
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -137,3 +139,15 @@ def test_study_crop_reaches_the_loader(tmp_path):
     assert build_parser().parse_args(["study", "--crop", "300"]).crop == 300
     with pytest.raises(UserError, match="--crop crops images of a dataset on disk"):
         load_study_data("synthetic", 4, 16, 0, crop=20)
+
+
+def test_the_manuals_table_of_who_reads_what_is_model_options():
+    """docs/models.md's table 'option | read by' lists every entry of MODEL_OPTIONS."""
+    text = (Path(__file__).parents[1] / "docs" / "models.md").read_text()
+    table = text[text.index("| option | read by |"):].split("\n\n")[0].splitlines()[2:]
+    documented = {}
+    for row in table:
+        options, models = row.strip("|").split("|")
+        for opt in re.findall(r"`--([a-z0-9-]+)`", options):
+            documented[opt.replace("-", "_")] = tuple(re.findall(r"`([a-z0-9-]+)`", models))
+    assert documented == presets.MODEL_OPTIONS

@@ -68,6 +68,10 @@ def export_run(run_dir, out, batch: int = 64, which: str | None = None) -> Path:
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new --out folder")
     models, meta = load_models(run_dir, which)
+    if any("appearance" in m.aux for m in models.values()):
+        raise UserError(f"{run_dir} was trained with --appearance {meta['config']['appearance']}: its images get their "
+                        "appearance after the generator, which an export does not carry; "
+                        "use 'refgan generate' for its samples")
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"run_dir": str(run_dir), "step": meta["step"], "checkpoint": meta["checkpoint"],
                 "checkpoint_why": meta["checkpoint_why"], "batch": batch,

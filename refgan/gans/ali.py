@@ -24,6 +24,9 @@ codes, so those images only have to carry their class:
 
     L_G = L_C - L_S * 1(S = fake)      (maximised; written below as losses)
 
+(``--ali-loss unmasked``: L_C - L_S for every image, the variant Guruswamy et al.
+compare it with.)
+
 D's loss is AC-GAN's (real and fake images as two batches, weighted by the
 real fraction ``--real-fraction``), with the same mask on the fake source term. G is trained from scratch or
 fine-tuned from the ALI generator (``--finetune``: the ALI G's weights, with
@@ -141,14 +144,16 @@ class ACGANALI(ACGAN):
 
     def mixed_codes(self, x, y):
         """First half of the batch: E(x) with the true labels; second: random z, random
-        labels. Returns (z, labels, mask) with mask = 1(S = fake) = 1 for random z."""
+        labels. Returns (z, labels, mask) with mask = 1(S = fake) = 1 for random z, and 1
+        for every image with ``--ali-loss unmasked``."""
         h = len(x) // 2
         with no_grad():
             self.nets["E"].eval()
             z_enc = self.nets["E"].sample(x[:h])
         z = ops.concat([z_enc, self.z(len(x) - h)], axis=0)
         labels = np.r_[y[:h], self.random_labels(len(x) - h)]
-        mask = np.r_[np.zeros(h), np.ones(len(x) - h)].astype(np.float32).reshape(-1, 1)
+        masked = getattr(self.config, "ali_loss", "masked") == "masked"
+        mask = np.r_[np.full(h, 0.0 if masked else 1.0), np.ones(len(x) - h)].astype(np.float32).reshape(-1, 1)
         return z, labels, mask
 
     def discriminator_step(self, batch):

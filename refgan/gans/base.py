@@ -25,6 +25,7 @@ import refgan
 from refgan import nn, ops, optim, random
 from refgan.errors import UserError
 from refgan.gans.ada import ADA
+from refgan.gans.appearance import Appearance
 from refgan.gans.diffaugment import diff_augment, parse_policy
 from refgan.gans.regularizers import LeCam, hinge_d_loss, mode_seeking, r1_penalty
 from refgan.nn.spectral_norm import apply_spectral_norm
@@ -112,6 +113,16 @@ class GAN:
             self.aux["ada"] = ADA(self.policy or "color,translation,cutout", c.ada_target)
         if self.lecam_weight > 0:
             self.aux["lecam"] = LeCam()
+        if getattr(c, "appearance", "generator") != "generator":
+            self.aux["appearance"] = Appearance(c.appearance)
+
+    def prepare(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The training images as this model learns them: as given, or with their
+        measured appearance removed (``--appearance white|stain``,
+        :mod:`refgan.gans.appearance`; :meth:`sample` puts one back)."""
+        if "appearance" in self.aux:
+            return self.aux["appearance"].fit_normalise(images, labels)
+        return images
 
     def augment(self, x):
         """T(x) for the critic: ADA's T_p, DiffAugment's T, or the identity."""
@@ -218,7 +229,8 @@ class GAN:
 
     def sample(self, n: int, labels=None, z=None) -> np.ndarray:
         """n images (n, 3, S, S) in [-1, 1]; G in eval mode (batch-norm running
-        statistics), so a fixed z always gives the same image."""
+        statistics), so a fixed z always gives the same image. With
+        ``--appearance white|stain`` each image gets an appearance drawn from z's row."""
         G = self.generator()
         if z is None:
             z = random.generator().standard_normal((n, self.latent_dim)).astype(np.float32)
@@ -234,7 +246,10 @@ class GAN:
                     out.append(G(self.generator_input(zi, yi)).numpy())
         finally:
             G.train()
-        return np.concatenate(out)
+        out = np.concatenate(out)
+        if "appearance" in self.aux:
+            out = self.aux["appearance"].sample(out, z, labels)
+        return out
 
     # -- state --------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -246,6 +261,12 @@ class GAN:
         for name, mod in self.aux.items():
             state.update({f"aux.{name}.{k}": v for k, v in mod.state_dict().items()})
         return state
+
+    def sized_by_data(self) -> set[str]:
+        """State keys whose shape follows the training data, not the config (the
+        appearance table): a checkpoint's shape is taken as it is for these."""
+        return {f"aux.{name}.{k}" for name, mod in self.aux.items()
+                if getattr(mod, "sized_by_data", False) for k in mod.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         for name, net in self.nets.items():

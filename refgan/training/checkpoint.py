@@ -242,8 +242,11 @@ def restore_models(models: dict, arrays: dict, where) -> None:
         extra = sorted(k for k in set(saved) - set(own) if not k.startswith("opt."))
         problems = [f"missing {sorted(set(own) - set(saved))[:3]}" if set(own) - set(saved) else "",
                     f"unexpected {extra[:3]}" if extra else ""]
+        # state whose shape follows the data (the appearance table), any length
+        sized_by_data = model.sized_by_data() if hasattr(model, "sized_by_data") else set()
         problems += [f"{k}: shape {np.shape(saved[k])} saved, {np.shape(v)} in the model"
-                     for k, v in own.items() if k in saved and np.shape(saved[k]) != np.shape(v)][:3]
+                     for k, v in own.items() if k in saved and k not in sized_by_data
+                     and np.shape(saved[k]) != np.shape(v)][:3]
         problems = [p for p in problems if p]
         try:
             if not problems:

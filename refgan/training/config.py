@@ -49,7 +49,8 @@ _CRITIC_MODELS = ("wgan-gp", "dcgan", "cgan")
 TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODELS),
                r1=(0.0, _CRITIC_MODELS), lecam=(0.0, _CRITIC_MODELS),
                ada_target=(0.0, _CRITIC_MODELS), spectral_norm=(False, _CRITIC_MODELS),
-               critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan")))
+               critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan")),
+               appearance=("generator", _CRITIC_MODELS))
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -239,6 +240,12 @@ class TrainConfig:
     mode_seeking: float = option(0.0, "WGAN-GP, DCGAN: mode-seeking weight, lambda / (mean|G(z1) - "
                                  "G(z2)| / mean|z1 - z2|) added to G's loss (Mao et al. 2019; "
                                  "needs an even --batch; 0 = off)", checks=(finite_at_least(0),))
+    appearance: str = option("generator", "WGAN-GP, DCGAN, CGAN: where a sample's global appearance "
+                             "comes from: generator (learnt from z), white (each training image's "
+                             "white point measured and removed before training, drawn from the "
+                             "training images' when sampling) or stain (white point and per-channel "
+                             "stain strength; refgan/gans/appearance.py)",
+                             checks=(one_of("generator", "white", "stain"),))
     critic: str = option("concat", "CGAN: how D reads the label, concat (a label plane, Mirza & "
                          "Osindero 2014) or projection (Miyato & Koyama 2018)",
                          checks=(one_of("concat", "projection"),))
@@ -256,6 +263,10 @@ class TrainConfig:
                                 checks=(real_share,))
     ali: str | None = option(None, "ACGAN-ALI: the ALI run folder providing the encoder")
     finetune: bool = option(False, "ACGAN-ALI: start G from the ALI generator", cli="on")
+    ali_loss: str = option("masked", "ACGAN-ALI: the real/fake term for the encoder codes' images, "
+                           "masked (Guruswamy et al.'s L_C - L_S 1(S = fake): they need only carry "
+                           "their class) or unmasked (L_C - L_S for every image)",
+                           checks=(one_of("masked", "unmasked"),))
     # bookkeeping
     seed: int = option(0, "seed of weights, latents and batches (>= 0)", checks=(at_least(0),))
     log_every: int = option(10, "steps between metrics-log lines", checks=(at_least(1),))

@@ -103,6 +103,7 @@ MODEL_OPTIONS = {
     "real_fraction": ("acgan", "acgan-ali"),
     "ali": ("acgan-ali",),
     "finetune": ("acgan-ali",),
+    "ali_loss": ("acgan-ali",),
     # the limited-data toolkit (docs/toolkit.md): which models read each option
     **{name: models for name, (_, models) in TOOLKIT.items()},
 }

@@ -114,6 +114,9 @@ class Trainer:
             c.steps = max(1, math.ceil(c.epochs * max(len(v) for v in self.images.values()) / c.batch))
         refgan.manual_seed(c.seed)
         self.models = build_models(c)
+        # what each model learns from (its images with their appearance removed, for
+        # --appearance stain); deterministic, so a resumed run gets the same
+        self.images = {k: m.prepare(self.images[k], self.labels[k]) for k, m in self.models.items()}
         self.schedules = {k: {n: optim.make_schedule(c.schedule, o, c.steps)
                               for n, o in m.opts.items()} for k, m in self.models.items()}
         self.batch_rng = np.random.default_rng([c.seed, 1])

@@ -1,0 +1,117 @@
+"""--appearance white|stain (refgan/gans/appearance.py): the normalise / apply maps, the
+smoothed bootstrap, the independence assumption it rests on, and the option wired
+through training, sampling, checkpoints, generate and export."""
+import numpy as np
+import pytest
+
+from refgan.data import make_blood_cells
+from refgan.errors import UserError
+from refgan.export.bundle import export_run
+from refgan.gans.appearance import Appearance, measure
+from refgan.training import presets
+from refgan.training.load import load_models
+from refgan.training.quality import two_sample_test
+
+from test_gans import trainer
+
+
+@pytest.fixture(scope="module")
+def cells():
+    return make_blood_cells(n_per_class=100, size=32, seed=3)
+
+
+def test_measure_reads_a_known_white_point_and_stain(cells):
+    x = (cells.images[:4] + 1) / 2
+    w = np.array([0.9, 0.8, 0.7])
+    # an image scaled by a white point and with its optical density doubled:
+    # w' = w * (w_0 ratio), s' = 2 s
+    a0 = measure(cells.images[:4])
+    w0 = np.exp(a0[:, :3])[..., None, None]
+    y = w[None, :, None, None] * (np.clip(x, 1 / 255, 1) / w0) ** 2
+    a = measure(2 * y - 1)
+    assert np.allclose(np.exp(a[:, :3]), w, rtol=1e-6)
+    assert np.allclose(a[:, 3:], a0[:, 3:] + np.log(2), atol=1e-3)   # clipping at 1/255 aside
+
+
+def test_normalising_then_applying_an_images_own_appearance_gives_it_back(cells):
+    ap = Appearance()
+    images = cells.images[cells.labels == 0]
+    norm = ap.fit_normalise(images, np.zeros(len(images)))
+    back = ap.apply(norm, measure(images))
+    kept = norm < 1          # normalising clips the few pixels it maps above white
+    assert kept.mean() > 0.99
+    assert np.abs(back - np.clip(images, 2 / 255 - 1, 1))[kept].max() < 1e-4
+    # every normalised image has the reference appearance (the maps are monotone)
+    assert np.allclose(measure(norm), ap.reference, atol=2e-3)
+    # the spread of each image's mean colour shrinks to a fraction
+    assert (norm.mean((2, 3)).std(0) < 0.5 * images.mean((2, 3)).std(0)).all()
+
+
+def test_grown_copies_count_once_and_classes_keep_their_own_table(cells):
+    ap = Appearance()
+    rotated = np.concatenate([cells.images, np.rot90(cells.images, 1, (2, 3))])
+    ap.fit_normalise(rotated, np.r_[cells.labels, cells.labels])
+    assert len(ap.table) == len(cells.images)
+    assert np.array_equal(np.sort(ap.labels), np.sort(cells.labels))
+
+
+def test_draws_are_fixed_by_z_and_keep_the_tables_mean_and_covariance(cells):
+    ap = Appearance()
+    ap.fit_normalise(cells.images, cells.labels)
+    z = np.random.default_rng(0).standard_normal((4000, 8)).astype(np.float32)
+    a = ap.draw(z, np.ones(len(z)))
+    assert np.array_equal(a[:10], ap.draw(z[:10], np.ones(10)))
+    assert not np.array_equal(a[0], a[1])
+    rows = ap.table[ap.labels == 1]
+    sd = rows.std(0)
+    assert np.all(np.abs(a.mean(0) - rows.mean(0)) < 0.1 * sd)
+    assert np.allclose(a.std(0), sd, rtol=0.1)
+    # class 0's draws come from class 0's rows
+    other = ap.table[ap.labels == 0]
+    a0 = ap.draw(z[:2000], np.zeros(2000))
+    assert np.allclose(a0.mean(0), other.mean(0), atol=0.1 * other.std(0).max())
+
+
+@pytest.mark.parametrize("kind", ["white", "stain"])
+def test_appearance_and_content_are_separable_on_the_cells(cells, kind):
+    """The assumption behind the design: cells normalised and given another cell's
+    appearance are told from fresh cells not much better than the cells themselves."""
+    fresh = make_blood_cells(n_per_class=100, size=32, seed=20_003)
+    ap = Appearance(kind)
+    for k in (0, 1):
+        images = cells.images[cells.labels == k]
+        norm = ap.fit_normalise(images, np.zeros(len(images)))
+        swapped = ap.apply(norm, np.roll(measure(images, kind), 7, axis=0))
+        ref = fresh.images[fresh.labels == k]
+        same, other = two_sample_test(ref, images), two_sample_test(ref, swapped)
+        assert other["svm_colour"] < same["svm_colour"] + 0.2 and other["svm_colour"] < 0.75
+        assert other["lr_pixels"] < 0.7
+        # and without their appearance they are told apart: the appearance matters
+        assert two_sample_test(ref, norm)["svm_colour"] > 0.7
+
+
+def test_white_reads_the_white_point_only(cells):
+    a = measure(cells.images, "white")
+    assert np.array_equal(a[:, :3], measure(cells.images)[:, :3]) and not a[:, 3:].any()
+    ap = Appearance("white")
+    norm = ap.fit_normalise(cells.images, cells.labels)
+    assert np.allclose(np.exp(measure(norm, "white")[:, :3]), np.exp(ap.reference[:3]), atol=2e-3)
+    assert np.abs(ap.draw(np.ones((5, 4), np.float32))[:, 3:]).max() < 1e-5
+    with pytest.raises(ValueError, match="kind"):
+        Appearance("hue")
+
+
+def test_a_run_trains_on_normalised_images_and_samples_with_appearance(tmp_path, numpy_backend):
+    c = presets.resolve("wgan-gp", "smoke", steps=2, n_disc=1, appearance="stain")
+    t = trainer(c, tmp_path / "run", log=lambda m: None).setup()
+    m = t.models["healthy"]
+    ap = m.aux["appearance"]
+    assert np.allclose(measure(t.images["healthy"][:8]), ap.reference, atol=2e-3)
+    assert t.run() == 0
+    z = np.random.default_rng(1).standard_normal((6, m.latent_dim)).astype(np.float32)
+    images = m.sample(6, z=z)
+    assert np.array_equal(images, m.sample(6, z=z))          # a fixed z, a fixed image
+    loaded, _ = load_models(tmp_path / "run")
+    assert np.array_equal(loaded["healthy"].sample(6, z=z), images)
+    with pytest.raises(UserError, match="--appearance stain"):
+        export_run(tmp_path / "run", tmp_path / "export")
