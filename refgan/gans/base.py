@@ -48,6 +48,7 @@ class GAN:
         # saved under ``aux.`` so checkpoints carry it
         self.aux: dict[str, nn.Module] = {}
         self.epoch = 0           # set by the trainer (AC-GAN's real-fraction schedule)
+        self.step = 0            # set by the trainer: the step being trained (--progressive's schedule)
 
     # -- construction helpers -------------------------------------------------
     def build(self, config) -> "GAN":
@@ -247,6 +248,8 @@ class GAN:
         finally:
             G.train()
         out = np.concatenate(out)
+        if hasattr(G, "full_size"):   # a growing generator below its full size (--progressive)
+            out = G.full_size(out)
         if "appearance" in self.aux:
             out = self.aux["appearance"].sample(out, z, labels)
         return out

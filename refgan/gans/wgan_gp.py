@@ -24,13 +24,16 @@ once in k updates (the saving, measured: docs/training.md).
 The limited-data toolkit (docs/toolkit.md) applies: ``--generator styled`` (the
 StyleGAN2 skip generator, :mod:`refgan.gans.styled`), ``--loss hinge``, ``--r1``,
 ``--lecam``, ``--ada-target``, ``--spectral-norm``; ``--gp-lambda 0`` turns the
-gradient penalty off (with R1 in its place, say).
+gradient penalty off (with R1 in its place, say). ``--progressive P`` grows both networks
+from 16 x 16 to the full size, fading each doubling in over P steps (progressive
+growing, :mod:`refgan.gans.progressive`).
 """
 from __future__ import annotations
 
 from refgan import nn, no_grad, ops
 from refgan.gans.architectures import Trunk
 from refgan.gans.base import GAN, mean_of
+from refgan.gans.progressive import ProgressiveGenerator, ProgressiveTrunk, at_level, growth
 from refgan.gans.styled import make_generator
 
 
@@ -50,18 +53,40 @@ class WGANGP(GAN):
 
     def make(self, c):
         self.gp_lambda, self.gp_every = c.gp_lambda, c.gp_every
-        G = make_generator(c, c.latent_dim)
-        trunk = Trunk(c.size, c.width_d, style="wgan", dropout=c.dropout,
-                      minibatch_std=c.minibatch_std)
+        self.grow_steps = int(getattr(c, "progressive", 0))
+        if self.grow_steps:
+            G = ProgressiveGenerator(c.latent_dim, c.size, c.width_g)
+            trunk = ProgressiveTrunk(c.size, c.width_d, dropout=c.dropout,
+                                     minibatch_std=c.minibatch_std)
+            self.growing = (G, trunk)
+        else:
+            G = make_generator(c, c.latent_dim)
+            trunk = Trunk(c.size, c.width_d, style="wgan", dropout=c.dropout,
+                          minibatch_std=c.minibatch_std)
+            self.growing = ()
         D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
         self.make_toolkit(c, D)
         self.nets = {"G": G, "D": D}
         self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
                      "D": self._optimizer(D.parameters(), c.lr_d, c)}
+        self.grow_to_step()
+
+    def grow_to_step(self) -> float | None:
+        """Set G's and D's growth level for the current step (``--progressive``); returns it
+        (None without growing). The EMA generator copies G's level with its buffers."""
+        if not self.growing:
+            return None
+        p = growth(self.step, self.grow_steps, self.config.size)
+        for net in self.growing:
+            net.set_level(p)
+        return p
 
     def discriminator_step(self, batch):
         G, D = self.nets["G"], self.nets["D"]
         x, _ = batch
+        p = self.grow_to_step()
+        if p is not None:
+            x = at_level(x, p, self.config.size)
         with no_grad():
             fake = G(self.z(len(x)))
         x, fake = self.augment(x), self.augment(fake)
@@ -73,11 +98,14 @@ class WGANGP(GAN):
         d_loss, more = self.regularise(d_loss, D, x, d_real, d_fake, updates)
         logs.update(more)
         self.update(self.opts["D"], d_loss, D)
+        if p is not None:
+            logs["grow_level"] = p
         return {"d_loss": mean_of(d_loss), "wasserstein": mean_of(d_real) - mean_of(d_fake),
                 **logs}
 
     def generator_step(self, batch=None):
         G, D = self.nets["G"], self.nets["D"]
+        self.grow_to_step()
         with self.frozen(D):
             z = self.z(self.batch_size)
             fake = G(z)

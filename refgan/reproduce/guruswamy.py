@@ -59,7 +59,7 @@ def plan(scale: str, data: str = "synthetic", weights=None) -> Plan:
                     options=dict(preset="cpu", gan=dict(steps=3000, width_g=32, width_d=32)),
                     scaled=("the embedded cells or --data for their datasets; 3 runs = 3 folds",))
     return Plan(**common, n_per_class=100, size=32, folds=3, repeats=1,
-                cnn=dict(channels=(8, 16, 32), dense=32, max_epochs=15, patience=4, image_size=32),
+                cnn=dict(channels=(8, 16, 32), dense=32, max_epochs=60, patience=10, image_size=32),
                 options=dict(preset="cpu", gan=dict(steps=300)),
                 scaled=("the embedded cells (2 classes, blast sparsified to 50%) instead of Fashion-MNIST, "
                         "CIFAR-100 and IDC; 200 images of 32 x 32",

@@ -50,7 +50,7 @@ TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODEL
                r1=(0.0, _CRITIC_MODELS), lecam=(0.0, _CRITIC_MODELS),
                ada_target=(0.0, _CRITIC_MODELS), spectral_norm=(False, _CRITIC_MODELS),
                critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan")),
-               appearance=("generator", _CRITIC_MODELS))
+               appearance=("generator", _CRITIC_MODELS), progressive=(0, ("wgan-gp",)))
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -246,6 +246,10 @@ class TrainConfig:
                              "training images' when sampling) or stain (white point and per-channel "
                              "stain strength; refgan/gans/appearance.py)",
                              checks=(one_of("generator", "white", "stain"),))
+    progressive: int = option(0, "WGAN-GP: progressive growing (Karras et al. 2018): train from "
+                              "16x16 up, holding each resolution PROGRESSIVE steps and fading the "
+                              "next one in over as many (refgan/gans/progressive.py; 0 = off)",
+                              checks=(at_least(0),))
     critic: str = option("concat", "CGAN: how D reads the label, concat (a label plane, Mirza & "
                          "Osindero 2014) or projection (Miyato & Koyama 2018)",
                          checks=(one_of("concat", "projection"),))
@@ -336,6 +340,12 @@ class TrainConfig:
         if self.mode_seeking and self.batch % 2:
             raise UserError(f"--mode-seeking pairs the batch's halves: give an even --batch "
                             f"(got {self.batch})")
+        if self.progressive and self.generator != "upsample":
+            raise UserError(f"--progressive grows Gaur et al.'s upsample generator; leave out "
+                            f"--generator {self.generator} or --progressive")
+        if self.progressive and self.size < 32:
+            raise UserError(f"--progressive starts at 16x16 and doubles from there: it needs "
+                            f"--size 32 or more (got {self.size}); leave out --progressive")
         if self.model in ("infogan", "infowgan-gp") and (int(self.n_cat) < 1
                                                          or int(self.n_cont) < 1):
             raise UserError(f"{self.model} needs --n-cat >= 1 and --n-cont >= 1")

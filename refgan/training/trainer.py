@@ -219,6 +219,7 @@ class Trainer:
         c, rng, metrics = self.config, self.step_rng(index), {}
         with random.using(rng):
             m.epoch = (self.step * c.n_disc * c.batch) // len(self.images[key])
+            m.step = self.step
             d_logs = [m.discriminator_step(self.batch(key, rng)) for _ in range(c.n_disc)]
             keys = dict.fromkeys(k for d in d_logs for k in d)  # a lazy penalty logs on some
             logs = {k: float(np.mean([d[k] for d in d_logs if k in d])) for k in keys}
