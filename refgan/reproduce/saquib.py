@@ -41,9 +41,9 @@ def plan(scale: str, data: str = "synthetic", weights=None) -> Plan:
                     cnn=dict(channels=(16, 32, 64), dense=64, max_epochs=30, patience=5, image_size=64),
                     scaled=("the CNN is refgan's small CNN, not their custom network",))
     return Plan(**common, n_per_class=100, size=32, folds=5, repeats=1,
-                cnn=dict(channels=(8, 16, 32), dense=32, max_epochs=12, patience=3, image_size=32),
+                cnn=dict(channels=(8, 16, 32), dense=32, max_epochs=60, patience=10, image_size=32),
                 scaled=("32 x 32 images; 200 real images made 2 : 1 instead of C-NMC's 10,661",
-                        "refgan's small CNN (3 conv blocks) for their custom network, up to 12 epochs",
+                        "refgan's small CNN (3 conv blocks) for their custom network, up to 60 epochs (early stopping after 10 without a better validation loss)",
                         "5-fold cross-validation (once) instead of their validation set"))
 
 
