@@ -7,6 +7,7 @@ import cli
 
 from refgan import nn
 from refgan.errors import UserError
+from refgan.gans.colour_critic import WithColourBranch
 from refgan.gans.styled import StyledGenerator
 from refgan.nn.spectral_norm import SpectralNorm
 from refgan.training import presets
@@ -16,7 +17,7 @@ from test_gans import trainer
 
 EVERYTHING = dict(generator="styled", loss="hinge", gp_lambda=0.0, r1=1.0, gp_every=2,
                   lecam=0.1, ada_target=0.6, spectral_norm=True, mode_seeking=0.1,
-                  appearance="stain")
+                  appearance="stain", colour_critic=4)
 
 
 def config(**kw):
@@ -38,7 +39,8 @@ def test_options_build_what_they_name(tmp_path, numpy_backend):
     assert isinstance(m.nets["G"], StyledGenerator)
     layers = [x for x in m.nets["D"].modules() if isinstance(x, (nn.Conv2d, nn.Linear))]
     wrapped = [x.module for x in m.nets["D"].modules() if isinstance(x, SpectralNorm)]
-    assert len(layers) == 3 and all(any(x is w for w in wrapped) for x in layers)
+    assert isinstance(m.nets["D"], WithColourBranch)
+    assert len(layers) == 3 + 3 and all(any(x is w for w in wrapped) for x in layers)
     state = m.state_dict()
     assert {"aux.ada.p", "aux.lecam.ema_real", "aux.lecam.ema_fake"} <= set(state)
     assert any(k.endswith(".u") and k.startswith("net.D.") for k in state)
@@ -69,11 +71,13 @@ def test_resume_with_styled_sn_ada_lecam_r1_is_bit_identical(tmp_path, numpy_bac
     (dict(critic="projection"), "wgan-gp does not use --critic"),
     (dict(model="dcgan", generator="styled"), "dcgan does not use --generator"),
     (dict(ada_target=1.0), "--ada-target must lie in"),
-    (dict(generator="big"), "--generator must be upsample or styled"),
+    (dict(generator="big"), "--generator must be upsample, styled or stain"),
     (dict(r1=-1.0), "--r1 must be a finite number"),
     (dict(mode_seeking=1.0, batch=7), "--mode-seeking pairs the batch's halves"),
     (dict(model="cgan", mode_seeking=1.0), "cgan does not use --mode-seeking"),
     (dict(model="infogan", appearance="stain"), "infogan does not use --appearance"),
+    (dict(model="cgan", colour_critic=8), "cgan does not use --colour-critic"),
+    (dict(colour_critic=-1), "--colour-critic must be >= 0"),
     (dict(appearance="measured"), "--appearance must be generator, white or stain"),
 ])
 def test_bad_toolkit_options_are_refused_by_name(kw, message):

@@ -51,10 +51,11 @@ def _widths(size: int, width: int) -> list[int]:
 
 
 class Generator(nn.Module):
-    """z (N, in_dim) -> image (N, channels, size, size) in [-1, 1]."""
+    """z (N, in_dim) -> image (N, channels, size, size) in [-1, 1] (with ``tanh=False``
+    the last conv's output as it is, for an output stage of the caller's)."""
 
     def __init__(self, in_dim: int, size: int, width: int, style: str = "upsample",
-                 channels: int = 3):
+                 channels: int = 3, tanh: bool = True):
         super().__init__()
         n, base = stages(size)
         ch = _widths(size, width)[::-1]          # 4x4 end first
@@ -73,7 +74,10 @@ class Generator(nn.Module):
                 layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=last)]
             else:
                 raise ValueError(f"unknown generator style {style!r}")
-            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(c_out), act()]
+            if not last:
+                layers += [nn.BatchNorm2d(c_out), act()]
+            elif tanh:
+                layers += [nn.Tanh()]
         self.blocks = nn.Sequential(*layers)
 
     def forward(self, z):

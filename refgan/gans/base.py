@@ -26,6 +26,7 @@ from refgan import nn, ops, optim, random
 from refgan.errors import UserError
 from refgan.gans.ada import ADA
 from refgan.gans.appearance import Appearance
+from refgan.gans.colour_critic import WithColourBranch
 from refgan.gans.diffaugment import diff_augment, parse_policy
 from refgan.gans.regularizers import LeCam, hinge_d_loss, mode_seeking, r1_penalty
 from refgan.nn.spectral_norm import apply_spectral_norm
@@ -98,16 +99,18 @@ class GAN:
         opt.step()
 
     # -- the limited-data toolkit (refgan/gans/regularizers.py, ada.py, docs/toolkit.md)
-    def make_toolkit(self, c, critic) -> None:
-        """Set up what the config asks of the critic ``critic``: spectral norm on its
-        layers (before its optimiser is made), DiffAugment or ADA, R1 and LeCam.
-        Options a config lacks (an older run's) are off."""
+    def make_toolkit(self, c, critic):
+        """Set up what the config asks of the critic ``critic`` and return it: the colour
+        branch beside it, spectral norm on its layers (before its optimiser is made),
+        DiffAugment or ADA, R1 and LeCam. Options a config lacks (an older run's) are off."""
         self.loss = getattr(c, "loss", "wgan")
         self.r1_gamma = float(getattr(c, "r1", 0.0))
         self.lecam_weight = float(getattr(c, "lecam", 0.0))
         self.mode_seeking_weight = float(getattr(c, "mode_seeking", 0.0))
         self.penalty_every = int(getattr(c, "gp_every", 1))
         self.policy = ",".join(parse_policy(getattr(c, "diffaugment", "")))
+        if int(getattr(c, "colour_critic", 0)):
+            critic = WithColourBranch(critic, int(c.colour_critic))
         if getattr(c, "spectral_norm", False):
             apply_spectral_norm(critic)
         if float(getattr(c, "ada_target", 0.0)) > 0:
@@ -116,6 +119,7 @@ class GAN:
             self.aux["lecam"] = LeCam()
         if getattr(c, "appearance", "generator") != "generator":
             self.aux["appearance"] = Appearance(c.appearance)
+        return critic
 
     def prepare(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """The training images as this model learns them: as given, or with their

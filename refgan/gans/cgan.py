@@ -42,7 +42,7 @@ class CGAN(GAN):
             nn.init.normal_(embed_D.weight, 0.0, 1.0 / math.sqrt(features))
         else:
             embed_D = LabelPlane(self.n_classes, c.size)
-        self.make_toolkit(c, D)
+        D = self.make_toolkit(c, D)
         self.nets = {"G": G, "D": D, "embed_G": nn.Embedding(self.n_classes, c.embed_dim),
                      "embed_D": embed_D}
         g_params = G.parameters() + self.nets["embed_G"].parameters()

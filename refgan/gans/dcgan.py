@@ -34,7 +34,7 @@ class DCGAN(GAN):
 
     def make(self, c):
         G, D = dcgan_pair(c, c.latent_dim)
-        self.make_toolkit(c, D)
+        D = self.make_toolkit(c, D)
         self.nets = {"G": G, "D": D}
         self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
                      "D": self._optimizer(D.parameters(), c.lr_d, c)}

@@ -35,6 +35,7 @@ import numpy as np
 
 from refgan import backend, nn, ops
 from refgan.gans.architectures import Generator, stages
+from refgan.gans.stain_generator import StainGenerator
 from refgan.nn.modulated import MappingNetwork, ModulatedConv2d, NoiseInput
 
 __all__ = ["StyledGenerator", "GENERATORS", "make_generator", "blur_upsample"]
@@ -56,7 +57,7 @@ def blur_upsample(rgb):
     return y * xp.asarray((1.0 / weight).astype(rgb.dtype))
 
 # The generator designs an unconditional model can choose (``--generator``).
-GENERATORS = ("upsample", "styled")
+GENERATORS = ("upsample", "styled", "stain")
 
 
 class StyledBlock(nn.Module):
@@ -111,8 +112,11 @@ class StyledGenerator(nn.Module):
 
 def make_generator(c, in_dim: int) -> nn.Module:
     """The generator ``c.generator`` names (``'upsample'`` when the config has none),
-    reading ``in_dim`` numbers: Gaur et al.'s upsample generator or the styled one."""
+    reading ``in_dim`` numbers: Gaur et al.'s upsample generator, the styled one or the
+    Beer-Lambert one (:mod:`refgan.gans.stain_generator`)."""
     design = getattr(c, "generator", "upsample")
+    if design == "stain":
+        return StainGenerator(in_dim, c.size, c.width_g)
     if design == "styled":
         return StyledGenerator(in_dim, c.size, c.width_g)
     if design == "upsample":

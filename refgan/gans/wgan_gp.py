@@ -65,7 +65,7 @@ class WGANGP(GAN):
                           minibatch_std=c.minibatch_std)
             self.growing = ()
         D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
-        self.make_toolkit(c, D)
+        D = self.make_toolkit(c, D)
         self.nets = {"G": G, "D": D}
         self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
                      "D": self._optimizer(D.parameters(), c.lr_d, c)}

@@ -50,7 +50,8 @@ TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODEL
                r1=(0.0, _CRITIC_MODELS), lecam=(0.0, _CRITIC_MODELS),
                ada_target=(0.0, _CRITIC_MODELS), spectral_norm=(False, _CRITIC_MODELS),
                critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan")),
-               appearance=("generator", _CRITIC_MODELS), progressive=(0, ("wgan-gp",)))
+               appearance=("generator", _CRITIC_MODELS), progressive=(0, ("wgan-gp",)),
+               colour_critic=(0, ("wgan-gp", "dcgan")))
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -221,9 +222,11 @@ class TrainConfig:
                               "comma-separated subset of color,translation,cutout ('' or none = off)",
                               checks=(diffaugment_policy,))
     # the limited-data toolkit (docs/toolkit.md)
-    generator: str = option("upsample", "WGAN-GP generator: upsample (Gaur et al.) or styled "
+    generator: str = option("upsample", "WGAN-GP generator: upsample (Gaur et al.), styled "
                             "(StyleGAN2 skip generator: mapping network, modulated convs, noise, "
-                            "RGB from every resolution)", checks=(one_of(*GENERATORS),))
+                            "RGB from every resolution) or stain (the upsample generator drawing "
+                            "stain densities and a light field, rendered by Beer-Lambert)",
+                            checks=(one_of(*GENERATORS),))
     loss: str = option("wgan", "WGAN-GP, DCGAN, CGAN: D's loss, the model's own (wgan: "
                        "Wasserstein for WGAN-GP, BCE for the others) or hinge (Lim & Ye 2017)",
                        checks=(one_of(*LOSSES),))
@@ -250,6 +253,10 @@ class TrainConfig:
                               "16x16 up, holding each resolution PROGRESSIVE steps and fading the "
                               "next one in over as many (refgan/gans/progressive.py; 0 = off)",
                               checks=(at_least(0),))
+    colour_critic: int = option(0, "WGAN-GP, DCGAN: a second critic branch of this width that "
+                                "sees each image's pixels as a set, rho(mean_p phi(x_p)) added to "
+                                "D (Deep Sets, Zaheer et al. 2017; refgan/gans/colour_critic.py; "
+                                "0 = off)", checks=(at_least(0),))
     critic: str = option("concat", "CGAN: how D reads the label, concat (a label plane, Mirza & "
                          "Osindero 2014) or projection (Miyato & Koyama 2018)",
                          checks=(one_of("concat", "projection"),))
