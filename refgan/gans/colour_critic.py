@@ -15,10 +15,12 @@ The branch is a Deep Sets function (Zaheer et al. 2017, theorem 2) of the image'
 
 ``phi`` is one per-pixel layer (a 1x1 conv 3 -> H and leaky ReLU 0.2: H ramps of
 projected colour, whose pixel means are smoothed points of the image's colour CDF along
-H directions), ``rho`` an MLP (H -> H -> 1). A second per-pixel layer costs four times
-the first at H = 16 and the branch already adds a fifth to a main-job step. The mean over pixels makes B a function of the image's colour
-distribution alone, invariant to any permutation of its pixels, and any continuous
-function of that distribution's moments can be written so (theorem 2). The critic is
+H directions), ``rho`` an MLP (H -> H -> 1). One per-pixel layer because the branch runs
+at full resolution on every image the critic sees, and an H x H layer there doubles
+its cost (measured in docs/toolkit.md). The mean over pixels makes
+B a function of the image's colour distribution alone, invariant to any permutation
+of its pixels, and any continuous function of that distribution's moments can be
+written so (theorem 2). The critic is
 
     D(x) = D_main(x) + B(x)
 

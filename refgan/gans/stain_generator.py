@@ -23,12 +23,12 @@ RGB, no tanh, and the physics as its output stage:
     x_c(p)  = 2 min(L_c(p) exp(- sum_k d_k(p) A_kc), 1) - 1
 
 Initialisation: the white point's Linear starts at zero and the light field is scaled
-by s = 0.1, so a fresh generator draws under even, neutral light (with the default
-initialisation, w alone gave every image a colour cast of exp(+-0.6) per channel, and
-the critic won on the cast: magenta, green and cyan fields after 300 steps).
+by s, so a fresh generator draws under even, neutral light; with the Linear's default
+initialisation every image starts with a colour cast of its own, and the critic wins
+on the casts (docs/toolkit.md).
 
-The min at 1 is the camera's saturation, which real images have (the embedded cells
-clip about one pixel in twenty at white; a tanh output reaches 1 only in the limit).
+The min at 1 is the camera's saturation, which real images have where the background
+is brightest (a tanh output reaches 1 only in the limit).
 Every part is differentiable where the min does not bind; where it binds the pixel
 is white and its gradient 0, as the real one's. The first-order derivatives are what
 G's training needs; the critic's double backward does not pass through G.
@@ -46,8 +46,8 @@ from refgan.gans.architectures import Generator
 
 __all__ = ["StainGenerator"]
 
-DENSITY_OFFSET = 2.0
-LIGHT_SCALE = 0.1
+DENSITY_OFFSET = 2.0   # softplus(-2) = 0.13: a fresh G's densities start low, its field pale
+LIGHT_SCALE = 0.1      # the light field starts nearly even
 
 
 class StainGenerator(nn.Module):
@@ -60,8 +60,8 @@ class StainGenerator(nn.Module):
         self.maps = Generator(in_dim, size, width, style="upsample", channels=absorbers + 1,
                               tanh=False)
         self.white = nn.Linear(in_dim, 3)
-        self.white.weight.data = self.white.weight.data * 0
-        self.white.bias.data = self.white.bias.data * 0
+        nn.init.constant_(self.white.weight, 0.0)
+        nn.init.constant_(self.white.bias, 0.0)
         # softplus(a) starts spread over 0.2 .. 1.3 per channel: absorbers that take out
         # different colours, so each has a reason to specialise (drawn with the weights).
         xp = backend.xp()
