@@ -72,10 +72,10 @@ class Generator(nn.Module):
 
 def build(c, weights_path=None):
     """(G, D) for a refgan config; with refgan's initial weights when a path is given."""
-    if c["size"] < 16:
+    if c.size < 16:
         raise ValueError("the PyTorch twin covers images of 16 pixels and more")
-    G = Generator(c["latent_dim"], c["size"], c["width_g"])
-    trunk = Trunk(c["size"], c["width_d"], c["dropout"], c["minibatch_std"])
+    G = Generator(c.latent_dim, c.size, c.width_g)
+    trunk = Trunk(c.size, c.width_d, c.dropout, c.minibatch_std)
     D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
     if weights_path is not None:
         state = np.load(weights_path)
@@ -99,19 +99,19 @@ def torch_iteration(c, threads, weights_path):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     G, D = build(c, weights_path)
-    opt_g = torch.optim.Adam(G.parameters(), lr=c["lr_g"], betas=(c["beta1"], c["beta2"]))
-    opt_d = torch.optim.Adam(D.parameters(), lr=c["lr_d"], betas=(c["beta1"], c["beta2"]))
+    opt_g = torch.optim.Adam(G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2))
     rng = np.random.default_rng(1)
-    B, S, Z = c["batch"], c["size"], c["latent_dim"]
+    B, S, Z = c.batch, c.size, c.latent_dim
     real = [torch.from_numpy(rng.uniform(-1, 1, (B, 3, S, S)).astype(np.float32))
-            for _ in range(c["n_disc"])]
+            for _ in range(c.n_disc)]
 
     def iteration():
-        for k in range(c["n_disc"]):
+        for k in range(c.n_disc):
             with torch.no_grad():
                 fake = G(torch.randn(B, Z))
             loss = (D(fake).mean() - D(real[k]).mean()
-                    + c["gp_lambda"] * gradient_penalty(D, real[k], fake))
+                    + c.gp_lambda * gradient_penalty(D, real[k], fake))
             opt_d.zero_grad(set_to_none=True)
             loss.backward()
             opt_d.step()

@@ -66,7 +66,7 @@ THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 
 # ------------------------------------------------------------------------- config
-def row_config(row: str) -> dict:
+def row_config(row: str):
     """The resolved refgan config of a bench row (synthetic data, no quality figures)."""
     sys.path.insert(0, str(ROOT))
     from refgan.training import presets
@@ -78,25 +78,25 @@ def row_config(row: str) -> dict:
                            progress=False)
 
 
-def conv_layers(c: dict):
+def conv_layers(c):
     """[(name, N, Cin, Cout, k, OH, OW)] of critic and generator convs for config ``c``."""
     sys.path.insert(0, str(ROOT))
     from refgan.gans.architectures import _widths, stages
 
-    n, base = stages(c["size"])
-    N, S = c["batch"], c["size"]
-    crit, ch = [], [3] + _widths(S, c["width_d"])
+    n, base = stages(c.size)
+    N, S = c.batch, c.size
+    crit, ch = [], [3] + _widths(S, c.width_d)
     for i in range(n):
         out = S >> (i + 1)
         crit.append(("D", N, ch[i], ch[i + 1], 5, out, out))
-    gen, chg = [], _widths(S, c["width_g"])[::-1] + [3]
+    gen, chg = [], _widths(S, c.width_g)[::-1] + [3]
     for i in range(n):
         out = base << (i + 1)
         gen.append(("G", N, chg[i], chg[i + 1], 3, out, out))
     return crit, gen
 
 
-def useful_gflop(c: dict) -> float:
+def useful_gflop(c) -> float:
     """GFLOP of one iteration's convolutions (the linears are < 1%), useful work only.
 
     F(l) = 2 N Cout OH OW Cin k^2 is one pass over conv l (forward, input gradient
@@ -116,7 +116,7 @@ def useful_gflop(c: dict) -> float:
     FD1 = F(crit[0])
     critic_step = FG + 2 * (3 * FD - FD1) + 4 * FD
     gen_step = 3 * FG + 2 * FD
-    return (c["n_disc"] * critic_step + gen_step) / 1e9
+    return (c.n_disc * critic_step + gen_step) / 1e9
 
 
 # ------------------------------------------------------------------------- workers
@@ -141,11 +141,11 @@ def _refgan_engine(c, threads, weights_path):
     with np.load(weights_path) as state:
         model.load_state_dict({**model.state_dict(), **dict(state)})
     rng = np.random.default_rng(1)
-    real = [refgan.tensor(rng.uniform(-1, 1, (c["batch"], 3, c["size"], c["size"]))
-                          .astype(np.float32)) for _ in range(c["n_disc"])]
+    real = [refgan.tensor(rng.uniform(-1, 1, (c.batch, 3, c.size, c.size))
+                          .astype(np.float32)) for _ in range(c.n_disc)]
 
     def iteration():
-        for k in range(c["n_disc"]):
+        for k in range(c.n_disc):
             model.discriminator_step((real[k], None))
         model.generator_step()
 
@@ -166,11 +166,11 @@ def _jax_engine(c, threads, weights_path):
     model = MODEL_CLASSES["wgan-gp"](1).build(c)
     gapply, gvars = to_jax(model.nets["G"])
     capply, cvars = to_jax(model.nets["D"])
-    hyper = WganGpHyper(gp_lambda=c["gp_lambda"], n_disc=c["n_disc"], lr_d=c["lr_d"],
-                        lr_g=c["lr_g"], betas=(c["beta1"], c["beta2"]))
+    hyper = WganGpHyper(gp_lambda=c.gp_lambda, n_disc=c.n_disc, lr_d=c.lr_d,
+                        lr_g=c.lr_g, betas=(c.beta1, c.beta2))
     step = jax.jit(make_wgan_gp_step(gapply, capply, hyper))
     rng = np.random.default_rng(1)
-    B, n, S, Z = c["batch"], c["n_disc"], c["size"], c["latent_dim"]
+    B, n, S, Z = c.batch, c.n_disc, c.size, c.latent_dim
     batch = {"real": rng.uniform(-1, 1, (n, B, 3, S, S)).astype(np.float32),
              "z_critic": rng.standard_normal((n, B, Z)).astype(np.float32),
              "eps": rng.uniform(0, 1, (n, B, 1, 1, 1)).astype(np.float32),

@@ -398,6 +398,97 @@ def _sum_parts_kernel(parts):
         flat[0, _U(k)] = acc
 
 
+# ------------------------------------------------- stride-1 convs with fewer outputs than inputs
+# A stride-1 conv whose output has fewer channels than its input (every generator conv
+# here halves the channels, the last one goes 16 -> 3) is cheaper from the output side:
+# the tap responses T[(o, i, j), q] = sum_c w[o, c, i, j] x[c, q] are one GEMM on the
+# input as it lies (no im2col), and y[o, p] = sum_ij T[(o, i, j), p + offset_ij]. The
+# copies then move O*kh*kw rows per pixel instead of C*kh*kw. The two backward passes
+# use the same shifted layout of the output gradient.
+_OUTPUT_SIDE_MAX = 1 << 22   # floats of one image's tap buffer (16 MiB); larger: the tiles
+
+
+def _output_side(C, O, stride, H, W, kh, kw):
+    """True when a conv runs through the output-side kernels below."""
+    return tuple(stride) == (1, 1) and O < C and O * kh * kw * H * W <= _OUTPUT_SIDE_MAX
+
+
+@njit(cache=True, nogil=True)
+def _move_taps(taps, plane, o, kh, kw, top, left, dh, dw, H, W, OH, OW, gather):
+    """Between the tap maps taps[(o, i, j), q] (q over the input pixels) and one output
+    plane (OH*OW): ``gather`` sets taps[(o, i, j), p + offset_ij] = plane[p] (the other
+    entries untouched); otherwise plane[p] += taps[(o, i, j), p + offset_ij]. Taps in
+    (i, j) order, output pixels whose tap falls outside the input skipped."""
+    for i in range(kh):
+        hoff = i * dh - top
+        oh_lo, oh_hi = _valid_range(hoff, 1, H, OH)
+        for j in range(kw):
+            woff = j * dw - left
+            ow_lo, ow_hi = _valid_range(woff, 1, W, OW)
+            tap = taps[(o * kh + i) * kw + j]
+            for oh in range(oh_lo, oh_hi):
+                p0 = oh * OW
+                q0 = (oh + hoff) * W + woff
+                if gather:
+                    for ow in range(ow_lo, ow_hi):
+                        tap[_U(q0 + ow)] = plane[_U(p0 + ow)]
+                else:
+                    for ow in range(ow_lo, ow_hi):
+                        plane[_U(p0 + ow)] += tap[_U(q0 + ow)]
+
+
+@njit(cache=True, nogil=True)
+def _shifted_taps(g, n, kh, kw, top, left, dh, dw, H, W, OH, OW, out):
+    """out[(o, i, j), q] = g[n, o, q - offset_ij] over the input pixels q, 0 where that
+    output pixel does not exist: the im2col of the output gradient, offsets reversed."""
+    out[:] = 0
+    for o in range(g.shape[1]):
+        _move_taps(out, g[n, o], o, kh, kw, top, left, dh, dw, H, W, OH, OW, True)
+
+
+@njit(**_JIT)
+def _conv2d_output_side_kernel(x, wt, b, has_bias, y, kh, kw, top, left, dh, dw, H, W, OH, OW):
+    """y (N, O, OH*OW) from x (N, C, H*W) and wt (O*kh*kw, C), stride 1."""
+    N, C, HW = x.shape
+    OK = wt.shape[0]
+    for n in prange(N):
+        taps = np.empty((OK, HW), x.dtype)
+        _gemm(False, False, OK, HW, C, wt, C, x[n], HW, 0.0, taps, HW)
+        for o in range(OK // (kh * kw)):
+            y[n, o] = b[o] if has_bias else 0.0
+            _move_taps(taps, y[n, o], o, kh, kw, top, left, dh, dw, H, W, OH, OW, False)
+
+
+@njit(**_JIT)
+def _conv2d_grad_input_output_side_kernel(gy, wt, gx, kh, kw, top, left, dh, dw, H, W, OH, OW):
+    """gx (N, C, H*W) = sum over taps of wt^T @ the shifted gy, stride 1."""
+    N = gy.shape[0]
+    OK, C = wt.shape
+    for n in prange(N):
+        shifted = np.empty((OK, H * W), gy.dtype)
+        _shifted_taps(gy, n, kh, kw, top, left, dh, dw, H, W, OH, OW, shifted)
+        _gemm(True, False, C, H * W, OK, wt, C, shifted, H * W, 0.0, gx[n], H * W)
+
+
+@njit(**_JIT)
+def _conv2d_grad_weight_output_side_kernel(x, gy, parts, kh, kw, top, left, dh, dw, H, W, OH, OW):
+    """parts[p] (O*kh*kw, C) = the partial weight gradients of images p, p + n_parts, ..."""
+    N, C, HW = x.shape
+    n_parts, OK, _ = parts.shape
+    for p in prange(n_parts):
+        shifted = np.empty((OK, HW), x.dtype)
+        for n in range(p, N, n_parts):
+            _shifted_taps(gy, n, kh, kw, top, left, dh, dw, H, W, OH, OW, shifted)
+            _gemm(False, True, OK, C, HW, shifted, HW, x[n], HW, 0.0 if n == p else 1.0,
+                  parts[p], C)
+
+
+def _taps_by_channel(w):
+    """(O, C, kh, kw) -> (O*kh*kw, C): the output side's weight layout."""
+    O, C, kh, kw = w.shape
+    return np.ascontiguousarray(np.asarray(w).transpose(0, 2, 3, 1).reshape(O * kh * kw, C))
+
+
 def _tiling(N, OH, OW):
     """(images per tile m, output rows per tile R): about _TILE_COLS output pixels a tile.
     Small maps put m whole images side by side; large ones split an image into blocks
@@ -434,10 +525,15 @@ def conv2d(x, w, b, stride, pads, dilation):
     if not _native(x, w) or (b is not None and not _native(x, b)):
         return ref.conv2d(x, w, b, stride, pads, dilation)
     geo = _conv_args(x.shape, w.shape, stride, pads, dilation)
-    N, O = x.shape[0], w.shape[0]
-    OH, OW = geo[8], geo[9]
+    (N, C, H, W), O = x.shape, w.shape[0]
+    kh, kw, _, _, top, left, dh, dw, OH, OW = geo[:10]
     y = np.empty((N, O, OH * OW), dtype=x.dtype)
     bias = np.ascontiguousarray(b) if b is not None else np.empty(0, x.dtype)
+    if _output_side(C, O, stride, H, W, kh, kw):
+        _conv2d_output_side_kernel(np.ascontiguousarray(x).reshape(N, C, H * W),
+                                   _taps_by_channel(w), bias, b is not None, y,
+                                   kh, kw, top, left, dh, dw, H, W, OH, OW)
+        return y.reshape(N, O, OH, OW)
     _conv2d_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w).reshape(O, -1), bias,
                    b is not None, y, *geo)
     return y.reshape(N, O, OH, OW)
@@ -453,6 +549,13 @@ def conv2d_grad_input(gy, w, x_shape, stride, pads, dilation):
         raise ValueError(f"conv2d_grad_input: gy shape {gy.shape} does not match x_shape "
                          f"{tuple(x_shape)} and weight {w.shape}")
     gx = np.empty(tuple(x_shape), dtype=gy.dtype)
+    C, H, W = x_shape[1:]
+    kh, kw, _, _, top, left, dh, dw, OH, OW = geo[:10]
+    if _output_side(C, O, stride, H, W, kh, kw):
+        _conv2d_grad_input_output_side_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
+                                              _taps_by_channel(w), gx.reshape(N, C, H * W),
+                                              kh, kw, top, left, dh, dw, H, W, OH, OW)
+        return gx
     _conv2d_grad_input_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
                               np.ascontiguousarray(w).reshape(O, -1), gx, *geo)
     return gx
@@ -467,6 +570,16 @@ def conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation):
     if gy.shape != (N, O, geo[8], geo[9]):
         raise ValueError(f"conv2d_grad_weight: gy shape {gy.shape} does not match x "
                          f"{x.shape} and weight shape {tuple(w_shape)}")
+    (C, H, W), (kh, kw) = x.shape[1:], w_shape[2:]
+    if _output_side(C, O, stride, H, W, kh, kw):
+        _, _, _, _, top, left, dh, dw, OH, OW = geo[:10]
+        parts = np.empty((min(N, _WEIGHT_PARTS), O * kh * kw, C), x.dtype)
+        _conv2d_grad_weight_output_side_kernel(
+            np.ascontiguousarray(x).reshape(N, C, H * W), np.ascontiguousarray(gy).reshape(N, O, -1),
+            parts, kh, kw, top, left, dh, dw, H, W, OH, OW)
+        if parts.shape[0] > 1:
+            _sum_parts_kernel(parts)
+        return np.ascontiguousarray(parts[0].reshape(O, kh, kw, C).transpose(0, 3, 1, 2))
     m, R = geo[-2:]
     n_tiles = -(-N // m) if R >= geo[8] else N * -(-geo[8] // R)
     parts = np.empty((min(n_tiles, _WEIGHT_PARTS), O, int(np.prod(w_shape[1:]))), x.dtype)

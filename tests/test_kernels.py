@@ -6,6 +6,7 @@ Three layers, cs231n style:
 2. every Numba kernel against the reference (float64 to 1e-12, float32 to 1e-5);
 3. every CuPy kernel against the reference (marked ``gpu``; skipped without CuPy + CUDA).
 """
+import importlib
 import math
 import os
 import subprocess
@@ -491,6 +492,40 @@ def test_compiled_conv_kernels(compiled, dtype, geom, O, bias, seed):
                  ref.conv2d_grad_weight(x, gy, w.shape, stride, pads, dil), dtype)
 
 
+
+@st.composite
+def output_side_geometry(draw):
+    """Stride-1 convs with fewer output than input channels (the generator's convs), which
+    the Numba backend runs from the output side: (x_shape, O, kh, kw, pads, dilation)."""
+    (N, _, H, W), kh, kw, _, pads, dil = draw(conv_geometry(max_hw=11))
+    C = draw(st.integers(2, 6))
+    return (N, C, H, W), draw(st.integers(1, C - 1)), kh, kw, pads, dil
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=25, deadline=None)
+@given(geom=output_side_geometry(), bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_numba_output_side_conv_kernels(dtype, geom, bias, seed):
+    """Forward, input gradient and weight gradient of the output-side kernels against the
+    im2col + GEMM reference (another summation order: the dtype's tolerance)."""
+    if not backend.available("numba"):
+        pytest.skip("numba not installed")
+    K = kernels.load("numba")
+    x_shape, O, kh, kw, pads, dil = geom
+    assert importlib.import_module("refgan.kernels.numba_cpu")._output_side(x_shape[1], O, (1, 1), *x_shape[2:], kh, kw)
+    rng = _rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((O, x_shape[1], kh, kw)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype) if bias else None
+    y = ref.conv2d(x, w, b, (1, 1), pads, dil)
+    assert_close(K.conv2d(x, w, b, (1, 1), pads, dil), y, dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(K.conv2d_grad_input(gy, w, x_shape, (1, 1), pads, dil),
+                 ref.conv2d_grad_input(gy, w, x_shape, (1, 1), pads, dil), dtype)
+    assert_close(K.conv2d_grad_weight(x, gy, w.shape, (1, 1), pads, dil),
+                 ref.conv2d_grad_weight(x, gy, w.shape, (1, 1), pads, dil), dtype)
+
+
 _THREAD_CHECK = """
 import numba, numpy as np
 from refgan import kernels
@@ -500,11 +535,18 @@ x = rng.standard_normal((37, 3, 12, 12)).astype(np.float32)
 w = rng.standard_normal((5, 3, 5, 5)).astype(np.float32)
 gy = rng.standard_normal((37, 5, 6, 6)).astype(np.float32)
 args = ((2, 2), (1, 2, 1, 2), (1, 1))
+# a stride-1 conv with fewer outputs than inputs: the output-side kernels
+x1 = rng.standard_normal((9, 8, 10, 10)).astype(np.float32)
+w1 = rng.standard_normal((3, 8, 3, 3)).astype(np.float32)
+gy1 = rng.standard_normal((9, 3, 10, 10)).astype(np.float32)
+same = ((1, 1), (1, 1, 1, 1), (1, 1))
 out = []
 for n in (1, 2):
     numba.set_num_threads(n)
     out.append([K.conv2d(x, w, None, *args), K.conv2d_grad_input(gy, w, x.shape, *args),
-                K.conv2d_grad_weight(x, gy, w.shape, *args)])
+                K.conv2d_grad_weight(x, gy, w.shape, *args),
+                K.conv2d(x1, w1, None, *same), K.conv2d_grad_input(gy1, w1, x1.shape, *same),
+                K.conv2d_grad_weight(x1, gy1, w1.shape, *same)])
 assert all(np.array_equal(a, b) for a, b in zip(*out)), "thread count changed the result"
 """
 
