@@ -405,12 +405,18 @@ def _sum_parts_kernel(parts):
 # input as it lies (no im2col), and y[o, p] = sum_ij T[(o, i, j), p + offset_ij]. The
 # copies then move O*kh*kw rows per pixel instead of C*kh*kw. The two backward passes
 # use the same shifted layout of the output gradient.
-_OUTPUT_SIDE_MAX = 1 << 22   # floats of one image's tap buffer (16 MiB); larger: the tiles
+_OUTPUT_SIDE_MAX = 1 << 22   # values in one image's tap buffer; larger maps: the tiles
 
 
-def _output_side(C, O, stride, H, W, kh, kw):
-    """True when a conv runs through the output-side kernels below."""
-    return tuple(stride) == (1, 1) and O < C and O * kh * kw * H * W <= _OUTPUT_SIDE_MAX
+def _output_side(x_shape, O, geo):
+    """(kh, kw, top, left, dh, dw, H, W, OH, OW) when a conv of input ``x_shape``, ``O``
+    output channels and geometry ``geo`` (:func:`_conv_args`) runs through the
+    output-side kernels below; None when it runs on the tiles."""
+    C, H, W = x_shape[1:]
+    kh, kw, sh, sw, top, left, dh, dw, OH, OW = geo[:10]
+    if (sh, sw) == (1, 1) and O < C and O * kh * kw * H * W <= _OUTPUT_SIDE_MAX:
+        return kh, kw, top, left, dh, dw, H, W, OH, OW
+    return None
 
 
 @njit(cache=True, nogil=True)
@@ -526,13 +532,13 @@ def conv2d(x, w, b, stride, pads, dilation):
         return ref.conv2d(x, w, b, stride, pads, dilation)
     geo = _conv_args(x.shape, w.shape, stride, pads, dilation)
     (N, C, H, W), O = x.shape, w.shape[0]
-    kh, kw, _, _, top, left, dh, dw, OH, OW = geo[:10]
+    OH, OW = geo[8], geo[9]
     y = np.empty((N, O, OH * OW), dtype=x.dtype)
     bias = np.ascontiguousarray(b) if b is not None else np.empty(0, x.dtype)
-    if _output_side(C, O, stride, H, W, kh, kw):
+    side = _output_side(x.shape, O, geo)
+    if side:
         _conv2d_output_side_kernel(np.ascontiguousarray(x).reshape(N, C, H * W),
-                                   _taps_by_channel(w), bias, b is not None, y,
-                                   kh, kw, top, left, dh, dw, H, W, OH, OW)
+                                   _taps_by_channel(w), bias, b is not None, y, *side)
         return y.reshape(N, O, OH, OW)
     _conv2d_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w).reshape(O, -1), bias,
                    b is not None, y, *geo)
@@ -549,12 +555,11 @@ def conv2d_grad_input(gy, w, x_shape, stride, pads, dilation):
         raise ValueError(f"conv2d_grad_input: gy shape {gy.shape} does not match x_shape "
                          f"{tuple(x_shape)} and weight {w.shape}")
     gx = np.empty(tuple(x_shape), dtype=gy.dtype)
-    C, H, W = x_shape[1:]
-    kh, kw, _, _, top, left, dh, dw, OH, OW = geo[:10]
-    if _output_side(C, O, stride, H, W, kh, kw):
+    side = _output_side(x_shape, O, geo)
+    if side:
         _conv2d_grad_input_output_side_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
-                                              _taps_by_channel(w), gx.reshape(N, C, H * W),
-                                              kh, kw, top, left, dh, dw, H, W, OH, OW)
+                                              _taps_by_channel(w), gx.reshape(N, x_shape[1], -1),
+                                              *side)
         return gx
     _conv2d_grad_input_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
                               np.ascontiguousarray(w).reshape(O, -1), gx, *geo)
@@ -570,13 +575,13 @@ def conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation):
     if gy.shape != (N, O, geo[8], geo[9]):
         raise ValueError(f"conv2d_grad_weight: gy shape {gy.shape} does not match x "
                          f"{x.shape} and weight shape {tuple(w_shape)}")
-    (C, H, W), (kh, kw) = x.shape[1:], w_shape[2:]
-    if _output_side(C, O, stride, H, W, kh, kw):
-        _, _, _, _, top, left, dh, dw, OH, OW = geo[:10]
+    side = _output_side(x.shape, O, geo)
+    if side:
+        C, kh, kw = w_shape[1:]
         parts = np.empty((min(N, _WEIGHT_PARTS), O * kh * kw, C), x.dtype)
         _conv2d_grad_weight_output_side_kernel(
-            np.ascontiguousarray(x).reshape(N, C, H * W), np.ascontiguousarray(gy).reshape(N, O, -1),
-            parts, kh, kw, top, left, dh, dw, H, W, OH, OW)
+            np.ascontiguousarray(x).reshape(N, C, -1), np.ascontiguousarray(gy).reshape(N, O, -1),
+            parts, *side)
         if parts.shape[0] > 1:
             _sum_parts_kernel(parts)
         return np.ascontiguousarray(parts[0].reshape(O, kh, kw, C).transpose(0, 3, 1, 2))

@@ -492,7 +492,6 @@ def test_compiled_conv_kernels(compiled, dtype, geom, O, bias, seed):
                  ref.conv2d_grad_weight(x, gy, w.shape, stride, pads, dil), dtype)
 
 
-
 @st.composite
 def output_side_geometry(draw):
     """Stride-1 convs with fewer output than input channels (the generator's convs), which
@@ -512,7 +511,10 @@ def test_numba_output_side_conv_kernels(dtype, geom, bias, seed):
         pytest.skip("numba not installed")
     K = kernels.load("numba")
     x_shape, O, kh, kw, pads, dil = geom
-    assert importlib.import_module("refgan.kernels.numba_cpu")._output_side(x_shape[1], O, (1, 1), *x_shape[2:], kh, kw)
+    numba_cpu = importlib.import_module("refgan.kernels.numba_cpu")
+    w_shape = (O, x_shape[1], kh, kw)
+    geo = numba_cpu._conv_args(x_shape, w_shape, (1, 1), pads, dil)
+    assert numba_cpu._output_side(x_shape, O, geo)
     rng = _rng(seed)
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal((O, x_shape[1], kh, kw)).astype(dtype)
@@ -525,6 +527,22 @@ def test_numba_output_side_conv_kernels(dtype, geom, bias, seed):
     assert_close(K.conv2d_grad_weight(x, gy, w.shape, (1, 1), pads, dil),
                  ref.conv2d_grad_weight(x, gy, w.shape, (1, 1), pads, dil), dtype)
 
+
+
+def test_numba_output_side_is_taken_only_where_it_pays():
+    """Stride 2, as many outputs as inputs, or a tap buffer over the cap: the tiles."""
+    if not backend.available("numba"):
+        pytest.skip("numba not installed")
+    numba_cpu = importlib.import_module("refgan.kernels.numba_cpu")
+
+    def side(x_shape, O, stride):
+        geo = numba_cpu._conv_args(x_shape, (O, x_shape[1], 3, 3), stride, (1, 1, 1, 1), (1, 1))
+        return numba_cpu._output_side(x_shape, O, geo)
+
+    assert side((2, 16, 64, 64), 3, (1, 1)) == (3, 3, 1, 1, 1, 1, 64, 64, 64, 64)
+    assert side((2, 16, 64, 64), 3, (2, 2)) is None
+    assert side((2, 16, 64, 64), 16, (1, 1)) is None
+    assert side((1, 16, 1024, 1024), 3, (1, 1)) is None
 
 _THREAD_CHECK = """
 import numba, numpy as np
