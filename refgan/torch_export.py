@@ -51,7 +51,7 @@ LAYER_ARGS = {
     nn.LeakyReLU: ("negative_slope",),
     nn.Dropout: ("p",),
     nn.MinibatchStd: ("group_size",),
-    nn.Upsample: ("scale_factor",),
+    nn.Upsample: ("scale_factor", "mode"),
     nn.Flatten: ("start_dim",),
     nn.Unflatten: ("shape",),
     nn.ReLU: (), nn.Tanh: (), nn.Sigmoid: (), nn.Softplus: (), nn.Identity: (),

@@ -184,6 +184,8 @@ def build(spec: dict) -> nn.Module:
     if kind == "MinibatchStd":
         return MinibatchStd(a["group_size"])
     if kind == "Upsample":
+        if a.get("mode", "nearest") == "bilinear":     # refgan's bilinear: half-pixel centres
+            return nn.Upsample(scale_factor=a["scale_factor"], mode="bilinear", align_corners=False)
         return nn.Upsample(scale_factor=a["scale_factor"], mode="nearest")
     if kind == "Flatten":
         return nn.Flatten(a["start_dim"])

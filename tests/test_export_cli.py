@@ -91,6 +91,30 @@ def test_export_command_writes_weights_and_a_loader(jax_run, tmp_path):
     assert scores.shape == (5, 1)
 
 
+@pytest.mark.parametrize("options", [["--generator", "styled"], ["--generator", "fastgan", "--recon", "1"],
+                                     ["--upsample", "bilinear"]])
+def test_export_of_the_toolkit_generators_matches_refgan(options, tmp_path):
+    """The styled and fastgan generators (noise inputs: their fixed eval-mode planes are
+    buffers, JAX values in the export), bilinear upsampling and the self-supervised
+    critic (its D(x) without the decoders' loss) export and compute what refgan does."""
+    import cli
+
+    run, out = tmp_path / "run", tmp_path / "exported"
+    assert cli.main(["-q", "train", "--preset", "smoke", "--steps", "2", *options,
+                     "--run-dir", str(run)]) == 0
+    assert cli.main(["export", str(run), "--to", "jax", "--out", str(out), "--batch", "4"]) == 0
+    loader = _import_loader(out)
+    reference = Trainer.resume(run, run_data(run))
+    z = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    expected = reference.models["healthy"].sample(4, z=z)
+    hlo = out / "healthy.G.stablehlo"
+    if hlo.exists():  # the refgan-free path, then the refgan-rebuild one
+        np.testing.assert_allclose(loader.load("healthy.G")(z), expected, rtol=1e-5, atol=1e-5)
+        hlo.unlink()
+    np.testing.assert_allclose(loader.load("healthy.G")(z), expected, rtol=1e-5, atol=1e-5)
+    assert loader.load("healthy.D")(expected).shape == (4, 1)
+
+
 def test_export_refuses_a_folder_without_checkpoints(tmp_path, capsys):
     import cli
 

@@ -122,15 +122,21 @@ def test_torch_modules_match_refgan(model, runs, tmp_path, capsys):
     assert max(worst.values()) < 1e-5, worst
 
 
-def test_minibatch_std_critic_matches_refgan(tmp_path):
-    """The critic's MinibatchStd has a torch twin (checked at batch 6: groups of 3)."""
+@pytest.mark.parametrize("option,net,layer", [
+    (["--minibatch-std", "4"], "healthy.D", '"MinibatchStd"'),
+    (["--upsample", "bilinear"], "healthy.G", '"mode": "bilinear"'),
+])
+def test_layers_with_torch_twins_match_refgan(option, net, layer, tmp_path):
+    """The critic's MinibatchStd (checked at batch 6: groups of 3) and the bilinear
+    Upsample of ``--upsample bilinear`` (torch's align_corners=False) export as torch
+    layers that compute what refgan's do."""
     pytest.importorskip("torch")
     run, out = tmp_path / "run", tmp_path / "torch"
     assert main(["-q", "train", "--model", "wgan-gp", "--preset", "smoke", "--steps", "2",
-                 "--minibatch-std", "4", "--no-quality", "--run-dir", str(run)]) == 0
+                 *option, "--no-quality", "--run-dir", str(run)]) == 0
     assert main(["export", str(run), "--to", "torch", "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert '"MinibatchStd"' in json.dumps(manifest["networks"]["healthy.D"]["architecture"])
+    assert layer in json.dumps(manifest["networks"][net]["architecture"])
     models, _ = load_models(run)
     worst = _max_relative_difference(models, out, _load_template(out))
     assert max(worst.values()) < 1e-5, worst

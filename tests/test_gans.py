@@ -33,6 +33,19 @@ def trainer(c, run_dir, **kw):
     return Trainer(c, cached_prepare(c), run_dir, **kw)
 
 
+def trained_critic_part(c, run_dir, kind, part):
+    """Train a run of config ``c`` and check that its healthy critic is a ``kind`` whose
+    layer ``part(D)`` learnt (its weights moved); returns the finished trainer."""
+    t = trainer(c, run_dir, log=lambda m: None).setup()
+    D = t.models["healthy"].nets["D"]
+    assert isinstance(D, kind)
+    layer = part(D)
+    before = layer.weight.numpy().copy()
+    assert t.run() == 0
+    assert not np.array_equal(layer.weight.numpy(), before)
+    return t
+
+
 def smoke_config(model, **kw):
     kw.setdefault("steps", 2)
     kw.setdefault("n_disc", 1)

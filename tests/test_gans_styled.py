@@ -3,7 +3,7 @@ skips, and gradients of first and second order through the whole network."""
 import numpy as np
 
 import refgan
-from refgan.gans.styled import StyledGenerator, blur_upsample
+from refgan.gans.styled import StyledGenerator
 from refgan.gradcheck import check_backward, check_double_backward
 
 
@@ -29,17 +29,3 @@ def test_styled_generator_gradients_first_and_second_order():
     z = np.random.default_rng(2).standard_normal((2, 4))
     check_backward(G, [z], params=G.parameters(), n_directions=3)
     check_double_backward(G, [z], n_directions=2)
-
-
-def test_blur_upsample_keeps_flat_images_flat_and_smooths_blocks(rng):
-    flat = np.full((1, 3, 4, 4), 0.7)
-    np.testing.assert_allclose(blur_upsample(refgan.tensor(flat)).numpy(), 0.7, rtol=1e-12)
-    x = rng.standard_normal((2, 3, 4, 4))
-    y = blur_upsample(refgan.tensor(x)).numpy()
-    assert y.shape == (2, 3, 8, 8)
-    # interior pixel: the binomial filter over the nearest-neighbour upsampled image
-    up = x.repeat(2, axis=2).repeat(2, axis=3)
-    taps = np.outer([1, 2, 1], [1, 2, 1]) / 16
-    np.testing.assert_allclose(y[:, :, 3, 4], (up[:, :, 2:5, 3:6] * taps).sum((2, 3)),
-                               rtol=1e-12)
-    check_double_backward(blur_upsample, [x], n_directions=2)

@@ -265,6 +265,40 @@ def test_upsample_nearest_and_its_adjoint_sum_pool(numpy_backend, seed, n, c, h,
     check_both(lambda a: F.sum_pool2d(a, s) ** 2, [g])
 
 
+def _bilinear_2x(x):
+    """Naive bilinear upsampling by 2 with half-pixel centres and clamped edges
+    (PyTorch's align_corners=False): output i reads source coordinate (i + 1/2) / 2 - 1/2."""
+    n, c, h, w = x.shape
+    out = np.empty((n, c, 2 * h, 2 * w))
+
+    def weights(i, size):
+        src = min(max((i + 0.5) / 2 - 0.5, 0.0), size - 1)
+        lo = int(np.floor(src))
+        hi = min(lo + 1, size - 1)
+        return lo, hi, src - lo
+
+    for i in range(2 * h):
+        i0, i1, a = weights(i, h)
+        for j in range(2 * w):
+            j0, j1, b = weights(j, w)
+            out[:, :, i, j] = ((1 - a) * (1 - b) * x[:, :, i0, j0] + (1 - a) * b * x[:, :, i0, j1]
+                               + a * (1 - b) * x[:, :, i1, j0] + a * b * x[:, :, i1, j1])
+    return out
+
+
+@given(seed=seeds, n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 5),
+       w=st.integers(1, 5))
+def test_upsample_bilinear_is_the_interpolation_with_half_pixel_centres(numpy_backend, seed, n, c,
+                                                                        h, w):
+    """Against a naive interpolation loop (a flat image stays flat, the edges clamp), and
+    differentiable to second order."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    np.testing.assert_allclose(F.upsample_bilinear(refgan.tensor(x)).numpy(), _bilinear_2x(x),
+                               rtol=1e-12, atol=1e-12)
+    check_both(lambda a: F.upsample_bilinear(a) ** 2, [x])
+
+
 def test_embedding_gradient_accumulates_repeated_rows(numpy_backend):
     emb = refgan.nn.Embedding(4, 3).astype(np.float64)
     idx = np.array([0, 2, 2, 3])

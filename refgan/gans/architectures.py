@@ -12,7 +12,8 @@ Two generator styles:
 
 * ``'upsample'`` (Gaur et al.): Linear -> BN -> LeakyReLU(0.2) -> reshape ->
   [Upsample x2 -> Conv 3x3 s1 'same' -> BN -> LeakyReLU(0.2)] x (n-1) ->
-  Upsample x2 -> Conv 3x3 -> tanh.
+  Upsample x2 -> Conv 3x3 -> tanh; the upsampling nearest-neighbour (Keras
+  UpSampling2D, Gaur et al.'s) or, with ``upsample='bilinear'``, bilinear.
 * ``'deconv'`` (DCGAN): Linear -> BN -> ReLU -> reshape ->
   [ConvTranspose 4x4 s2 p1 -> BN -> ReLU] x (n-1) -> ConvTranspose -> tanh.
 
@@ -29,6 +30,7 @@ Two discriminator trunks, both ending in a flat feature vector (N, F) that heads
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 from refgan import nn, ops, random
@@ -55,7 +57,7 @@ class Generator(nn.Module):
     the last conv's output as it is, for an output stage of the caller's)."""
 
     def __init__(self, in_dim: int, size: int, width: int, style: str = "upsample",
-                 channels: int = 3, tanh: bool = True):
+                 channels: int = 3, tanh: bool = True, upsample: str = "nearest"):
         super().__init__()
         n, base = stages(size)
         ch = _widths(size, width)[::-1]          # 4x4 end first
@@ -69,7 +71,7 @@ class Generator(nn.Module):
             last = i == n - 1
             c_in, c_out = ch[i], channels if last else ch[i + 1]
             if style == "upsample":
-                layers += [nn.Upsample(2), nn.Conv2d(c_in, c_out, 3, 1, "same", bias=last)]
+                layers += [nn.Upsample(2, mode=upsample), nn.Conv2d(c_in, c_out, 3, 1, "same", bias=last)]
             elif style == "deconv":
                 layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=last)]
             else:
@@ -114,9 +116,37 @@ class Trunk(nn.Module):
         layers += [nn.Flatten()]
         self.body = nn.Sequential(*layers)
         self.out_features = ch[-1] * base * base
+        self.sides = {size >> (i + 1): ch[i + 1] for i in range(n)}   # stage output side -> channels
+        self._kept: list | None = None   # while keeping(): [side, the stage output of that side]
+
+    def channels_at(self, side: int) -> int:
+        """The channels of the stage output of ``side`` x ``side``."""
+        if side not in self.sides:
+            raise ValueError(f"no stage of this trunk outputs {side}x{side}; it has {sorted(self.sides)}")
+        return self.sides[side]
+
+    @contextlib.contextmanager
+    def keeping(self, side: int):
+        """Within the block, forward passes keep the activated output of the stage that
+        reaches ``side`` x ``side`` in the yielded list (read after the pass;
+        FastGAN's self-supervised critic decodes it, :mod:`refgan.gans.fastgan`)."""
+        self.channels_at(side)
+        kept: list = []
+        self._kept = [side, kept]
+        try:
+            yield kept
+        finally:
+            self._kept = None
 
     def forward(self, x):
-        return self.body(x)
+        if self._kept is None:
+            return self.body(x)
+        side, kept = self._kept
+        for layer in self.body._modules.values():
+            x = layer(x)
+            if not kept and isinstance(layer, nn.LeakyReLU) and x.shape[-1] == side:
+                kept.append(x)
+        return x
 
 
 class Encoder(nn.Module):

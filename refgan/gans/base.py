@@ -28,6 +28,7 @@ from refgan.gans.ada import ADA
 from refgan.gans.appearance import Appearance
 from refgan.gans.colour_critic import WithColourBranch
 from refgan.gans.diffaugment import diff_augment, parse_policy
+from refgan.gans.fastgan import SelfSupervisedCritic
 from refgan.gans.regularizers import LeCam, hinge_d_loss, mode_seeking, r1_penalty
 from refgan.nn.spectral_norm import apply_spectral_norm
 
@@ -109,8 +110,11 @@ class GAN:
         self.mode_seeking_weight = float(getattr(c, "mode_seeking", 0.0))
         self.penalty_every = int(getattr(c, "gp_every", 1))
         self.policy = ",".join(parse_policy(getattr(c, "diffaugment", "")))
+        self.recon_weight = float(getattr(c, "recon", 0.0))
         if int(getattr(c, "colour_critic", 0)):
             critic = WithColourBranch(critic, int(c.colour_critic))
+        if self.recon_weight > 0:
+            critic = SelfSupervisedCritic(critic, c.size)
         if getattr(c, "spectral_norm", False):
             apply_spectral_norm(critic)
         if float(getattr(c, "ada_target", 0.0)) > 0:
@@ -135,6 +139,14 @@ class GAN:
             return self.aux["ada"].augment(x)
         return diff_augment(x, self.policy) if self.policy else x
 
+    def judge_real(self, critic, x):
+        """``(D(x), L_recon(x))`` for the real images ``x``: with ``--recon`` the critic
+        also redraws them from its features (FastGAN, :mod:`refgan.gans.fastgan`);
+        otherwise L_recon is None."""
+        if self.recon_weight > 0:
+            return critic.with_reconstruction(x)
+        return critic(x), None
+
     def critic_loss(self, d_real, d_fake, bce_loss):
         """The critic's loss from its outputs: hinge with ``--loss hinge``, else the
         model's own (``bce_loss``, a callable of the two)."""
@@ -152,12 +164,16 @@ class GAN:
             loss = loss + self.mode_seeking_weight * mode_seeking(fake, z)
         return loss
 
-    def regularise(self, d_loss, critic, real, d_real, d_fake, updates: int):
+    def regularise(self, d_loss, critic, real, d_real, d_fake, updates: int, recon=None):
         """``(d_loss + the toolkit's terms, logs)`` after one critic evaluation:
-        ADA observes D(real); LeCam's weight * R_LC; R1 lazily, ``every`` *
+        ADA observes D(real); LeCam's weight * R_LC; FastGAN's weight * L_recon
+        (``recon``, from :meth:`judge_real`); R1 lazily, ``every`` *
         gamma / 2 * E||grad D(real)||^2 on every ``every``-th critic update (``updates``
         the critic optimiser's count, which checkpoints restore)."""
         logs = {}
+        if recon is not None:
+            d_loss = d_loss + self.recon_weight * recon
+            logs["recon"] = mean_of(recon)
         if "ada" in self.aux:
             self.aux["ada"].observe(d_real)
             logs["ada_p"] = float(self.aux["ada"].p)

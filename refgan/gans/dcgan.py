@@ -45,9 +45,10 @@ class DCGAN(GAN):
         with no_grad():
             fake = G(self.z(len(x)))
         x, fake = self.augment(x), self.augment(fake)
-        d_real, d_fake = D(x), D(fake)
+        (d_real, recon), d_fake = self.judge_real(D, x), D(fake)
         d_loss = self.critic_loss(d_real, d_fake, lambda r, f: bce(r, 1.0) + bce(f, 0.0))
-        d_loss, logs = self.regularise(d_loss, D, x, d_real, d_fake, self.opts["D"].step_count)
+        d_loss, logs = self.regularise(d_loss, D, x, d_real, d_fake, self.opts["D"].step_count,
+                                       recon)
         self.update(self.opts["D"], d_loss, D)
         return {"d_loss": mean_of(d_loss), "d_real": mean_of(d_real.sigmoid()),
                 "d_fake": mean_of(d_fake.sigmoid()), **logs}

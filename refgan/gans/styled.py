@@ -5,13 +5,13 @@
     rgb_b = ModConv1x1(w, no demodulation)(x_b)                               (toRGB)
     for each resolution r = 2b, 4b, ..., S:
         x_r   = upsample x2 -> ModConv3x3(w) -> noise -> bias -> LeakyReLU(0.2)
-        rgb_r = blur(upsample(rgb_{r/2})) + ModConv1x1(w, no demodulation)(x_r)
+        rgb_r = bilinear_upsample(rgb_{r/2}) + ModConv1x1(w, no demodulation)(x_r)
     image = tanh(rgb_S)
 
-The skip path's upsampling is nearest-neighbour followed by the fixed binomial
-filter [1, 2, 1] (x) [1, 2, 1] / 16 per channel (StyleGAN2 upsamples the RGB skips
-with a FIR filter): without it the coarse resolutions' RGB shows as 4 x 4 and 8 x 8
-blocks in the image.
+The skip path's upsampling is bilinear (:func:`refgan.ops.upsample_bilinear`:
+nearest-neighbour followed by the binomial filter [1, 2, 1] (x) [1, 2, 1] / 16 per
+channel; StyleGAN2 upsamples the RGB skips with a FIR filter): with nearest-neighbour
+upsampling the coarse resolutions' RGB shows as 4 x 4 and 8 x 8 blocks in the image.
 
 Every conv is modulated by w (per sample, no batch norm), and every resolution
 writes to the image through its own toRGB, so the latent has a direct path to the
@@ -35,29 +35,15 @@ import numpy as np
 
 from refgan import backend, nn, ops
 from refgan.gans.architectures import Generator, stages
+from refgan.gans.fastgan import FastGANGenerator
 from refgan.gans.stain_generator import StainGenerator
 from refgan.nn.modulated import MappingNetwork, ModulatedConv2d, NoiseInput
 
-__all__ = ["StyledGenerator", "GENERATORS", "make_generator", "blur_upsample"]
+__all__ = ["StyledGenerator", "GENERATORS", "make_generator"]
 
-
-def blur_upsample(rgb):
-    """(N, C, r, r) -> (N, C, 2r, 2r): nearest-neighbour x2, then the binomial 3 x 3
-    filter per channel; at the border the filter is renormalised over the taps inside
-    the image (so a flat image stays flat instead of fading towards 0 at its edge)."""
-    n, c, h, w = rgb.shape
-    taps = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
-    kernel = np.zeros((c, c, 3, 3), dtype=rgb.dtype)
-    kernel[np.arange(c), np.arange(c)] = taps
-    inside = np.ones((2 * h, 2 * w))
-    weight = sum(np.pad(inside, 1)[i:i + 2 * h, j:j + 2 * w] * taps[i, j]
-                 for i in range(3) for j in range(3))           # the taps' mass inside
-    xp = backend.get_backend()
-    y = ops.conv2d(ops.upsample_nearest(rgb, 2), xp.asarray(kernel), None, 1, "same")
-    return y * xp.asarray((1.0 / weight).astype(rgb.dtype))
 
 # The generator designs an unconditional model can choose (``--generator``).
-GENERATORS = ("upsample", "styled", "stain")
+GENERATORS = ("upsample", "styled", "stain", "fastgan")
 
 
 class StyledBlock(nn.Module):
@@ -103,7 +89,7 @@ class StyledGenerator(nn.Module):
         rgb = self.to_rgb(x, w)
         for i in range(1, self.n_blocks + 1):
             x, out = getattr(self, f"b{i}")(x, w)
-            rgb = blur_upsample(rgb) + out
+            rgb = ops.upsample_bilinear(rgb) + out
         return ops.tanh(rgb)
 
     def extra_repr(self):
@@ -112,13 +98,17 @@ class StyledGenerator(nn.Module):
 
 def make_generator(c, in_dim: int) -> nn.Module:
     """The generator ``c.generator`` names (``'upsample'`` when the config has none),
-    reading ``in_dim`` numbers: Gaur et al.'s upsample generator, the styled one or the
-    Beer-Lambert one (:mod:`refgan.gans.stain_generator`)."""
+    reading ``in_dim`` numbers: Gaur et al.'s upsample generator, the styled one, the
+    Beer-Lambert one (:mod:`refgan.gans.stain_generator`) or FastGAN's
+    (:mod:`refgan.gans.fastgan`)."""
     design = getattr(c, "generator", "upsample")
+    upsample = getattr(c, "upsample", "nearest")
+    if design == "fastgan":
+        return FastGANGenerator(in_dim, c.size, c.width_g, upsample=upsample)
     if design == "stain":
         return StainGenerator(in_dim, c.size, c.width_g)
     if design == "styled":
         return StyledGenerator(in_dim, c.size, c.width_g)
     if design == "upsample":
-        return Generator(in_dim, c.size, c.width_g, style="upsample")
+        return Generator(in_dim, c.size, c.width_g, style="upsample", upsample=upsample)
     raise ValueError(f"unknown generator {design!r}; choose one of {', '.join(GENERATORS)}")

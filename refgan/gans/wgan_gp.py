@@ -90,12 +90,12 @@ class WGANGP(GAN):
         with no_grad():
             fake = G(self.z(len(x)))
         x, fake = self.augment(x), self.augment(fake)
-        d_real, d_fake = D(x), D(fake)
+        (d_real, recon), d_fake = self.judge_real(D, x), D(fake)
         d_loss = self.critic_loss(d_real, d_fake, lambda r, f: f.mean() - r.mean())
         updates, logs = self.opts["D"].step_count, {}
         if self.gp_lambda > 0:
             d_loss, logs = add_penalty(d_loss, D, x, fake, self.gp_lambda, self.gp_every, updates)
-        d_loss, more = self.regularise(d_loss, D, x, d_real, d_fake, updates)
+        d_loss, more = self.regularise(d_loss, D, x, d_real, d_fake, updates, recon)
         logs.update(more)
         self.update(self.opts["D"], d_loss, D)
         if p is not None:

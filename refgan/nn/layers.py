@@ -244,19 +244,24 @@ class MinibatchStd(Module):
 
 
 class Upsample(Module):
-    """Nearest-neighbour upsampling by an integer factor (Keras UpSampling2D)."""
+    """Upsampling by an integer factor: ``'nearest'`` (Keras UpSampling2D), or
+    ``'bilinear'`` by 2 (PyTorch's ``align_corners=False``, :func:`refgan.ops.upsample_bilinear`)."""
 
     def __init__(self, scale_factor: int = 2, mode: str = "nearest"):
         super().__init__()
-        if mode != "nearest":
-            raise ValueError("only mode='nearest' is implemented")
-        self.scale_factor = int(scale_factor)
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
+        if mode == "bilinear" and int(scale_factor) != 2:
+            raise ValueError(f"bilinear upsampling is implemented for a factor of 2, got {scale_factor}")
+        self.scale_factor, self.mode = int(scale_factor), mode
 
     def forward(self, x):
+        if self.mode == "bilinear":
+            return ops.upsample_bilinear(x)
         return ops.upsample_nearest(x, self.scale_factor)
 
     def extra_repr(self):
-        return f"scale_factor={self.scale_factor}"
+        return f"scale_factor={self.scale_factor}, mode={self.mode!r}"
 
 
 class MaxPool2d(Module):

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from refgan import backend, ops, random
+from refgan.autograd import Tensor
 from refgan.nn import init
 from refgan.nn.layers import LeakyReLU, Linear
 from refgan.nn.module import Module, Parameter
@@ -155,8 +156,8 @@ class NoiseInput(Module):
         n, _, h, w = x.shape
         if self.training:
             noise = random.normal((n, 1, h, w), dtype=x.dtype)
-        else:
-            noise = self.noise_const.astype(x.dtype)
+        else:  # the buffer wrapped as it is (a JAX value under export), not copied to NumPy
+            noise = Tensor(self.noise_const.astype(x.dtype))
         return x + ops.reshape(self.strength, (1, 1, 1, 1)) * noise
 
     def extra_repr(self):

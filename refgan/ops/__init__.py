@@ -9,7 +9,8 @@ module              ops
                     split getitem expand_dims squeeze
 ``reduce``          sum mean max logsumexp log_softmax softmax matmul linear
 ``conv``            conv2d (groups) conv_transpose2d unfold pad2d avg_pool2d
-                    max_pool2d adaptive_avg_pool2d upsample_nearest sum_pool2d
+                    max_pool2d adaptive_avg_pool2d upsample_nearest upsample_bilinear
+                    sum_pool2d
 ``norm``            batch_norm dropout
 ``loss``            binary_cross_entropy_with_logits cross_entropy mse_loss
                     hinge_loss gradient_penalty
@@ -21,7 +22,8 @@ op module changes no class behind the reader's back.
 """
 from refgan.autograd import Tensor, as_tensor
 from refgan.ops.conv import (adaptive_avg_pool2d, avg_pool2d, conv2d, conv_transpose2d,
-                             max_pool2d, pad2d, sum_pool2d, unfold, upsample_nearest)
+                             max_pool2d, pad2d, sum_pool2d, unfold, upsample_bilinear,
+                             upsample_nearest)
 from refgan.ops.loss import (binary_cross_entropy_with_logits, cross_entropy,
                              gradient_penalty, hinge_loss, mse_loss)
 from refgan.ops.math import (abs, add, astype, clip, div, exp, leaky_relu, log, maximum,

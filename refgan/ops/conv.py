@@ -467,6 +467,26 @@ def upsample_nearest(x, scale_factor: int = 2):
     return UpsampleNearest(int(scale_factor))(x)
 
 
+def upsample_bilinear(x):
+    """Bilinear upsampling by 2: (N, C, H, W) -> (N, C, 2H, 2W), as PyTorch's
+    ``mode='bilinear', align_corners=False`` (half-pixel centres, edges clamped).
+
+    For a factor of 2 that is nearest-neighbour upsampling followed by the binomial
+    filter [1, 2, 1] (x) [1, 2, 1] / 16 per channel: output 2i + 1 gets 3/4 x_i + 1/4
+    x_{i+1}, as the interpolation at source coordinate i + 1/4 does. At the border the
+    filter is renormalised over the taps inside the image, which is the clamping.
+    Composed of :func:`upsample_nearest`, a depthwise :func:`conv2d` and a product, so
+    every derivative order follows."""
+    n, c, h, w = x.shape
+    taps = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+    inside = np.pad(np.ones((2 * h, 2 * w)), 1)
+    mass = sum(inside[i:i + 2 * h, j:j + 2 * w] * taps[i, j] for i in range(3) for j in range(3))
+    xp = backend.get_backend()
+    kernel = xp.asarray(np.broadcast_to(taps, (c, 1, 3, 3)).astype(x.dtype))
+    y = conv2d(upsample_nearest(x, 2), kernel, None, 1, 1, groups=c)
+    return y * xp.asarray((1.0 / mass).astype(x.dtype))
+
+
 def sum_pool2d(x, s: int):
     """Sum over non-overlapping s x s blocks: (N, C, H s, W s) -> (N, C, H, W); the
     adjoint of :func:`upsample_nearest`."""

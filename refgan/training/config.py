@@ -51,7 +51,8 @@ TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODEL
                ada_target=(0.0, _CRITIC_MODELS), spectral_norm=(False, _CRITIC_MODELS),
                critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan")),
                appearance=("generator", _CRITIC_MODELS), progressive=(0, ("wgan-gp",)),
-               colour_critic=(0, ("wgan-gp", "dcgan")))
+               colour_critic=(0, ("wgan-gp", "dcgan")), recon=(0.0, ("wgan-gp", "dcgan")),
+               upsample=("nearest", ("wgan-gp",)))
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -225,7 +226,8 @@ class TrainConfig:
     generator: str = option("upsample", "WGAN-GP generator: upsample (Gaur et al.), styled "
                             "(StyleGAN2 skip generator: mapping network, modulated convs, noise, "
                             "RGB from every resolution) or stain (the upsample generator drawing "
-                            "stain densities and a light field, rendered by Beer-Lambert)",
+                            "stain densities and a light field, rendered by Beer-Lambert) or "
+                            "fastgan (skip-layer excitation and GLU, Liu et al. 2021)",
                             checks=(one_of(*GENERATORS),))
     loss: str = option("wgan", "WGAN-GP, DCGAN, CGAN: D's loss, the model's own (wgan: "
                        "Wasserstein for WGAN-GP, BCE for the others) or hinge (Lim & Ye 2017)",
@@ -257,6 +259,13 @@ class TrainConfig:
                                 "sees each image's pixels as a set, rho(mean_p phi(x_p)) added to "
                                 "D (Deep Sets, Zaheer et al. 2017; refgan/gans/colour_critic.py; "
                                 "0 = off)", checks=(at_least(0),))
+    upsample: str = option("nearest", "WGAN-GP: how the upsample and fastgan generators double "
+                           "their features, nearest (Gaur et al.) or bilinear",
+                           checks=(one_of("nearest", "bilinear"),))
+    recon: float = option(0.0, "WGAN-GP, DCGAN: FastGAN's self-supervised critic (Liu et al. "
+                          "2021): this weight times the error of two decoders redrawing each real "
+                          "image from D's 8x8 features (refgan/gans/fastgan.py; 0 = off)",
+                          checks=(finite_at_least(0),))
     critic: str = option("concat", "CGAN: how D reads the label, concat (a label plane, Mirza & "
                          "Osindero 2014) or projection (Miyato & Koyama 2018)",
                          checks=(one_of("concat", "projection"),))
@@ -347,9 +356,21 @@ class TrainConfig:
         if self.mode_seeking and self.batch % 2:
             raise UserError(f"--mode-seeking pairs the batch's halves: give an even --batch "
                             f"(got {self.batch})")
+        if self.upsample != "nearest" and self.generator not in ("upsample", "fastgan"):
+            raise UserError(f"--upsample applies to the upsample and fastgan generators; leave it "
+                            f"out for --generator {self.generator}")
+        if self.upsample != "nearest" and self.progressive:
+            raise UserError("--progressive grows the nearest-neighbour generator; leave out "
+                            "--upsample or --progressive")
         if self.progressive and self.generator != "upsample":
             raise UserError(f"--progressive grows Gaur et al.'s upsample generator; leave out "
                             f"--generator {self.generator} or --progressive")
+        if self.recon and self.size < 16:
+            raise UserError(f"--recon decodes the critic's 8x8 features: it needs --size 16 or "
+                            f"more (got {self.size}); leave out --recon")
+        if self.recon and self.progressive:
+            raise UserError("--recon reads Gaur et al.'s fixed critic, not a growing one; leave out "
+                            "--recon or --progressive")
         if self.progressive and self.size < 32:
             raise UserError(f"--progressive starts at 16x16 and doubles from there: it needs "
                             f"--size 32 or more (got {self.size}); leave out --progressive")
