@@ -5,8 +5,8 @@ lower is better).
 Gaur et al. drew (lr_G, lr_D) log-uniformly, G in [1e-5, 1e-3] and D in [1e-4, 1e-2]
 (--search log-uniform, the default); Nizam and Md Ali swept a (G, D) grid
 (--search grid; without --lr-g/--lr-d their four pairs). Each trial is an ordinary
-run folder under --out; the sweep writes trials.csv, trials.json and best.json
-(the best trial's full config).
+run folder under --out; the sweep writes trials.csv, trials.json, settings.csv (one
+row per setting) and best.json (the best setting's full config).
 
 --design 'KEY=VALUE ...' (repeatable; 'preset' for the preset as it is) compares
 designs instead of rates, each at every seed of --seeds (e.g. --seeds 0,1,2): the
