@@ -488,6 +488,186 @@ def _conv2d_grad_weight_output_side_kernel(x, gy, parts, kh, kw, top, left, dh, 
             _gemm(False, True, OK, C, HW, shifted, HW, x[n], HW, 0.0 if n == p else 1.0,
                   parts[p], C)
 
+# ------------------------------------------------- convs with many input channels: patch rows
+# The tiles' im2col copies each (c, i, j) row of an output tile in runs of OW values;
+# for a stride-2 critic conv on a small map (OW = 16, 8, 4) those runs are short and
+# the copy, not sgemm, sets the pace. With the image channels-last (H, W*C), one output
+# pixel's patch is kh runs of kw*C contiguous values (80 to 325 in the main job's
+# critic), so the tile is built as one row per output pixel, patch in (i, j, c) order,
+# and sgemm reads it transposed. Same FLOPs, same tiles; longer copies.
+_PATCH_RUN_RATIO = 1   # patch rows when a run of kw*C values is longer than this x OW
+
+
+def _patch_rows_pay(x_shape, O, geo):
+    """(kh, kw, sh, sw, top, left, OH, OW, m, R) when a conv of input ``x_shape`` and
+    geometry ``geo`` runs through the patch-row kernels below; None otherwise (dilated
+    convs, and those whose channels-last runs would be no longer than the tiles' rows)."""
+    C, H, W = x_shape[1:]
+    kh, kw, sh, sw, top, left, dh, dw, OH, OW, m, R = geo
+    if (dh, dw) == (1, 1) and C * kw > _PATCH_RUN_RATIO * OW:
+        return kh, kw, sh, sw, top, left, OH, OW, m, R
+    return None
+
+
+@njit(**_JIT)
+def _to_channels_last(x, xh):
+    """xh (N, H, W*C)[n, h, w*C + c] = x (N, C, H, W)[n, c, h, w]."""
+    N, C, H, W = x.shape
+    for n in prange(N):
+        for h in range(H):
+            row = xh[n, h]
+            for c in range(C):
+                src = x[n, c, h]
+                for w in range(W):
+                    row[_U(w * C + c)] = src[_U(w)]
+
+
+@njit(**_JIT)
+def _to_channels_first(xh, x):
+    """x (N, C, H, W)[n, c, h, w] = xh (N, H, W*C)[n, h, w*C + c]."""
+    N, C, H, W = x.shape
+    for n in prange(N):
+        for c in range(C):
+            for h in range(H):
+                src = xh[n, h]
+                dst = x[n, c, h]
+                for w in range(W):
+                    dst[_U(w)] = src[_U(w * C + c)]
+
+
+@njit(cache=True, nogil=True)
+def _patch_rows(xh, C, n0, m, oh0, oh1, rows, kh, kw, sh, sw, top, left, OW, add):
+    """Between channels-last images xh (N, H, W*C) and the patch rows of a tile,
+    rows (m*(oh1-oh0)*OW, kh*kw*C), row (n, oh, ow) holding
+    ``xpad[n, oh*sh + i, ow*sw + j, c]`` at column (i*kw + j)*C + c. Without ``add``:
+    rows = the patches (zeros in the padding); with it: xh += the adjoint (each image's
+    pixels summed in the order of its output pixels, then taps)."""
+    H = xh.shape[1]
+    W = xh.shape[2] // C
+    KC = kw * C
+    r = 0
+    for n in range(m):
+        img = xh[n0 + n]
+        for oh in range(oh0, oh1):
+            for ow in range(OW):
+                row = rows[r]
+                r += 1
+                w0 = ow * sw - left
+                jlo = min(max(0, -w0), kw)
+                jhi = max(min(kw, W - w0), jlo)
+                for i in range(kh):
+                    h = oh * sh + i - top
+                    base = i * KC
+                    if h < 0 or h >= H:
+                        if not add:
+                            for k in range(KC):
+                                row[_U(base + k)] = 0
+                        continue
+                    src = img[h]
+                    s0 = w0 * C      # column base + k reads src[s0 + k]
+                    if add:
+                        for k in range(jlo * C, jhi * C):
+                            src[_U(s0 + k)] += row[_U(base + k)]
+                        continue
+                    for k in range(jlo * C):
+                        row[_U(base + k)] = 0
+                    for k in range(jlo * C, jhi * C):
+                        row[_U(base + k)] = src[_U(s0 + k)]
+                    for k in range(jhi * C, KC):
+                        row[_U(base + k)] = 0
+
+
+@njit(**_JIT)
+def _conv2d_patch_kernel(xh, C, wh, b, has_bias, y, kh, kw, sh, sw, top, left, OH, OW, m, R):
+    """y (N, O, OH*OW) from channels-last xh and wh (O, kh*kw*C): per tile, y = wh @ rows^T."""
+    N = xh.shape[0]
+    O, KC = wh.shape
+    L = OH * OW
+    for t in prange(_n_tiles(N, m, R, OH)):
+        n0, mm, oh0, oh1 = _tile(t, N, m, R, OH)
+        P = (oh1 - oh0) * OW
+        rows = np.empty((mm * P, KC), xh.dtype)
+        _patch_rows(xh, C, n0, mm, oh0, oh1, rows, kh, kw, sh, sw, top, left, OW, False)
+        if mm == 1:
+            _gemm(False, True, O, P, KC, wh, KC, rows, KC, 0.0, y[n0, :, oh0 * OW:], L)
+        else:
+            out = np.empty((O, mm * P), xh.dtype)
+            _gemm(False, True, O, mm * P, KC, wh, KC, rows, KC, 0.0, out, mm * P)
+            for n in range(mm):
+                for o in range(O):
+                    y[n0 + n, o] = out[o, n * P:(n + 1) * P]
+        if has_bias:
+            for n in range(mm):
+                for o in range(O):
+                    yo = y[n0 + n, o]
+                    bo = b[o]
+                    for p in range(oh0 * OW, oh1 * OW):
+                        yo[_U(p)] = yo[_U(p)] + bo
+
+
+@njit(**_JIT)
+def _conv2d_grad_input_patch_kernel(gy, wh, gxh, C, kh, kw, sh, sw, top, left, OH, OW, m, R):
+    """gxh (N, H, W*C) = the adjoint of the patch rows of rows = gy^T @ wh, per image group
+    (a row block's patches spill into its neighbours' pixels: one image, one thread)."""
+    N = gy.shape[0]
+    O, KC = wh.shape
+    L = OH * OW
+    m_img = m if R >= OH else 1
+    for g in prange((N + m_img - 1) // m_img):
+        n0 = g * m_img
+        mm = min(N, n0 + m_img) - n0
+        gxh[n0:n0 + mm] = 0
+        if mm > 1:
+            gt = np.empty((O, mm * L), gy.dtype)
+            _gather_tile(gy, n0, mm, gt)
+            rows = np.empty((mm * L, KC), gy.dtype)
+            _gemm(True, False, mm * L, KC, O, gt, mm * L, wh, KC, 0.0, rows, KC)
+            _patch_rows(gxh, C, n0, mm, 0, OH, rows, kh, kw, sh, sw, top, left, OW, True)
+            continue
+        for oh0 in range(0, OH, R):
+            oh1 = min(OH, oh0 + R)
+            P = (oh1 - oh0) * OW
+            rows = np.empty((P, KC), gy.dtype)
+            _gemm(True, False, P, KC, O, gy[n0, :, oh0 * OW:], L, wh, KC, 0.0, rows, KC)
+            _patch_rows(gxh, C, n0, 1, oh0, oh1, rows, kh, kw, sh, sw, top, left, OW, True)
+
+
+@njit(**_JIT)
+def _conv2d_grad_weight_patch_kernel(xh, C, gy, parts, kh, kw, sh, sw, top, left, OH, OW, m, R):
+    """parts[p] (O, kh*kw*C) = the partial weight gradients gy @ rows of tiles p,
+    p + n_parts, ... (a fixed split: the same sums on any thread count)."""
+    N = xh.shape[0]
+    n_parts, O, KC = parts.shape
+    L = OH * OW
+    n_tiles = _n_tiles(N, m, R, OH)
+    for p in prange(n_parts):
+        for t in range(p, n_tiles, n_parts):
+            n0, mm, oh0, oh1 = _tile(t, N, m, R, OH)
+            P = (oh1 - oh0) * OW
+            rows = np.empty((mm * P, KC), xh.dtype)
+            _patch_rows(xh, C, n0, mm, oh0, oh1, rows, kh, kw, sh, sw, top, left, OW, False)
+            beta = 0.0 if t == p else 1.0
+            if mm == 1:
+                _gemm(False, False, O, KC, P, gy[n0, :, oh0 * OW:], L, rows, KC, beta, parts[p], KC)
+            else:
+                gt = np.empty((O, mm * P), xh.dtype)
+                _gather_tile(gy, n0, mm, gt)
+                _gemm(False, False, O, KC, mm * P, gt, mm * P, rows, KC, beta, parts[p], KC)
+
+
+def _channels_last(x):
+    N, C, H, W = x.shape
+    xh = np.empty((N, H, W * C), x.dtype)
+    _to_channels_last(np.ascontiguousarray(x), xh)
+    return xh
+
+
+def _patch_weight(w):
+    """(O, C, kh, kw) -> (O, kh*kw*C): the patch rows' weight layout."""
+    O = w.shape[0]
+    return np.ascontiguousarray(np.asarray(w).transpose(0, 2, 3, 1).reshape(O, -1))
+
+
 
 def _taps_by_channel(w):
     """(O, C, kh, kw) -> (O*kh*kw, C): the output side's weight layout."""
@@ -540,6 +720,11 @@ def conv2d(x, w, b, stride, pads, dilation):
         _conv2d_output_side_kernel(np.ascontiguousarray(x).reshape(N, C, H * W),
                                    _taps_by_channel(w), bias, b is not None, y, *side)
         return y.reshape(N, O, OH, OW)
+    patch = _patch_rows_pay(x.shape, O, geo)
+    if patch:
+        _conv2d_patch_kernel(_channels_last(x), C, _patch_weight(w), bias, b is not None, y,
+                             *patch)
+        return y.reshape(N, O, OH, OW)
     _conv2d_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w).reshape(O, -1), bias,
                    b is not None, y, *geo)
     return y.reshape(N, O, OH, OW)
@@ -560,6 +745,14 @@ def conv2d_grad_input(gy, w, x_shape, stride, pads, dilation):
         _conv2d_grad_input_output_side_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
                                               _taps_by_channel(w), gx.reshape(N, x_shape[1], -1),
                                               *side)
+        return gx
+    patch = _patch_rows_pay(x_shape, O, geo)
+    if patch:
+        C, H, W = x_shape[1:]
+        gxh = np.empty((N, H, W * C), gy.dtype)
+        _conv2d_grad_input_patch_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
+                                        _patch_weight(w), gxh, C, *patch)
+        _to_channels_first(gxh, gx)
         return gx
     _conv2d_grad_input_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
                               np.ascontiguousarray(w).reshape(O, -1), gx, *geo)
@@ -588,6 +781,14 @@ def conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation):
     m, R = geo[-2:]
     n_tiles = -(-N // m) if R >= geo[8] else N * -(-geo[8] // R)
     parts = np.empty((min(n_tiles, _WEIGHT_PARTS), O, int(np.prod(w_shape[1:]))), x.dtype)
+    patch = _patch_rows_pay(x.shape, O, geo)
+    if patch:
+        C, kh, kw = w_shape[1:]
+        _conv2d_grad_weight_patch_kernel(_channels_last(x), C,
+                                         np.ascontiguousarray(gy).reshape(N, O, -1), parts, *patch)
+        if parts.shape[0] > 1:
+            _sum_parts_kernel(parts)
+        return np.ascontiguousarray(parts[0].reshape(O, kh, kw, C).transpose(0, 3, 1, 2))
     _conv2d_grad_weight_kernel(np.ascontiguousarray(x), np.ascontiguousarray(gy).reshape(N, O, -1),
                                parts, *geo)
     if parts.shape[0] > 1:

@@ -544,15 +544,85 @@ def test_numba_output_side_is_taken_only_where_it_pays():
     assert side((2, 16, 64, 64), 16, (1, 1)) is None
     assert side((1, 16, 1024, 1024), 3, (1, 1)) is None
 
+@st.composite
+def patch_rows_geometry(draw):
+    """Undilated convs whose channels-last runs (kw*C values) are longer than an output
+    row (OW), which the Numba backend runs on patch rows: the critic's stride-2 convs,
+    and maps large enough to be split into row blocks, or batches over several tiles:
+    (x_shape, O, kh, kw, stride, pads)."""
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    h_min = max(1, kh - pads[0] - pads[1])
+    w_min = max(1, kw - pads[2] - pads[3])
+    H = draw(st.integers(h_min, max(h_min, 24)))
+    W = draw(st.integers(w_min, max(w_min, 24)))
+    OW = ref.geometry(H, W, kh, kw, stride, pads, (1, 1))[-1]
+    C = draw(st.integers(OW // kw + 1, OW // kw + 3))
+    # stride 1 with fewer outputs than inputs runs from the output side: not these
+    O = draw(st.integers(1, 6) if stride != (1, 1) else st.integers(C, C + 3))
+    return (draw(st.integers(1, 20)), C, H, W), O, kh, kw, stride, pads
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=25, deadline=None)
+@given(geom=patch_rows_geometry(), bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_numba_patch_row_conv_kernels(dtype, geom, bias, seed):
+    """Forward, input gradient and weight gradient of the patch-row kernels against the
+    im2col + GEMM reference (another summation order: the dtype's tolerance)."""
+    if not backend.available("numba"):
+        pytest.skip("numba not installed")
+    K = kernels.load("numba")
+    x_shape, O, kh, kw, stride, pads = geom
+    numba_cpu = importlib.import_module("refgan.kernels.numba_cpu")
+    w_shape = (O, x_shape[1], kh, kw)
+    geo = numba_cpu._conv_args(x_shape, w_shape, stride, pads, (1, 1))
+    assert numba_cpu._patch_rows_pay(x_shape, O, geo)
+    assert not numba_cpu._output_side(x_shape, O, geo)
+    rng = _rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype) if bias else None
+    y = ref.conv2d(x, w, b, stride, pads, (1, 1))
+    assert_close(K.conv2d(x, w, b, stride, pads, (1, 1)), y, dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(K.conv2d_grad_input(gy, w, x_shape, stride, pads, (1, 1)),
+                 ref.conv2d_grad_input(gy, w, x_shape, stride, pads, (1, 1)), dtype)
+    assert_close(K.conv2d_grad_weight(x, gy, w.shape, stride, pads, (1, 1)),
+                 ref.conv2d_grad_weight(x, gy, w.shape, stride, pads, (1, 1)), dtype)
+
+
+def test_numba_patch_rows_are_taken_only_where_they_pay():
+    """The main job's critic: layers 2-4 (16, 32, 65 channels in, 5x5, stride 2) on patch
+    rows, the first (3 channels, 32 outputs a row) and dilated convs on the tiles."""
+    if not backend.available("numba"):
+        pytest.skip("numba not installed")
+    numba_cpu = importlib.import_module("refgan.kernels.numba_cpu")
+
+    def patch(x_shape, O, dilation=(1, 1)):
+        geo = numba_cpu._conv_args(x_shape, (O, x_shape[1], 5, 5), (2, 2), (1, 2, 1, 2),
+                                   dilation)
+        return numba_cpu._patch_rows_pay(x_shape, O, geo)
+
+    assert patch((16, 16, 32, 32), 32) == (5, 5, 2, 2, 1, 1, 16, 16, 1, 16)
+    assert patch((16, 65, 8, 8), 128)
+    assert patch((16, 3, 64, 64), 16) is None
+    assert patch((16, 16, 32, 32), 32, dilation=(2, 2)) is None
+
+
 _THREAD_CHECK = """
 import numba, numpy as np
 from refgan import kernels
 K = kernels.load("numba")
 rng = np.random.default_rng(21)
+# three input channels: runs of kw*C = 15 values, longer than a row of 6 outputs: patch rows
 x = rng.standard_normal((37, 3, 12, 12)).astype(np.float32)
 w = rng.standard_normal((5, 3, 5, 5)).astype(np.float32)
 gy = rng.standard_normal((37, 5, 6, 6)).astype(np.float32)
 args = ((2, 2), (1, 2, 1, 2), (1, 1))
+# one input channel: runs of kw*C = 5 values, shorter than a row of 6 outputs: the tiles
+x0 = rng.standard_normal((37, 1, 12, 12)).astype(np.float32)
+w0 = rng.standard_normal((5, 1, 5, 5)).astype(np.float32)
 # a stride-1 conv with fewer outputs than inputs: the output-side kernels
 x1 = rng.standard_normal((9, 8, 10, 10)).astype(np.float32)
 w1 = rng.standard_normal((3, 8, 3, 3)).astype(np.float32)
@@ -563,6 +633,8 @@ for n in (1, 2):
     numba.set_num_threads(n)
     out.append([K.conv2d(x, w, None, *args), K.conv2d_grad_input(gy, w, x.shape, *args),
                 K.conv2d_grad_weight(x, gy, w.shape, *args),
+                K.conv2d(x0, w0, None, *args), K.conv2d_grad_input(gy, w0, x0.shape, *args),
+                K.conv2d_grad_weight(x0, gy, w0.shape, *args),
                 K.conv2d(x1, w1, None, *same), K.conv2d_grad_input(gy1, w1, x1.shape, *same),
                 K.conv2d_grad_weight(x1, gy1, w1.shape, *same)])
 assert all(np.array_equal(a, b) for a, b in zip(*out)), "thread count changed the result"
