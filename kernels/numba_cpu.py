@@ -311,31 +311,41 @@ def _gather_tile(g, n0, m, out):
             out[o, n * L:(n + 1) * L] = g[n0 + n, o]
 
 
+@njit(cache=True, nogil=True)
+def _tile_output(patch_rows, w, cols, y, n0, mm, oh0, oh1, OW, b, has_bias):
+    """y[n0 .. n0+mm-1, :, oh0*OW : oh1*OW] = w (O, K) @ the tile's columns (+ bias):
+    ``cols`` (K, mm*P) on the tiles, or its transpose (mm*P, K) as patch rows."""
+    O, K = w.shape
+    L = y.shape[2]
+    P = (oh1 - oh0) * OW
+    ldb = K if patch_rows else mm * P
+    if mm == 1:   # the tile's output is a (O, P) block of y[n0]: sgemm writes it there
+        _gemm(False, patch_rows, O, P, K, w, K, cols, ldb, 0.0, y[n0, :, oh0 * OW:], L)
+    else:
+        out = np.empty((O, mm * P), y.dtype)
+        _gemm(False, patch_rows, O, mm * P, K, w, K, cols, ldb, 0.0, out, mm * P)
+        for n in range(mm):
+            for o in range(O):
+                y[n0 + n, o] = out[o, n * P:(n + 1) * P]
+    if has_bias:
+        for n in range(mm):
+            for o in range(O):
+                yo = y[n0 + n, o]
+                bo = b[o]
+                for p in range(oh0 * OW, oh1 * OW):
+                    yo[_U(p)] = yo[_U(p)] + bo
+
+
 @njit(**_JIT)
 def _conv2d_kernel(x, w2, b, has_bias, y, kh, kw, sh, sw, top, left, dh, dw, OH, OW, m, R):
     N = x.shape[0]
-    O, CK = w2.shape
-    L = OH * OW
+    CK = w2.shape[1]
     for t in prange(_n_tiles(N, m, R, OH)):
         n0, mm, oh0, oh1 = _tile(t, N, m, R, OH)
         P = (oh1 - oh0) * OW
         cols = np.empty((CK, mm * P), x.dtype)
         _im2col_tile(x, n0, mm, oh0, oh1, cols, kh, kw, sh, sw, top, left, dh, dw, OW)
-        if mm == 1:   # the tile's output is a (O, P) block of y[n0]: sgemm writes it there
-            _gemm(False, False, O, P, CK, w2, CK, cols, P, 0.0, y[n0, :, oh0 * OW:], L)
-        else:
-            out = np.empty((O, mm * P), x.dtype)
-            _gemm(False, False, O, mm * P, CK, w2, CK, cols, mm * P, 0.0, out, mm * P)
-            for n in range(mm):
-                for o in range(O):
-                    y[n0 + n, o] = out[o, n * P:(n + 1) * P]
-        if has_bias:
-            for n in range(mm):
-                for o in range(O):
-                    yo = y[n0 + n, o]
-                    bo = b[o]
-                    for p in range(oh0 * OW, oh1 * OW):
-                        yo[_U(p)] = yo[_U(p)] + bo
+        _tile_output(False, w2, cols, y, n0, mm, oh0, oh1, OW, b, has_bias)
 
 
 @njit(**_JIT)
@@ -581,28 +591,13 @@ def _patch_rows(xh, C, n0, m, oh0, oh1, rows, kh, kw, sh, sw, top, left, OW, add
 def _conv2d_patch_kernel(xh, C, wh, b, has_bias, y, kh, kw, sh, sw, top, left, OH, OW, m, R):
     """y (N, O, OH*OW) from channels-last xh and wh (O, kh*kw*C): per tile, y = wh @ rows^T."""
     N = xh.shape[0]
-    O, KC = wh.shape
-    L = OH * OW
+    KC = wh.shape[1]
     for t in prange(_n_tiles(N, m, R, OH)):
         n0, mm, oh0, oh1 = _tile(t, N, m, R, OH)
         P = (oh1 - oh0) * OW
         rows = np.empty((mm * P, KC), xh.dtype)
         _patch_rows(xh, C, n0, mm, oh0, oh1, rows, kh, kw, sh, sw, top, left, OW, False)
-        if mm == 1:
-            _gemm(False, True, O, P, KC, wh, KC, rows, KC, 0.0, y[n0, :, oh0 * OW:], L)
-        else:
-            out = np.empty((O, mm * P), xh.dtype)
-            _gemm(False, True, O, mm * P, KC, wh, KC, rows, KC, 0.0, out, mm * P)
-            for n in range(mm):
-                for o in range(O):
-                    y[n0 + n, o] = out[o, n * P:(n + 1) * P]
-        if has_bias:
-            for n in range(mm):
-                for o in range(O):
-                    yo = y[n0 + n, o]
-                    bo = b[o]
-                    for p in range(oh0 * OW, oh1 * OW):
-                        yo[_U(p)] = yo[_U(p)] + bo
+        _tile_output(True, wh, rows, y, n0, mm, oh0, oh1, OW, b, has_bias)
 
 
 @njit(**_JIT)
