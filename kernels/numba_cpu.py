@@ -498,6 +498,7 @@ def _conv2d_grad_weight_output_side_kernel(x, gy, parts, kh, kw, top, left, dh, 
             _gemm(False, True, OK, C, HW, shifted, HW, x[n], HW, 0.0 if n == p else 1.0,
                   parts[p], C)
 
+
 # ------------------------------------------------- convs with many input channels: patch rows
 # The tiles' im2col copies each (c, i, j) row of an output tile in runs of OW values;
 # for a stride-2 critic conv on a small map (OW = 16, 8, 4) those runs are short and
@@ -505,16 +506,16 @@ def _conv2d_grad_weight_output_side_kernel(x, gy, parts, kh, kw, top, left, dh, 
 # pixel's patch is kh runs of kw*C contiguous values (80 to 325 in the main job's
 # critic), so the tile is built as one row per output pixel, patch in (i, j, c) order,
 # and sgemm reads it transposed. Same FLOPs, same tiles; longer copies.
-_PATCH_RUN_RATIO = 1   # patch rows when a run of kw*C values is longer than this x OW
 
 
-def _patch_rows_pay(x_shape, O, geo):
+def _patch_rows_pay(x_shape, geo):
     """(kh, kw, sh, sw, top, left, OH, OW, m, R) when a conv of input ``x_shape`` and
     geometry ``geo`` runs through the patch-row kernels below; None otherwise (dilated
-    convs, and those whose channels-last runs would be no longer than the tiles' rows)."""
-    C, H, W = x_shape[1:]
+    convs, and those whose channels-last runs, kw*C values, would be no longer than the
+    tiles' runs of OW)."""
+    C = x_shape[1]
     kh, kw, sh, sw, top, left, dh, dw, OH, OW, m, R = geo
-    if (dh, dw) == (1, 1) and C * kw > _PATCH_RUN_RATIO * OW:
+    if (dh, dw) == (1, 1) and C * kw > OW:
         return kh, kw, sh, sw, top, left, OH, OW, m, R
     return None
 
@@ -657,17 +658,25 @@ def _channels_last(x):
     return xh
 
 
-def _patch_weight(w):
-    """(O, C, kh, kw) -> (O, kh*kw*C): the patch rows' weight layout."""
-    O = w.shape[0]
-    return np.ascontiguousarray(np.asarray(w).transpose(0, 2, 3, 1).reshape(O, -1))
-
-
-
 def _taps_by_channel(w):
-    """(O, C, kh, kw) -> (O*kh*kw, C): the output side's weight layout."""
+    """(O, C, kh, kw) -> (O*kh*kw, C): the output side's weight layout; reshaped to
+    (O, kh*kw*C), the same values are the patch rows' weight."""
     O, C, kh, kw = w.shape
     return np.ascontiguousarray(np.asarray(w).transpose(0, 2, 3, 1).reshape(O * kh * kw, C))
+
+
+def _summed(parts):
+    """parts[0] after adding the other partial weight gradients into it, in order."""
+    if parts.shape[0] > 1:
+        _sum_parts_kernel(parts)
+    return parts[0]
+
+
+def _from_taps_by_channel(g, w_shape):
+    """A weight gradient in (o, i, j, c) order (either layout: (O*kh*kw, C) or
+    (O, kh*kw*C)) as (O, C, kh, kw)."""
+    O, C, kh, kw = w_shape
+    return np.ascontiguousarray(g.reshape(O, kh, kw, C).transpose(0, 3, 1, 2))
 
 
 def _tiling(N, OH, OW):
@@ -715,10 +724,10 @@ def conv2d(x, w, b, stride, pads, dilation):
         _conv2d_output_side_kernel(np.ascontiguousarray(x).reshape(N, C, H * W),
                                    _taps_by_channel(w), bias, b is not None, y, *side)
         return y.reshape(N, O, OH, OW)
-    patch = _patch_rows_pay(x.shape, O, geo)
+    patch = _patch_rows_pay(x.shape, geo)
     if patch:
-        _conv2d_patch_kernel(_channels_last(x), C, _patch_weight(w), bias, b is not None, y,
-                             *patch)
+        _conv2d_patch_kernel(_channels_last(x), C, _taps_by_channel(w).reshape(O, -1), bias,
+                             b is not None, y, *patch)
         return y.reshape(N, O, OH, OW)
     _conv2d_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w).reshape(O, -1), bias,
                    b is not None, y, *geo)
@@ -741,12 +750,12 @@ def conv2d_grad_input(gy, w, x_shape, stride, pads, dilation):
                                               _taps_by_channel(w), gx.reshape(N, x_shape[1], -1),
                                               *side)
         return gx
-    patch = _patch_rows_pay(x_shape, O, geo)
+    patch = _patch_rows_pay(x_shape, geo)
     if patch:
         C, H, W = x_shape[1:]
         gxh = np.empty((N, H, W * C), gy.dtype)
         _conv2d_grad_input_patch_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
-                                        _patch_weight(w), gxh, C, *patch)
+                                        _taps_by_channel(w).reshape(O, -1), gxh, C, *patch)
         _to_channels_first(gxh, gx)
         return gx
     _conv2d_grad_input_kernel(np.ascontiguousarray(gy).reshape(N, O, -1),
@@ -763,32 +772,22 @@ def conv2d_grad_weight(x, gy, w_shape, stride, pads, dilation):
     if gy.shape != (N, O, geo[8], geo[9]):
         raise ValueError(f"conv2d_grad_weight: gy shape {gy.shape} does not match x "
                          f"{x.shape} and weight shape {tuple(w_shape)}")
+    C, kh, kw = w_shape[1:]
+    xs, gys = np.ascontiguousarray(x), np.ascontiguousarray(gy).reshape(N, O, -1)
     side = _output_side(x.shape, O, geo)
     if side:
-        C, kh, kw = w_shape[1:]
         parts = np.empty((min(N, _WEIGHT_PARTS), O * kh * kw, C), x.dtype)
-        _conv2d_grad_weight_output_side_kernel(
-            np.ascontiguousarray(x).reshape(N, C, -1), np.ascontiguousarray(gy).reshape(N, O, -1),
-            parts, *side)
-        if parts.shape[0] > 1:
-            _sum_parts_kernel(parts)
-        return np.ascontiguousarray(parts[0].reshape(O, kh, kw, C).transpose(0, 3, 1, 2))
+        _conv2d_grad_weight_output_side_kernel(xs.reshape(N, C, -1), gys, parts, *side)
+        return _from_taps_by_channel(_summed(parts), w_shape)
     m, R = geo[-2:]
     n_tiles = -(-N // m) if R >= geo[8] else N * -(-geo[8] // R)
-    parts = np.empty((min(n_tiles, _WEIGHT_PARTS), O, int(np.prod(w_shape[1:]))), x.dtype)
-    patch = _patch_rows_pay(x.shape, O, geo)
-    if patch:
-        C, kh, kw = w_shape[1:]
-        _conv2d_grad_weight_patch_kernel(_channels_last(x), C,
-                                         np.ascontiguousarray(gy).reshape(N, O, -1), parts, *patch)
-        if parts.shape[0] > 1:
-            _sum_parts_kernel(parts)
-        return np.ascontiguousarray(parts[0].reshape(O, kh, kw, C).transpose(0, 3, 1, 2))
-    _conv2d_grad_weight_kernel(np.ascontiguousarray(x), np.ascontiguousarray(gy).reshape(N, O, -1),
-                               parts, *geo)
-    if parts.shape[0] > 1:
-        _sum_parts_kernel(parts)
-    return parts[0].reshape(tuple(w_shape))
+    parts = np.empty((min(n_tiles, _WEIGHT_PARTS), O, C * kh * kw), x.dtype)
+    patch = _patch_rows_pay(x.shape, geo)
+    if patch:   # parts in the patch rows' (i, j, c) order: the output side's, O-major
+        _conv2d_grad_weight_patch_kernel(_channels_last(xs), C, gys, parts, *patch)
+        return _from_taps_by_channel(_summed(parts), w_shape)
+    _conv2d_grad_weight_kernel(xs, gys, parts, *geo)
+    return _summed(parts).reshape(tuple(w_shape))
 
 
 single_threaded_blas()
