@@ -74,7 +74,7 @@ def test_resume_with_styled_sn_ada_lecam_r1_is_bit_identical(tmp_path, numpy_bac
     (dict(generator="big"), "--generator must be upsample, styled, stain or fastgan"),
     (dict(r1=-1.0), "--r1 must be a finite number"),
     (dict(mode_seeking=1.0, batch=7), "--mode-seeking pairs the batch's halves"),
-    (dict(model="cgan", mode_seeking=1.0), "cgan does not use --mode-seeking"),
+    (dict(model="acgan", mode_seeking=1.0), "acgan does not use --mode-seeking"),
     (dict(model="infogan", appearance="stain"), "infogan does not use --appearance"),
     (dict(model="cgan", colour_critic=8), "cgan does not use --colour-critic"),
     (dict(colour_critic=-1), "--colour-critic must be >= 0"),

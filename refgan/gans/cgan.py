@@ -17,10 +17,22 @@ psi the linear head and embed_D an (n_classes, F) table: the class enters as an
 inner product with the features, the form the paper derives from a log-linear
 model of p(y | x), instead of an input plane the critic may learn to ignore.
 The limited-data toolkit applies to D (docs/toolkit.md).
+
+With ``--mode-seeking W`` G's loss gains Mao et al.'s term (2019, eq. 3, the form
+they give for conditional GANs): the batch's two halves are drawn for the same
+labels, so each pair (G(z1, y), G(z2, y)) differs by its latents alone and
+
+    L_G + W / (mean|G(z1, y) - G(z2, y)| / mean|z1 - z2|)
+
+rewards a generator whose images of one class change with z. The projection critic
+needs it: without it the generator draws nearly one image per class (docs/toolkit.md
+has the measurement).
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from refgan import nn, no_grad, ops
 from refgan.gans.architectures import LabelPlane
@@ -75,11 +87,20 @@ class CGAN(GAN):
         self.update(self.opts["D"], d_loss, self.nets["D"], self.nets["embed_D"])
         return {"d_loss": mean_of(d_loss), **logs}
 
+    def generator_labels(self) -> np.ndarray:
+        """The labels G is asked for in one step: uniform over the classes; with
+        mode seeking, the first half's labels again for the second half (its pairs)."""
+        if self.mode_seeking_weight > 0:
+            return np.tile(self.random_labels(self.batch_size // 2), 2)
+        return self.random_labels(self.batch_size)
+
     def generator_step(self, batch=None):
         G = self.nets["G"]
-        y = self.random_labels(self.batch_size)
+        y = self.generator_labels()
         with self.frozen(self.nets["D"], self.nets["embed_D"]):
-            fake = self.augment(G(self.generator_input(self.z(self.batch_size), y)))
-            g_loss = self.generator_loss(self.D(fake, y), lambda f: bce(f, 1.0))
+            z = self.z(len(y))
+            fake = G(self.generator_input(z, y))
+            g_loss = self.generator_loss(self.D(self.augment(fake), y), lambda f: bce(f, 1.0),
+                                         fake, z)
             self.update(self.opts["G"], g_loss, G, self.nets["embed_G"])
         return {"g_loss": mean_of(g_loss)}

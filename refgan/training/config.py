@@ -49,7 +49,7 @@ _CRITIC_MODELS = ("wgan-gp", "dcgan", "cgan")
 TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODELS),
                r1=(0.0, _CRITIC_MODELS), lecam=(0.0, _CRITIC_MODELS),
                ada_target=(0.0, _CRITIC_MODELS), spectral_norm=(False, _CRITIC_MODELS),
-               critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan")),
+               critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan", "cgan")),
                appearance=("generator", _CRITIC_MODELS), progressive=(0, ("wgan-gp",)),
                colour_critic=(0, ("wgan-gp", "dcgan")), recon=(0.0, ("wgan-gp", "dcgan")),
                upsample=("nearest", ("wgan-gp",)))
@@ -242,9 +242,10 @@ class TrainConfig:
                                "p (0 = off)", checks=(in_range(0.0, 1.0),))
     spectral_norm: bool = option(False, "WGAN-GP, DCGAN, CGAN: spectral normalisation of every "
                                  "layer of D (Miyato et al. 2018)", cli="on")
-    mode_seeking: float = option(0.0, "WGAN-GP, DCGAN: mode-seeking weight, lambda / (mean|G(z1) - "
-                                 "G(z2)| / mean|z1 - z2|) added to G's loss (Mao et al. 2019; "
-                                 "needs an even --batch; 0 = off)", checks=(finite_at_least(0),))
+    mode_seeking: float = option(0.0, "WGAN-GP, DCGAN, CGAN: mode-seeking weight, lambda / "
+                                 "(mean|G(z1) - G(z2)| / mean|z1 - z2|) added to G's loss (Mao "
+                                 "et al. 2019; CGAN: each pair of one class; needs an even "
+                                 "--batch; 0 = off)", checks=(finite_at_least(0),))
     appearance: str = option("generator", "WGAN-GP, DCGAN, CGAN: where a sample's global appearance "
                              "comes from: generator (learnt from z), white (each training image's "
                              "white point measured and removed before training, drawn from the "
