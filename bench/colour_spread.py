@@ -87,15 +87,16 @@ def statistic_gaps(real_stats: np.ndarray, fake_stats: np.ndarray) -> dict:
     return out
 
 
-def colour_test_groups(real: np.ndarray, fake: np.ndarray) -> dict:
-    """{'all': acc, group: acc on the group alone, '-group': acc without it}."""
-    a, b = colour_statistics(real), colour_statistics(fake)
-    out = {"all": classifier_accuracy(a, b)}
+def colour_test_groups(real_stats: np.ndarray, fake_stats: np.ndarray) -> dict:
+    """{'all': acc, group: acc on the group alone, '-group': acc without it,
+    'linear': a linear classifier's acc on all}, from the colour statistics of real
+    cells and of samples, both (N, 24)."""
+    out = {"all": classifier_accuracy(real_stats, fake_stats)}
     for name, idx in GROUPS.items():
-        rest = [j for j in range(a.shape[1]) if j not in idx]
-        out[name] = classifier_accuracy(a[:, list(idx)], b[:, list(idx)])
-        out["-" + name] = classifier_accuracy(a[:, rest], b[:, rest])
-    out["linear"] = classifier_accuracy(a, b, linear=True)
+        rest = [j for j in range(real_stats.shape[1]) if j not in idx]
+        out[name] = classifier_accuracy(real_stats[:, list(idx)], fake_stats[:, list(idx)])
+        out["-" + name] = classifier_accuracy(real_stats[:, rest], fake_stats[:, rest])
+    out["linear"] = classifier_accuracy(real_stats, fake_stats, linear=True)
     return out
 
 
@@ -111,8 +112,8 @@ def run_spread(run_dir, n: int = 200) -> dict:
     for i, name in enumerate(classes):
         fake = sample_class(models, classes, name, n, seed=1)
         real = reals.images[reals.labels == i]
-        out[name] = (spread(fake), spread(real), colour_test_groups(real, fake),
-                     statistic_gaps(colour_statistics(real), colour_statistics(fake)))
+        a, b = colour_statistics(real), colour_statistics(fake)
+        out[name] = (spread(fake), spread(real), colour_test_groups(a, b), statistic_gaps(a, b))
     return out
 
 

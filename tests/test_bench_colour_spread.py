@@ -25,12 +25,18 @@ def test_a_runs_spread_and_the_colour_tests_groups(tmp_path, capsys):
     assert all(0 <= v <= 1 for v in groups.values())
     # a two-step generator's noise is told from cells by its colours alone
     assert groups["all"] > 0.9
+    # the printed report names the five furthest statistics, alone and given the others
+    colour_spread.main([str(tmp_path / "r")])
+    lines = capsys.readouterr().out.splitlines()
+    furthest = [line for line in lines if "furthest" in line]
+    assert len(furthest) == 4                             # two per class
+    assert all(line.count("(spread x") == 5 for line in furthest)
 
 
 def test_the_groups_of_identical_sets_are_at_chance():
     rng = np.random.default_rng(0)
     cells = np.tanh(rng.normal(size=(60, 3, 8, 8))).astype(np.float32)
-    groups = colour_spread.colour_test_groups(cells[:30], cells[30:])
+    groups = colour_spread.colour_test_groups(colour_statistics(cells[:30]), colour_statistics(cells[30:]))
     assert all(v < 0.8 for v in groups.values())
 
 
