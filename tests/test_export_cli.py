@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("jax")
 
+import refgan  # noqa: E402
 from refgan.export.oracle import FAST_COMPILE  # noqa: E402
 from refgan.training import presets  # noqa: E402
 from refgan.training.data import prepare, run_data  # noqa: E402
@@ -113,6 +114,23 @@ def test_export_of_the_toolkit_generators_matches_refgan(options, tmp_path):
         hlo.unlink()
     np.testing.assert_allclose(loader.load("healthy.G")(z), expected, rtol=1e-5, atol=1e-5)
     assert loader.load("healthy.D")(expected).shape == (4, 1)
+
+
+def test_export_of_the_low_res_critic_matches_refgan(tmp_path):
+    """A critic with the low-resolution critic beside it (an average pool and a second
+    trunk) exports and scores images as refgan's does."""
+    import cli
+
+    run, out = tmp_path / "run", tmp_path / "exported"
+    assert cli.main(["-q", "train", "--preset", "smoke", "--steps", "2", "--low-res-critic", "2",
+                     "--run-dir", str(run)]) == 0
+    assert cli.main(["export", str(run), "--to", "jax", "--out", str(out), "--batch", "4"]) == 0
+    loader = _import_loader(out)
+    D = Trainer.resume(run, run_data(run)).models["healthy"].nets["D"].eval()
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)
+    with refgan.no_grad():
+        expected = D(refgan.tensor(x)).numpy()
+    np.testing.assert_allclose(loader.load("healthy.D")(x), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_export_refuses_a_folder_without_checkpoints(tmp_path, capsys):

@@ -27,6 +27,7 @@ from refgan.errors import UserError
 from refgan.gans.ada import ADA
 from refgan.gans.appearance import Appearance
 from refgan.gans.colour_critic import WithColourBranch
+from refgan.gans.multiscale import WithLowResCritic
 from refgan.gans.diffaugment import diff_augment, parse_policy
 from refgan.gans.fastgan import SelfSupervisedCritic
 from refgan.gans.regularizers import LeCam, hinge_d_loss, mode_seeking, r1_penalty
@@ -101,8 +102,8 @@ class GAN:
 
     # -- the limited-data toolkit (refgan/gans/regularizers.py, ada.py, docs/toolkit.md)
     def make_toolkit(self, c, critic):
-        """Set up what the config asks of the critic ``critic`` and return it: the colour
-        branch beside it, spectral norm on its layers (before its optimiser is made),
+        """Set up what the config asks of the critic ``critic`` and return it: the
+        low-resolution critic and the colour branch beside it, spectral norm on its layers (before its optimiser is made),
         DiffAugment or ADA, R1 and LeCam. Options a config lacks (an older run's) are off."""
         self.loss = getattr(c, "loss", "wgan")
         self.r1_gamma = float(getattr(c, "r1", 0.0))
@@ -111,6 +112,9 @@ class GAN:
         self.penalty_every = int(getattr(c, "gp_every", 1))
         self.policy = ",".join(parse_policy(getattr(c, "diffaugment", "")))
         self.recon_weight = float(getattr(c, "recon", 0.0))
+        if int(getattr(c, "low_res_critic", 0)):
+            critic = WithLowResCritic(critic, c.size, c.width_d, int(c.low_res_critic),
+                                      int(getattr(c, "minibatch_std", 0)))
         if int(getattr(c, "colour_critic", 0)):
             critic = WithColourBranch(critic, int(c.colour_critic))
         if self.recon_weight > 0:

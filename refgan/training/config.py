@@ -52,6 +52,7 @@ TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODEL
                critic=("concat", ("cgan",)), mode_seeking=(0.0, ("wgan-gp", "dcgan", "cgan")),
                appearance=("generator", _CRITIC_MODELS), progressive=(0, ("wgan-gp",)),
                colour_critic=(0, ("wgan-gp", "dcgan")), recon=(0.0, ("wgan-gp", "dcgan")),
+               low_res_critic=(0, ("wgan-gp", "dcgan")),
                upsample=("nearest", ("wgan-gp",)))
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
@@ -260,6 +261,11 @@ class TrainConfig:
                                 "sees each image's pixels as a set, rho(mean_p phi(x_p)) added to "
                                 "D (Deep Sets, Zaheer et al. 2017; refgan/gans/colour_critic.py; "
                                 "0 = off)", checks=(at_least(0),))
+    low_res_critic: int = option(0, "WGAN-GP, DCGAN: a second critic, Gaur et al.'s at the side "
+                                 "S / F, that judges each image average-pooled by this factor F "
+                                 "and adds its output to D's (multi-scale critics, Wang et al. "
+                                 "2018; refgan/gans/multiscale.py; 0 = off)",
+                                 checks=(at_least(0),))
     upsample: str = option("nearest", "WGAN-GP: how the upsample and fastgan generators double "
                            "their features, nearest (Gaur et al.) or bilinear",
                            checks=(one_of("nearest", "bilinear"),))
@@ -372,6 +378,15 @@ class TrainConfig:
         if self.recon and self.progressive:
             raise UserError("--recon reads Gaur et al.'s fixed critic, not a growing one; leave out "
                             "--recon or --progressive")
+        if self.low_res_critic and (self.low_res_critic < 2 or self.size % self.low_res_critic
+                                    or self.size // self.low_res_critic < 8):
+            raise UserError(f"--low-res-critic {self.low_res_critic} must be a factor >= 2 of "
+                            f"--size {self.size} that leaves a side of 8 or more (the critic's "
+                            f"smallest), e.g. --low-res-critic {max(2, self.size // 16)}")
+        if self.low_res_critic and (self.recon or self.progressive):
+            raise UserError("--low-res-critic adds a second fixed critic, which --recon and "
+                            "--progressive do not read; leave out --low-res-critic or "
+                            + ("--recon" if self.recon else "--progressive"))
         if self.progressive and self.size < 32:
             raise UserError(f"--progressive starts at 16x16 and doubles from there: it needs "
                             f"--size 32 or more (got {self.size}); leave out --progressive")
