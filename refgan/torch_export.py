@@ -106,6 +106,12 @@ def export_models(models: dict, config: dict, out, source: dict | None = None) -
     for key, model in models.items():
         for net_name, module in model.nets.items():
             name = f"{key}.{net_name}"
+            if net_name.startswith("G") and "appearance" in getattr(model, "aux", {}):
+                manifest["skipped"][name] = (
+                    f"its images get their appearance after the generator (--appearance "
+                    f"{config['appearance']}), which a torch module does not carry; export "
+                    "with --to jax or sample with 'refgan generate'")
+                continue
             try:
                 arch = architecture(module)
                 shape = input_shape(arch, config["size"])

@@ -133,6 +133,32 @@ def test_export_of_the_low_res_critic_matches_refgan(tmp_path):
     np.testing.assert_allclose(loader.load("healthy.D")(x), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["stain", "white"])
+def test_export_of_an_appearance_run_draws_what_refgan_draws(kind, tmp_path):
+    """A run of --appearance: the export carries the measured appearances, and the
+    loader's generator puts on each image the appearance refgan draws for its z."""
+    import cli
+
+    run, out = tmp_path / "run", tmp_path / "exported"
+    assert cli.main(["-q", "train", "--preset", "smoke", "--steps", "2", "--appearance", kind,
+                     "--run-dir", str(run)]) == 0
+    assert cli.main(["export", str(run), "--to", "jax", "--out", str(out), "--batch", "4"]) == 0
+    assert (out / "appearance.py").exists() and (out / "healthy.appearance.npz").exists()
+    loader = _import_loader(out)
+    model = Trainer.resume(run, run_data(run)).models["healthy"]
+    z = np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32)
+    expected = model.sample(6, z=z)
+    with refgan.no_grad():
+        without = model.generator().eval()(refgan.tensor(z)).numpy()
+    assert np.abs(expected - without).max() > 0.05        # the appearance changes the images
+    # the refgan-free path (where StableHLO was written), then the refgan-rebuild one
+    np.testing.assert_allclose(loader.load("healthy.G")(z), expected, rtol=1e-5, atol=1e-5)
+    for f in out.glob("*.stablehlo"):
+        f.unlink()
+    np.testing.assert_allclose(loader.load("healthy.G")(z), expected, rtol=1e-5, atol=1e-5)
+    assert loader.load("healthy.D")(expected).shape == (6, 1)
+
+
 def test_export_refuses_a_folder_without_checkpoints(tmp_path, capsys):
     import cli
 

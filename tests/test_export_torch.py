@@ -165,3 +165,16 @@ def test_a_model_with_no_exportable_network_is_a_clear_error(tmp_path):
         torch_export.export_models({"all": Fake()}, {"model": "cgan", "size": 8,
                                                       "latent_dim": 4}, tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_an_appearance_runs_generators_are_named_not_exported(tmp_path, capsys):
+    """A torch module cannot draw --appearance's appearances: the generators of such a
+    run are skipped by name, not exported without them; the critics are exported."""
+    run, out = tmp_path / "run", tmp_path / "o"
+    assert main(["-q", "train", "--preset", "smoke", "--steps", "1", "--appearance", "stain",
+                 "--run-dir", str(run)]) == 0
+    assert main(["export", str(run), "--to", "torch", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["networks"]) == {"healthy.D", "blast.D"}
+    assert "appearance after the generator" in manifest["skipped"]["healthy.G"]
+    assert "not exported: healthy.G" in capsys.readouterr().out

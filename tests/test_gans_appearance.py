@@ -1,6 +1,6 @@
 """--appearance white|stain (refgan/gans/appearance.py): the normalise / apply maps, the
 smoothed bootstrap, the independence assumption it rests on, and the option wired
-through training, sampling, checkpoints, generate and export."""
+through training, sampling, checkpoints, generate and export's refusal of conditional runs."""
 import numpy as np
 import pytest
 
@@ -113,5 +113,14 @@ def test_a_run_trains_on_normalised_images_and_samples_with_appearance(tmp_path,
     assert np.array_equal(images, m.sample(6, z=z))          # a fixed z, a fixed image
     loaded, _ = load_models(tmp_path / "run")
     assert np.array_equal(loaded["healthy"].sample(6, z=z), images)
-    with pytest.raises(UserError, match="--appearance stain"):
+
+
+def test_export_refuses_a_conditional_run_with_appearance(tmp_path, numpy_backend):
+    """A conditional model draws its appearance within the class asked for, which the
+    export's loader (z in, images out) cannot be told; per-class runs export with it
+    (tests/test_export_cli.py)."""
+    c = presets.resolve("cgan", "smoke", steps=1, appearance="stain")
+    assert trainer(c, tmp_path / "run", log=lambda m: None).setup().run() == 0
+    with pytest.raises(UserError, match="conditional model trained with --appearance stain"):
         export_run(tmp_path / "run", tmp_path / "export")
+    assert not (tmp_path / "export").exists()

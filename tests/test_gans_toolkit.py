@@ -1,5 +1,7 @@
 """The limited-data toolkit wired into a model (refgan/gans/base.py make_toolkit,
 wgan_gp.py): options, their state in checkpoints, and bit-identical resume."""
+import json
+
 import numpy as np
 import pytest
 
@@ -86,8 +88,35 @@ def test_bad_toolkit_options_are_refused_by_name(kw, message):
         presets.resolve(model, "smoke", strict=True, **kw)   # as the command line does
 
 
-def test_jax_engine_refuses_the_toolkit(tmp_path, capsys):
+def test_jax_engine_refuses_the_toolkit_options_its_step_lacks(tmp_path, capsys):
     code = cli.main(["train", "--preset", "smoke", "--engine", "jax", "--spectral-norm",
                      "--run-dir", str(tmp_path / "run")])
     assert code == 2
-    assert "--engine jax trains the plain models only; drop --spectral-norm" in capsys.readouterr().err
+    assert "--engine jax does not implement --spectral-norm" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_jax_engine_refuses_to_resume_a_run_whose_loss_it_lacks(tmp_path, capsys):
+    """A refgan-engine run of the hinge loss is not resumed on the JAX engine, whose step
+    would go on with the Wasserstein loss and penalty."""
+    run = tmp_path / "run"
+    assert cli.main(["-q", "train", "--preset", "smoke", "--loss", "hinge", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), "--engine", "jax", "--steps", "5"]) == 2
+    assert "--engine jax does not implement --loss" in capsys.readouterr().err
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == 3
+
+
+def test_jax_engine_trains_on_images_with_their_appearance_removed(tmp_path):
+    """--appearance is read by the JAX engine: its models learn from the normalised
+    images that the refgan engine's learn from (the step itself is the plain one)."""
+    pytest.importorskip("jax")
+    from refgan.jax_engine import JaxWganGpTrainer
+    from refgan.training.data import prepare
+
+    c = presets.resolve("wgan-gp", "smoke", appearance="stain", engine="jax", backend="jax")
+    jax_trainer = JaxWganGpTrainer(c, prepare(c), tmp_path / "jax").setup()
+    refgan_trainer = trainer(c, tmp_path / "refgan", log=lambda m: None).setup()
+    for key in ("healthy", "blast"):
+        np.testing.assert_array_equal(jax_trainer.images[key], refgan_trainer.images[key])
+        assert "appearance" in jax_trainer.models[key].aux

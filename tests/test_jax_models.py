@@ -254,13 +254,16 @@ def _step_inputs(draws, n_critic, n_drop):
             "noise": {"critic": critic_noise, "gen": gen_noise}}
 
 
-def test_jitted_training_step_follows_refgan_wgan_gp(record_draws):
+@pytest.mark.parametrize("options", [{}, {"low_res_critic": 2, "colour_critic": 4}])
+def test_jitted_training_step_follows_refgan_wgan_gp(options, record_draws):
     """The JAX step against refgan.gans.wgan_gp's own discriminator/generator steps
-    (the smoke preset's networks), same weights, data, z, eps and dropout masks."""
+    (the smoke preset's networks; and a critic with the low-resolution critic and the
+    colour branch beside it, which the JAX engine trains), same weights, data, z, eps and
+    dropout masks."""
     from refgan.training import presets
     from refgan.gans.wgan_gp import WGANGP
 
-    c = presets.resolve("wgan-gp", "smoke", lr_d=1e-3, lr_g=1e-3)  # big steps: stern
+    c = presets.resolve("wgan-gp", "smoke", lr_d=1e-3, lr_g=1e-3, **options)  # big steps: stern
     refgan.manual_seed(4)
     model = WGANGP(1).build(c)
     G, D = model.nets["G"], model.nets["D"]

@@ -155,9 +155,8 @@ def _train(args, hold: contextlib.ExitStack) -> int:
                                               **given)
         _check_data_options(given, c)
         c.engine = args.engine
-        if c.engine == "jax" and train_config.toolkit_in_use(c):
-            raise UserError(f"--engine jax trains the plain models only; drop "
-                            f"{train_config.toolkit_in_use(c)[0]} or train on the refgan engine")
+        if c.engine == "jax" and train_config.jax_engine_refusal(c):
+            raise UserError(train_config.jax_engine_refusal(c))
         c.backend = "jax" if c.engine == "jax" else backend.get_backend().name
         if restart is not None:
             run_dir = Path(args.resume)

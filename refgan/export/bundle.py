@@ -8,6 +8,10 @@ networks (``G``, ``D``, ``G_ema`` ...)::
     <model>.<net>.stablehlo  the network in eval mode, serialised with jax.export
                              (StableHLO, for CPU / CUDA / TPU), batch fixed; written
                              when jax.export's serialiser (flatbuffers) is installed
+    <model>.appearance.npz   runs of ``--appearance white|stain``: the training images'
+                             appearances, which the loader draws from and puts on each
+                             generated image (``refgan.gans.appearance``, copied beside
+                             it as ``appearance.py``; numpy only)
     manifest.json            names, shapes, the batch size, the run's config
     loader.py                ``load(name) -> f(images_or_z)``: needs jax and numpy
                              only (no refgan) where the StableHLO files exist, else
@@ -31,6 +35,7 @@ from refgan.errors import UserError
 from refgan.training.load import load_models
 from refgan.export import to_jax, to_variables
 from refgan.gans import MODEL_CLASSES
+from refgan.gans import appearance as appearance_module
 from refgan.training import checkpoint
 
 PLATFORMS = ("cpu", "cuda", "tpu")
@@ -68,10 +73,12 @@ def export_run(run_dir, out, batch: int = 64, which: str | None = None) -> Path:
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new --out folder")
     models, meta = load_models(run_dir, which)
-    if any("appearance" in m.aux for m in models.values()):
-        raise UserError(f"{run_dir} was trained with --appearance {meta['config']['appearance']}: its images get their "
-                        "appearance after the generator, which an export does not carry; "
-                        "use 'refgan generate' for its samples")
+    appearances = {key: m.aux["appearance"] for key, m in models.items() if "appearance" in m.aux}
+    if any(models[key].conditional for key in appearances):
+        raise UserError(f"{run_dir} is a conditional model trained with --appearance "
+                        f"{meta['config']['appearance']}: its appearance is drawn per class after "
+                        "the generator, which the export does not carry; use 'refgan generate' "
+                        "for its samples")
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"run_dir": str(run_dir), "step": meta["step"], "checkpoint": meta["checkpoint"],
                 "checkpoint_why": meta["checkpoint_why"], "batch": batch,
@@ -97,6 +104,12 @@ def export_run(run_dir, out, batch: int = 64, which: str | None = None) -> Path:
                            for k, v in group.items()},
                 "input_shape": list(shape), "platforms": platforms,
                 "kind": "generator" if net_name.startswith("G") else "discriminator"}
+            if key in appearances and net_name.startswith("G"):
+                manifest["models"][name]["appearance"] = f"{key}.appearance.npz"
+        if key in appearances:
+            np.savez(inside(out, f"{key}.appearance.npz"), **appearances[key].state_dict())
+    if appearances:
+        shutil.copyfile(appearance_module.__file__, out / "appearance.py")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     shutil.copyfile(Path(__file__).with_name("loader_template.py"), out / "loader.py")
     return out

@@ -11,7 +11,13 @@ then not needed); without them it rebuilds the networks with refgan::
 Each network was traced once, in eval mode (batch-norm running statistics, no
 dropout), and saved as StableHLO for a fixed batch; ``load`` feeds any number of
 rows through it in batches, padding the last one.
+
+A generator of a run trained with ``--appearance white|stain`` draws images with their
+appearance removed; ``load`` puts one back, drawn from the training images' for each
+row of z (``appearance.py``, copied from refgan: a fixed z gives a fixed image, the
+same as ``refgan generate``'s).
 """
+import importlib.util
 import json
 from pathlib import Path
 
@@ -62,7 +68,7 @@ def load(name, weights=None):
     v = variables(name) if weights is None else weights
     batch = entry["input_shape"][0]
 
-    def f(x):
+    def network(x):
         x = np.asarray(x, np.float32)
         n, out = len(x), []
         for i in range(0, n, batch):
@@ -73,7 +79,21 @@ def load(name, weights=None):
             out.append(np.asarray(forward(v, chunk))[:batch - pad])
         return np.concatenate(out)
 
-    return f
+    if "appearance" not in entry:
+        return network
+    appearance = _appearance(entry["appearance"])
+    return lambda z: appearance.sample(network(z), np.asarray(z, np.float32))
+
+
+def _appearance(filename):
+    """The run's measured appearances (refgan.gans.appearance.Appearance) from ``filename``."""
+    spec = importlib.util.spec_from_file_location("refgan_export_appearance", HERE / "appearance.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    appearance = module.Appearance(MANIFEST["config"]["appearance"])
+    with np.load(HERE / filename) as f:
+        appearance.load_state_dict(dict(f))
+    return appearance
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 from refgan import random
 from refgan.errors import UserError
 from refgan.export import load_variables, to_jax, to_variables
+from refgan.training.config import jax_engine_refusal
 from refgan.training.trainer import Trainer
 from refgan.jax_engine.step import WganGpHyper, data_parallel, make_wgan_gp_step, noise_from_key
 
@@ -44,6 +45,8 @@ class JaxWganGpTrainer(Trainer):
         if c.gp_every != 1:
             raise UserError("--engine jax applies the gradient penalty on every critic update; "
                             f"drop --gp-every {c.gp_every} or use --engine refgan")
+        if jax_engine_refusal(c):  # a resumed run of the refgan engine, too
+            raise UserError(jax_engine_refusal(c))
         super().setup()
         m0 = self.models[self.keys[0]]
         gapply, _ = to_jax(m0.nets["G"])

@@ -431,6 +431,23 @@ def toolkit_in_use(c: TrainConfig) -> list[str]:
     return ["--" + k.replace("_", "-") for k, (off, _) in TOOLKIT.items() if getattr(c, k) != off]
 
 
+# The toolkit options the JAX engine trains with: they change only the critic's forward,
+# which its step runs through the JAX twins of refgan's ops, or the images the models
+# learn from, which both engines prepare alike. The others change the losses, the
+# generator's noise or the loop, which its step does not implement.
+JAX_ENGINE_TOOLKIT = ("appearance", "colour_critic", "low_res_critic")
+
+
+def jax_engine_refusal(c: TrainConfig) -> str | None:
+    """Why ``--engine jax`` cannot train ``c`` (a new run or a resumed one), or None."""
+    unread = [name for name in toolkit_in_use(c)
+              if name[2:].replace("-", "_") not in JAX_ENGINE_TOOLKIT]
+    if unread:
+        return (f"--engine jax does not implement {unread[0]}; train this run on the refgan "
+                f"engine (--engine refgan)")
+    return None
+
+
 def field_names() -> list[str]:
     return [f.name for f in fields(TrainConfig)]
 
