@@ -10,6 +10,7 @@ from refgan.gans import MODEL_CLASSES
 from refgan.training import presets
 from refgan.training import data as gan_data
 from refgan.gans.acgan import real_fraction
+from refgan.gradcheck import check_backward, check_double_backward
 from refgan.training.config import TrainConfig
 from refgan.training.trainer import Trainer
 
@@ -44,6 +45,14 @@ def trained_critic_part(c, run_dir, kind, part):
     assert t.run() == 0
     assert not np.array_equal(layer.weight.numpy(), before)
     return t
+
+
+def critic_matches_finite_differences(critic, x):
+    """The critic's first and second derivatives (the gradient penalty differentiates its
+    input gradient) against float64 finite differences, with respect to the image ``x``
+    and every parameter."""
+    check_backward(lambda t: critic(t), [x], params=critic.parameters())
+    check_double_backward(lambda t: critic(t), [x], params=critic.parameters())
 
 
 def smoke_config(model, **kw):

@@ -10,10 +10,9 @@ from refgan import nn
 from refgan.errors import UserError
 from refgan.gans.architectures import Trunk
 from refgan.gans.multiscale import WithLowResCritic
-from refgan.gradcheck import check_backward, check_double_backward
 from refgan.training import presets
 
-from test_gans import trained_critic_part
+from test_gans import critic_matches_finite_differences, trained_critic_part
 
 
 def naive_pool(x, f):
@@ -58,9 +57,7 @@ def test_gradients_match_finite_differences_to_second_order(rng):
     orders, with respect to the image and every parameter of both critics."""
     refgan.manual_seed(0)
     d = WithLowResCritic(critic(16, 2), 16, 2, 2, minibatch_std=2).astype(np.float64)
-    x = rng.standard_normal((4, 3, 16, 16))
-    check_backward(lambda t: d(t), [x], params=d.parameters())
-    check_double_backward(lambda t: d(t), [x], params=d.parameters())
+    critic_matches_finite_differences(d, rng.standard_normal((4, 3, 16, 16)))
 
 
 @pytest.mark.parametrize("model", ["wgan-gp", "dcgan"])
@@ -72,10 +69,11 @@ def test_a_run_with_the_low_critic_trains_it(model, tmp_path, numpy_backend):
 
 @pytest.mark.parametrize("kw,message", [
     (dict(low_res_critic=4), "--low-res-critic 4 must be a factor >= 2 of --size 16 that leaves "
-                             "a side of 8 or more"),
+                             "a side of 8 or more .* e.g. --low-res-critic 2"),
     (dict(low_res_critic=3), "must be a factor >= 2 of --size 16"),
     (dict(low_res_critic=1), "must be a factor >= 2"),
     (dict(low_res_critic=-1), "--low-res-critic must be >= 0"),
+    (dict(low_res_critic=2, size=8), "no factor does at this size: leave it out"),
     (dict(low_res_critic=2, recon=1.0), "leave out --low-res-critic or --recon"),
     (dict(model="cgan", low_res_critic=2), "cgan does not use --low-res-critic"),
 ])

@@ -103,8 +103,9 @@ class GAN:
     # -- the limited-data toolkit (refgan/gans/regularizers.py, ada.py, docs/toolkit.md)
     def make_toolkit(self, c, critic):
         """Set up what the config asks of the critic ``critic`` and return it: the
-        low-resolution critic and the colour branch beside it, spectral norm on its layers (before its optimiser is made),
-        DiffAugment or ADA, R1 and LeCam. Options a config lacks (an older run's) are off."""
+        low-resolution critic and the colour branch beside it, spectral norm on its layers
+        (before its optimiser is made), DiffAugment or ADA, R1 and LeCam. Options a config
+        lacks (an older run's) are off."""
         self.loss = getattr(c, "loss", "wgan")
         self.r1_gamma = float(getattr(c, "r1", 0.0))
         self.lecam_weight = float(getattr(c, "lecam", 0.0))

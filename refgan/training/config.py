@@ -380,9 +380,11 @@ class TrainConfig:
                             "--recon or --progressive")
         if self.low_res_critic and (self.low_res_critic < 2 or self.size % self.low_res_critic
                                     or self.size // self.low_res_critic < 8):
+            fix = (f"e.g. --low-res-critic {max(2, self.size // 16)}" if self.size >= 16
+                   else "no factor does at this size: leave it out")
             raise UserError(f"--low-res-critic {self.low_res_critic} must be a factor >= 2 of "
                             f"--size {self.size} that leaves a side of 8 or more (the critic's "
-                            f"smallest), e.g. --low-res-critic {max(2, self.size // 16)}")
+                            f"smallest); {fix}")
         if self.low_res_critic and (self.recon or self.progressive):
             raise UserError("--low-res-critic adds a second fixed critic, which --recon and "
                             "--progressive do not read; leave out --low-res-critic or "
@@ -433,8 +435,9 @@ def toolkit_in_use(c: TrainConfig) -> list[str]:
 
 # The toolkit options the JAX engine trains with: they change only the critic's forward,
 # which its step runs through the JAX twins of refgan's ops, or the images the models
-# learn from, which both engines prepare alike. The others change the losses, the
-# generator's noise or the loop, which its step does not implement.
+# learn from, which both engines prepare alike. The others change the losses or the
+# loop, which its step does not implement, or the generator, which its step was checked
+# with for Gaur et al.'s generator only.
 JAX_ENGINE_TOOLKIT = ("appearance", "colour_critic", "low_res_critic")
 
 
