@@ -30,12 +30,11 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
 from refgan.data import make_blood_cells
 from refgan.training.config import TrainConfig
 from refgan.training.load import load_models, sample_class
-from refgan.training.quality import colour_statistics
+from refgan.training.quality import COLOUR_STATISTICS, colour_classifier, colour_statistics
 
 
 def spread(images: np.ndarray) -> np.ndarray:
@@ -43,12 +42,6 @@ def spread(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, np.float64).mean(axis=(2, 3)).std(axis=0)
 
 
-CHANNELS = "RGB"
-PERCENTILES = (5, 25, 50, 75, 95)
-# The order of colour_statistics' 24 columns.
-STATISTICS = ([f"{c} mean" for c in CHANNELS] + [f"{c} std" for c in CHANNELS]
-              + [f"{c} p{p}" for c in CHANNELS for p in PERCENTILES]
-              + ["corr RG", "corr RB", "corr GB"])
 GROUPS = {"means": range(0, 3), "stds": range(3, 6), "percentiles": range(6, 21),
           "correlations": range(21, 24)}
 
@@ -58,9 +51,9 @@ def classifier_accuracy(real_stats: np.ndarray, fake_stats: np.ndarray, linear: 
     ``linear``: a logistic regression on the same standardised statistics instead."""
     x = np.concatenate([real_stats, fake_stats])
     y = np.r_[np.zeros(len(real_stats)), np.ones(len(fake_stats))]
-    clf = LogisticRegression(max_iter=2000) if linear else SVC(C=1.0, kernel="rbf", gamma="scale")
-    return float(cross_val_score(make_pipeline(StandardScaler(), clf), x, y,
-                                 cv=StratifiedKFold(5, shuffle=True, random_state=0)).mean())
+    clf = (make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)) if linear
+           else colour_classifier())
+    return float(cross_val_score(clf, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=0)).mean())
 
 
 def statistic_gaps(real_stats: np.ndarray, fake_stats: np.ndarray) -> dict:
@@ -78,7 +71,7 @@ def statistic_gaps(real_stats: np.ndarray, fake_stats: np.ndarray) -> dict:
     mu, sd = real_stats.mean(0), real_stats.std(0) + 1e-12
     zr, zf = (real_stats - mu) / sd, (fake_stats - mu) / sd
     out = {}
-    for j, name in enumerate(STATISTICS):
+    for j, name in enumerate(COLOUR_STATISTICS):
         others = [k for k in range(zr.shape[1]) if k != j]
         fit = Ridge(alpha=1.0).fit(zr[:, others], zr[:, j])
         rr, rf = zr[:, j] - fit.predict(zr[:, others]), zf[:, j] - fit.predict(zf[:, others])

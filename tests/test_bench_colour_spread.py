@@ -7,7 +7,7 @@ import numpy as np
 
 from refgan.commands import main
 from refgan.data import make_blood_cells
-from refgan.training.quality import colour_statistics
+from refgan.training.quality import COLOUR_STATISTICS, colour_statistics
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 import colour_spread  # noqa: E402
@@ -21,7 +21,7 @@ def test_a_runs_spread_and_the_colour_tests_groups(tmp_path, capsys):
     assert fake.shape == real.shape == (3,) and (real > 0).all()
     assert set(groups) == {"all", "means", "stds", "percentiles", "correlations", "-means", "-stds",
                            "-percentiles", "-correlations", "linear"}
-    assert list(gaps) == colour_spread.STATISTICS and len(gaps) == 24
+    assert list(gaps) == COLOUR_STATISTICS and len(gaps) == 24
     assert all(0 <= v <= 1 for v in groups.values())
     # a two-step generator's noise is told from cells by its colours alone
     assert groups["all"] > 0.9
@@ -45,7 +45,7 @@ def test_the_statistic_names_follow_the_colour_statistics_columns():
     rng = np.random.default_rng(1)
     images = rng.uniform(-1, 1, (4, 3, 8, 8))
     stats = colour_statistics(images)
-    column = dict(zip(colour_spread.STATISTICS, stats.T))
+    column = dict(zip(COLOUR_STATISTICS, stats.T))
     flat = images.reshape(4, 3, -1)
     np.testing.assert_allclose(column["G mean"], flat[:, 1].mean(1))
     np.testing.assert_allclose(column["B std"], flat[:, 2].std(1))

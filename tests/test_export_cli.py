@@ -92,19 +92,25 @@ def test_export_command_writes_weights_and_a_loader(jax_run, tmp_path):
     assert scores.shape == (5, 1)
 
 
-@pytest.mark.parametrize("options", [["--generator", "styled"], ["--generator", "fastgan", "--recon", "1"],
-                                     ["--upsample", "bilinear"]])
-def test_export_of_the_toolkit_generators_matches_refgan(options, tmp_path):
-    """The styled and fastgan generators (noise inputs: their fixed eval-mode planes are
-    buffers, JAX values in the export), bilinear upsampling and the self-supervised
-    critic (its D(x) without the decoders' loss) export and compute what refgan does."""
+def _exported(tmp_path, options):
+    """A 2-step smoke run trained with ``options``, its JAX export and its loader:
+    (run folder, export folder, loader module)."""
     import cli
 
     run, out = tmp_path / "run", tmp_path / "exported"
     assert cli.main(["-q", "train", "--preset", "smoke", "--steps", "2", *options,
                      "--run-dir", str(run)]) == 0
     assert cli.main(["export", str(run), "--to", "jax", "--out", str(out), "--batch", "4"]) == 0
-    loader = _import_loader(out)
+    return run, out, _import_loader(out)
+
+
+@pytest.mark.parametrize("options", [["--generator", "styled"], ["--generator", "fastgan", "--recon", "1"],
+                                     ["--upsample", "bilinear"]])
+def test_export_of_the_toolkit_generators_matches_refgan(options, tmp_path):
+    """The styled and fastgan generators (noise inputs: their fixed eval-mode planes are
+    buffers, JAX values in the export), bilinear upsampling and the self-supervised
+    critic (its D(x) without the decoders' loss) export and compute what refgan does."""
+    run, out, loader = _exported(tmp_path, options)
     reference = Trainer.resume(run, run_data(run))
     z = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
     expected = reference.models["healthy"].sample(4, z=z)
@@ -119,13 +125,7 @@ def test_export_of_the_toolkit_generators_matches_refgan(options, tmp_path):
 def test_export_of_the_low_res_critic_matches_refgan(tmp_path):
     """A critic with the low-resolution critic beside it (an average pool and a second
     trunk) exports and scores images as refgan's does."""
-    import cli
-
-    run, out = tmp_path / "run", tmp_path / "exported"
-    assert cli.main(["-q", "train", "--preset", "smoke", "--steps", "2", "--low-res-critic", "2",
-                     "--run-dir", str(run)]) == 0
-    assert cli.main(["export", str(run), "--to", "jax", "--out", str(out), "--batch", "4"]) == 0
-    loader = _import_loader(out)
+    run, _, loader = _exported(tmp_path, ["--low-res-critic", "2"])
     D = Trainer.resume(run, run_data(run)).models["healthy"].nets["D"].eval()
     x = np.random.default_rng(0).uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)
     with refgan.no_grad():
@@ -137,14 +137,8 @@ def test_export_of_the_low_res_critic_matches_refgan(tmp_path):
 def test_export_of_an_appearance_run_draws_what_refgan_draws(kind, tmp_path):
     """A run of --appearance: the export carries the measured appearances, and the
     loader's generator puts on each image the appearance refgan draws for its z."""
-    import cli
-
-    run, out = tmp_path / "run", tmp_path / "exported"
-    assert cli.main(["-q", "train", "--preset", "smoke", "--steps", "2", "--appearance", kind,
-                     "--run-dir", str(run)]) == 0
-    assert cli.main(["export", str(run), "--to", "jax", "--out", str(out), "--batch", "4"]) == 0
+    run, out, loader = _exported(tmp_path, ["--appearance", kind])
     assert (out / "appearance.py").exists() and (out / "healthy.appearance.npz").exists()
-    loader = _import_loader(out)
     model = Trainer.resume(run, run_data(run)).models["healthy"]
     z = np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32)
     expected = model.sample(6, z=z)

@@ -75,9 +75,16 @@ def test_a_run_with_the_low_critic_trains_it(model, tmp_path, numpy_backend):
     (dict(low_res_critic=-1), "--low-res-critic must be >= 0"),
     (dict(low_res_critic=2, size=8), "no factor does at this size: leave it out"),
     (dict(low_res_critic=2, recon=1.0), "leave out --low-res-critic or --recon"),
+    (dict(low_res_critic=2, size=32, progressive=2), "leave out --low-res-critic or --progressive"),
     (dict(model="cgan", low_res_critic=2), "cgan does not use --low-res-critic"),
 ])
 def test_bad_low_critic_options_are_refused_by_name(kw, message):
     model = kw.pop("model", "wgan-gp")
     with pytest.raises(UserError, match=message):
         presets.resolve(model, "smoke", strict=True, **kw)
+
+
+@pytest.mark.parametrize("size,factor", [(16, 3), (16, 4), (32, 1)])
+def test_the_module_refuses_a_factor_that_leaves_no_critic(size, factor):
+    with pytest.raises(ValueError, match=f"got {factor} for side {size}"):
+        WithLowResCritic(critic(size, 2), size, 2, factor)

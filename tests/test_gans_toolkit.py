@@ -96,6 +96,19 @@ def test_jax_engine_refuses_the_toolkit_options_its_step_lacks(tmp_path, capsys)
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("options,message", [
+    (["--model", "dcgan"], "--engine jax trains wgan-gp only, not dcgan"),
+    (["--optimizer", "rmsprop"], "--engine jax implements Adam only; drop --optimizer rmsprop"),
+    (["--gp-every", "2"], "drop --gp-every 2 or use --engine refgan"),
+])
+def test_jax_engine_refuses_a_new_run_before_making_its_folder(options, message, tmp_path, capsys):
+    code = cli.main(["train", "--preset", "smoke", "--engine", "jax", *options,
+                     "--run-dir", str(tmp_path / "run")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_jax_engine_refuses_to_resume_a_run_whose_loss_it_lacks(tmp_path, capsys):
     """A refgan-engine run of the hinge loss is not resumed on the JAX engine, whose step
     would go on with the Wasserstein loss and penalty."""

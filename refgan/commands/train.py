@@ -155,8 +155,8 @@ def _train(args, hold: contextlib.ExitStack) -> int:
                                               **given)
         _check_data_options(given, c)
         c.engine = args.engine
-        if c.engine == "jax" and train_config.jax_engine_refusal(c):
-            raise UserError(train_config.jax_engine_refusal(c))
+        if c.engine == "jax" and (why := train_config.jax_engine_refusal(c)):
+            raise UserError(why)
         c.backend = "jax" if c.engine == "jax" else backend.get_backend().name
         if restart is not None:
             run_dir = Path(args.resume)

@@ -28,7 +28,14 @@ from __future__ import annotations
 from refgan import nn
 from refgan.gans.architectures import Trunk
 
-__all__ = ["WithLowResCritic"]
+__all__ = ["WithLowResCritic", "pools_to_a_critic"]
+
+
+def pools_to_a_critic(size: int, factor: int) -> bool:
+    """Whether average-pooling a ``size`` x ``size`` image by ``factor`` leaves a side
+    Gaur et al.'s critic is built for: ``factor`` >= 2 divides ``size`` and the pooled
+    side is 8 or more (``architectures.stages``' smallest)."""
+    return factor >= 2 and size % factor == 0 and size // factor >= 8
 
 
 class WithLowResCritic(nn.Module):
@@ -38,7 +45,7 @@ class WithLowResCritic(nn.Module):
     def __init__(self, main: nn.Module, size: int, width: int, factor: int,
                  minibatch_std: int = 0, in_channels: int = 3):
         super().__init__()
-        if factor < 2 or size % factor or size // factor < 8:
+        if not pools_to_a_critic(size, factor):
             raise ValueError(f"a low-resolution critic needs a factor >= 2 that leaves a side "
                              f"of 8 or more, got {factor} for side {size}")
         self.main = main

@@ -37,16 +37,8 @@ class JaxWganGpTrainer(Trainer):
 
     def setup(self):
         c = self.config
-        if c.model != "wgan-gp":
-            raise UserError(f"--engine jax trains wgan-gp only, not {c.model}")
-        if c.optimizer != "adam":
-            raise UserError("--engine jax implements Adam only; drop --optimizer "
-                            f"{c.optimizer}")
-        if c.gp_every != 1:
-            raise UserError("--engine jax applies the gradient penalty on every critic update; "
-                            f"drop --gp-every {c.gp_every} or use --engine refgan")
-        if jax_engine_refusal(c):  # a resumed run of the refgan engine, too
-            raise UserError(jax_engine_refusal(c))
+        if why := jax_engine_refusal(c):   # a resumed run of the refgan engine too
+            raise UserError(why)
         super().setup()
         m0 = self.models[self.keys[0]]
         gapply, _ = to_jax(m0.nets["G"])

@@ -34,6 +34,7 @@ from refgan.data.names import check_class_names
 from refgan.errors import UserError
 from refgan.gans.architectures import stages
 from refgan.gans.diffaugment import POLICIES
+from refgan.gans.multiscale import pools_to_a_critic
 from refgan.gans.regularizers import LOSSES
 from refgan.gans.styled import GENERATORS
 
@@ -378,8 +379,7 @@ class TrainConfig:
         if self.recon and self.progressive:
             raise UserError("--recon reads Gaur et al.'s fixed critic, not a growing one; leave out "
                             "--recon or --progressive")
-        if self.low_res_critic and (self.low_res_critic < 2 or self.size % self.low_res_critic
-                                    or self.size // self.low_res_critic < 8):
+        if self.low_res_critic and not pools_to_a_critic(self.size, self.low_res_critic):
             fix = (f"e.g. --low-res-critic {max(2, self.size // 16)}" if self.size >= 16
                    else "no factor does at this size: leave it out")
             raise UserError(f"--low-res-critic {self.low_res_critic} must be a factor >= 2 of "
@@ -428,11 +428,6 @@ def _copy(v):
     return list(v) if isinstance(v, (list, tuple)) else v
 
 
-def toolkit_in_use(c: TrainConfig) -> list[str]:
-    """The command-line names of the toolkit options ``c`` turns on (docs/toolkit.md)."""
-    return ["--" + k.replace("_", "-") for k, (off, _) in TOOLKIT.items() if getattr(c, k) != off]
-
-
 # The toolkit options the JAX engine trains with: they change only the critic's forward,
 # which its step runs through the JAX twins of refgan's ops, or the images the models
 # learn from, which both engines prepare alike. The others change the losses or the
@@ -442,12 +437,20 @@ JAX_ENGINE_TOOLKIT = ("appearance", "colour_critic", "low_res_critic")
 
 
 def jax_engine_refusal(c: TrainConfig) -> str | None:
-    """Why ``--engine jax`` cannot train ``c`` (a new run or a resumed one), or None."""
-    unread = [name for name in toolkit_in_use(c)
-              if name[2:].replace("-", "_") not in JAX_ENGINE_TOOLKIT]
+    """Why ``--engine jax`` cannot train ``c``, or None: the one check of a new run (before
+    its folder is made) and of a resumed one (the JAX trainer's setup)."""
+    if c.model != "wgan-gp":
+        return f"--engine jax trains wgan-gp only, not {c.model}"
+    if c.optimizer != "adam":
+        return f"--engine jax implements Adam only; drop --optimizer {c.optimizer}"
+    if c.gp_every != 1:
+        return ("--engine jax applies the gradient penalty on every critic update; "
+                f"drop --gp-every {c.gp_every} or use --engine refgan")
+    unread = [k for k, (off, _) in TOOLKIT.items()
+              if getattr(c, k) != off and k not in JAX_ENGINE_TOOLKIT]
     if unread:
-        return (f"--engine jax does not implement {unread[0]}; train this run on the refgan "
-                f"engine (--engine refgan)")
+        return (f"--engine jax does not implement --{unread[0].replace('_', '-')}; train this "
+                "run on the refgan engine (--engine refgan)")
     return None
 
 

@@ -66,11 +66,19 @@ def lr_features(images: np.ndarray, size: int = PIXELS) -> np.ndarray:
     return ((resize(np.asarray(images, np.float32), size) + 1) / 2).reshape(len(images), -1)
 
 
+COLOUR_PERCENTILES = (5, 25, 50, 75, 95)
+#: The names of colour_statistics' 24 columns, in order.
+COLOUR_STATISTICS = ([f"{c} mean" for c in "RGB"] + [f"{c} std" for c in "RGB"]
+                     + [f"{c} p{p}" for c in "RGB" for p in COLOUR_PERCENTILES]
+                     + ["corr RG", "corr RB", "corr GB"])
+
+
 def colour_statistics(images: np.ndarray) -> np.ndarray:
     """(N, 3, S, S) -> (N, 24): per channel mean, std, 5/25/50/75/95th percentiles,
-    and the correlations of the channel pairs (RG, RB, GB)."""
+    and the correlations of the channel pairs (RG, RB, GB); ``COLOUR_STATISTICS``
+    names the columns."""
     x = np.asarray(images, np.float64).reshape(len(images), 3, -1)
-    pct = np.percentile(x, [5, 25, 50, 75, 95], axis=2).transpose(1, 2, 0)  # (N, 3, 5)
+    pct = np.percentile(x, COLOUR_PERCENTILES, axis=2).transpose(1, 2, 0)  # (N, 3, 5)
     mean, std = x.mean(2), x.std(2)
     xc = (x - mean[..., None]) / (std[..., None] + 1e-8)
     corr = np.stack([(xc[:, a] * xc[:, b]).mean(1) for a, b in ((0, 1), (0, 2), (1, 2))], 1)
@@ -121,9 +129,6 @@ def two_sample_test(real: np.ndarray, other: np.ndarray, folds: int = 5, seed: i
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
 
     rng = np.random.default_rng(seed)
     n = min(len(real), len(other))
@@ -133,12 +138,22 @@ def two_sample_test(real: np.ndarray, other: np.ndarray, folds: int = 5, seed: i
     y = np.r_[np.zeros(n), np.ones(n)]
     cv = StratifiedKFold(n_splits=max(2, min(folds, n)), shuffle=True, random_state=seed)
     lr = LogisticRegression(C=1.0, max_iter=2000)
-    svm = make_pipeline(StandardScaler(), SVC(C=1.0, kernel="rbf", gamma="scale"))
+    svm = colour_classifier()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         acc_lr = cross_val_score(lr, lr_features(x, C2ST_PIXELS), y, cv=cv).mean()
         acc_svm = cross_val_score(svm, colour_statistics(x), y, cv=cv).mean()
     return {"lr_pixels": float(acc_lr), "svm_colour": float(acc_svm), "n": int(n)}
+
+
+def colour_classifier():
+    """The colour test's classifier: an RBF SVM (C = 1, gamma 'scale') on the
+    standardised colour statistics."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    return make_pipeline(StandardScaler(), SVC(C=1.0, kernel="rbf", gamma="scale"))
 
 
 def c2st_score(reference: dict, generated: dict, seed: int = 0) -> tuple[float, dict]:
