@@ -20,6 +20,9 @@ from refgan.study.gan import refgan_gan_step
 from refgan.training import sweep as lr_sweep
 
 NAME = "gaur"
+# Gaur et al.'s generator draws whole images, appearance included; the cpu preset's
+# measured appearance (--appearance stain) is refgan's main-job design, not the paper's.
+PAPER_GENERATOR = dict(appearance="generator")
 TITLE = "Gaur et al.: WGAN-GP augmentation of leukemia cells, rerun by refgan"
 SOURCE = SOURCES[NAME]
 TABLE2 = ("real", "real+classic", "real+gen", "real+classic+gen")
@@ -61,7 +64,7 @@ def training_sets(plan: Plan, train: Dataset, val: Dataset, seed: int, workdir):
     o = plan.options
     # one thread: the folds run side by side (--jobs), each on a core of its own
     step = refgan_gan_step("wgan-gp", o["preset"], **{"grow": "none" if plan.scale == "quick" else "auto",
-                                                       "threads": 1, **o["gan"]})
+                                                       "threads": 1, **PAPER_GENERATOR, **o["gan"]})
     g = step(train, {c: o["n_generated"] for c in train.class_names}, seed, workdir / "wgan-gp")
     gen = take_per_class(g.generated, {c: o["n_generated"] for c in train.class_names})
     rotated = classic(gen, "rotations", seed)
@@ -78,7 +81,7 @@ def training_sets(plan: Plan, train: Dataset, val: Dataset, seed: int, workdir):
 def extra(plan: Plan, results: dict, out_dir, log) -> dict:
     """The learning-rate search (Gaur et al.'s ranges), with refgan sweep's engine."""
     o = plan.options
-    options = dict(o["lr_options"], seed=plan.seed)
+    options = dict(o["lr_options"], seed=plan.seed, **PAPER_GENERATOR)
     if plan.data != "synthetic":
         options.update(data=plan.data, crop=plan.crop or None)
     if plan.scale == "quick":

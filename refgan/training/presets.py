@@ -23,7 +23,10 @@ no DiffAugment (Zhao et al. 2020): in so short a run the critic does not yet mem
 the grown training set, the failure both exist to prevent, and they slowed G instead.
 The critic reads a minibatch-standard-deviation feature map before its last conv
 (groups of 4, Karras et al. 2018): a critic that judges one image at a time cannot
-object to a generator that draws every cell at the average stain. Samples come from
+object to a generator that draws every cell at the average stain. Each training
+image's white point and stain strength are measured and taken off before training and
+a training image's, drawn for each z, put back on the samples (``--appearance stain``,
+refgan/gans/appearance.py): G learns the cells, not the spread of slides. Samples come from
 an EMA of G (0.999 with warm-up; within the budget the warm-up alone sets the
 average, ``GAN.update_ema``) whose batch-norm statistics are recomputed for the
 averaged weights at each sample grid and checkpoint (copied from G they belong to
@@ -32,7 +35,8 @@ test tells least well from freshly rendered cells (``best_metric`` c2st,
 ``use_best``): KID on simple features reaches its noise floor early in the run and
 then ties, while the two-sample test keeps falling. The runs behind each choice and
 their figures: docs/main-job.md and the records in docs/log/. These extras (EMA,
-minibatch-std, the two-sample checkpoint choice, the time budget, TTUR) belong to
+minibatch-std, the measured appearance, the two-sample checkpoint choice, the time
+budget, TTUR) belong to
 WGAN-GP's main job only. The other models keep their papers' plain setting under
 ``cpu``: no EMA, no time budget, the last checkpoint (the collapse Nizam and Md Ali
 studied stays visible), 1,500 steps at width 16 (the width is for CPU time; the
@@ -84,7 +88,8 @@ _CPU_PLAIN = dict(width_g=16, width_d=16, steps=1500, time_budget=0.0, ema=0.0,
 PRESET_MODELS = {
     "cpu": {"wgan-gp": dict(width_g=16, width_d=16, steps=6000, time_budget=540.0, n_disc=1,
                             lr_g=2e-4, lr_d=1e-3, dropout=0.0, diffaugment="", ema=0.999,
-                            minibatch_std=4, best_metric="c2st", use_best=True),
+                            minibatch_std=4, appearance="stain", best_metric="c2st",
+                            use_best=True),
             **{m: dict(_CPU_PLAIN) for m in MODEL_DEFAULTS if m != "wgan-gp"}},
 }
 
