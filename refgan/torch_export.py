@@ -12,6 +12,10 @@ name for per-class runs, else ``all``; ``<net>`` is ``G``, ``D``, ``G_ema`` ...)
     refgan_torch.py            a standalone module (torch only) that builds each
                                architecture from the manifest and loads its weights
                                (``refgan/torch_template.py``)
+    <model>.appearance.npz     runs of ``--appearance white|stain``: the training images'
+    appearance.py              appearances and ``refgan.gans.appearance`` (numpy only);
+                               ``refgan_torch.load`` puts one on each generated image,
+                               drawn for its z as ``refgan generate`` draws it
 
 The weights are written in the safetensors format with NumPy alone
 (:mod:`refgan.safetensors`).
@@ -22,7 +26,9 @@ records what its first layer reads (``input_shape``). WGAN-GP and DCGAN export w
 (G: z -> image, D: image -> score). Other models export their chain networks as they
 are (InfoGAN/AC-GAN: trunk and heads separately; CGAN: G reads z joined to the label
 embedding, D an image with the label plane); the glue between them (embeddings,
-ALI's encoder and joint critic) is listed under ``skipped`` when it is not a chain.
+ALI's encoder and joint critic) is listed under ``skipped`` when it is not a chain, and
+so is the generator of a conditional ``--appearance`` run (its appearance is drawn per
+class, which the chain does not see).
 """
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ from refgan import nn
 from refgan.data.names import inside
 from refgan.errors import UserError
 from refgan.gans.architectures import Generator, Trunk
-from refgan.training.load import load_models
+from refgan.training.load import load_models, write_appearances
 from refgan.provenance import provenance
 from refgan.safetensors import write_safetensors
 
@@ -103,14 +109,17 @@ def export_models(models: dict, config: dict, out, source: dict | None = None) -
         raise UserError(f"{out} exists and is not empty; choose a new --out folder")
     out.mkdir(parents=True, exist_ok=True)
     manifest = dict(source or {}, config=config, networks={}, skipped={})
+    appearance_files = write_appearances(
+        {key: m for key, m in models.items() if not m.conditional}, out)
     for key, model in models.items():
         for net_name, module in model.nets.items():
             name = f"{key}.{net_name}"
-            if net_name.startswith("G") and "appearance" in getattr(model, "aux", {}):
+            generator = net_name.startswith("G")
+            if generator and model.conditional and "appearance" in model.aux:
                 manifest["skipped"][name] = (
-                    f"its images get their appearance after the generator (--appearance "
-                    f"{config['appearance']}), which a torch module does not carry; export "
-                    "with --to jax or sample with 'refgan generate'")
+                    f"its images get their appearance after the generator, drawn per class "
+                    f"(--appearance {config['appearance']}), which the exported chain (z "
+                    "joined to the label embedding) does not carry; sample with 'refgan generate'")
                 continue
             try:
                 arch = architecture(module)
@@ -118,11 +127,12 @@ def export_models(models: dict, config: dict, out, source: dict | None = None) -
             except TypeError as err:
                 manifest["skipped"][name] = str(err)
                 continue
-            generator = net_name.startswith("G")
             write_safetensors(inside(out, f"{name}.safetensors"), module.state_dict(),
                               metadata={"format": "pt", "refgan_network": name})
             manifest["networks"][name] = {"architecture": arch, "input_shape": shape,
                                           "kind": "generator" if generator else "network"}
+            if generator and key in appearance_files:
+                manifest["networks"][name]["appearance"] = appearance_files[key]
     if not manifest["networks"]:
         shutil.rmtree(out)
         raise UserError(f"no network of this {config['model']} run can be exported to torch: "

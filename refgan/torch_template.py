@@ -13,6 +13,12 @@ Use::
     images = G(torch.randn(16, G.in_dim))     # (16, 3, S, S) in [-1, 1]
     score = refgan_torch.load("healthy.D")(images)
 
+A generator of a run trained with ``--appearance white|stain`` draws cells with their
+appearance (white point, stain strength) taken off; ``load`` returns it followed by
+``WithAppearance``, which puts on each image the appearance refgan draws for its row of
+z (``appearance.py`` beside this file, numpy), so ``G(z)`` is what ``refgan generate``
+draws for the same z.
+
 Layers are torch's own, with refgan's layouts (they are PyTorch's). One difference
 needs care: refgan's ``padding='same'`` follows TensorFlow, which puts the odd extra
 row and column of padding at the bottom and right (a 5x5 stride-2 convolution of an
@@ -25,12 +31,14 @@ without the ``safetensors`` package, and never with pickle.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import struct
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -161,6 +169,34 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, s.reshape(n, 1, h, w)], dim=1)
 
 
+class WithAppearance(nn.Module):
+    """A generator followed by the appearance refgan puts on its images
+    (``refgan.gans.appearance``). For each row of z a training image's appearance
+    a' = (ln w', ln s') is drawn by ``appearance.draw``, in numpy, from z's float32 bytes
+    (a fixed z gives a fixed image); G's output y in [-1, 1] is then mapped, per channel
+    c, with the training images' geometric means (w_bar, s_bar) = exp(reference), to::
+
+        u = clip((y + 1) / 2, 1/255, 1)
+        x = 2 clip(w'_c (u / w_bar_c) ^ (s'_c / s_bar_c), 0, 1) - 1
+
+    in float64, as refgan computes it, and in torch, so gradients reach G."""
+
+    def __init__(self, generator: nn.Module, appearance):
+        super().__init__()
+        self.generator, self.appearance = generator, appearance
+
+    def forward(self, z):
+        y = self.generator(z)
+        drawn = self.appearance.draw(z.detach().cpu().numpy().astype(np.float32))
+        a = torch.from_numpy(drawn).to(y.device)                             # (N, 6) float64
+        ref = torch.from_numpy(np.asarray(self.appearance.reference)).to(y.device)
+        w, s = a[:, :3].exp()[..., None, None], a[:, 3:].exp()[..., None, None]
+        w_bar, s_bar = ref[:3].exp()[:, None, None], ref[3:].exp()[:, None, None]
+        u = ((y.double() + 1) / 2).clamp(1.0 / 255, 1.0)
+        x = (w * torch.exp(torch.log(u / w_bar) * s / s_bar)).clamp(0.0, 1.0)
+        return (2 * x - 1).to(y.dtype)
+
+
 def build(spec: dict) -> nn.Module:
     """The torch module of one architecture node of manifest.json."""
     kind, a = spec["layer"], spec.get("args", {})
@@ -214,6 +250,19 @@ def load(name: str, directory=HERE) -> nn.Module:
     info = manifest(directory)["networks"][name]
     module = build(info["architecture"])
     module.load_state_dict(read_safetensors(Path(directory) / f"{name}.safetensors"))
+    if "appearance" in info:
+        module = WithAppearance(module, _appearance(directory, info["appearance"]))
     module.input_shape = tuple(info["input_shape"])
     module.in_dim = info["input_shape"][1] if info["kind"] == "generator" else None
     return module.eval()
+
+
+def _appearance(directory, filename):
+    """The run's measured appearances, saved in ``filename`` (refgan.gans.appearance,
+    copied beside this file as ``appearance.py``)."""
+    spec = importlib.util.spec_from_file_location("refgan_torch_appearance",
+                                                  Path(directory) / "appearance.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Appearance.load(Path(directory) / filename,
+                                  manifest(directory)["config"]["appearance"])

@@ -160,6 +160,7 @@ def test_symmetric_padding_would_be_caught(runs, tmp_path, monkeypatch):
 def test_a_model_with_no_exportable_network_is_a_clear_error(tmp_path):
     class Fake:
         nets = {"D": nn.Sequential(nn.Embedding(2, 3))}
+        conditional, aux = True, {}
 
     with pytest.raises(refgan.UserError, match="no network of this cgan run"):
         torch_export.export_models({"all": Fake()}, {"model": "cgan", "size": 8,
@@ -167,14 +168,40 @@ def test_a_model_with_no_exportable_network_is_a_clear_error(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_an_appearance_runs_generators_are_named_not_exported(tmp_path, capsys):
-    """A torch module cannot draw --appearance's appearances: the generators of such a
-    run are skipped by name, not exported without them; the critics are exported."""
+@pytest.mark.parametrize("kind", ["stain", "white"])
+def test_an_appearance_runs_generator_draws_what_refgan_draws(kind, tmp_path):
+    """A run of --appearance: the torch generator puts on each image the appearance
+    refgan draws for its z (what ``refgan generate`` writes), and gradients pass the
+    appearance's map into G."""
+    torch = pytest.importorskip("torch")
     run, out = tmp_path / "run", tmp_path / "o"
-    assert main(["-q", "train", "--preset", "smoke", "--steps", "1", "--appearance", "stain",
-                 "--run-dir", str(run)]) == 0
+    assert main(["-q", "train", "--preset", "smoke", "--steps", "2", "--appearance", kind,
+                 "--no-quality", "--run-dir", str(run)]) == 0
+    assert main(["export", str(run), "--to", "torch", "--out", str(out)]) == 0
+    assert (out / "appearance.py").exists() and (out / "healthy.appearance.npz").exists()
+    model = load_models(run)[0]["healthy"]
+    z = np.random.default_rng(0).standard_normal((6, model.latent_dim)).astype(np.float32)
+    expected = model.sample(6, z=z)
+    with refgan.no_grad():
+        without = model.generator().eval()(refgan.tensor(z)).numpy()
+    assert np.abs(expected - without).max() > 0.05        # the appearance changes the images
+    G = _load_template(out).load("healthy.G", out)
+    got = G(torch.from_numpy(z))
+    np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-5, atol=1e-5)
+    got.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+
+
+def test_a_conditional_appearance_runs_generator_is_named_not_exported(tmp_path, capsys):
+    """CGAN with --appearance draws each image's appearance for its class, which the
+    exported chain (z joined to the label embedding) does not see: its generator is
+    skipped by name, not exported without it; the critic is exported."""
+    run, out = tmp_path / "run", tmp_path / "o"
+    assert main(["-q", "train", "--model", "cgan", "--preset", "smoke", "--steps", "1",
+                 "--appearance", "stain", "--no-quality", "--run-dir", str(run)]) == 0
     assert main(["export", str(run), "--to", "torch", "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["networks"]) == {"healthy.D", "blast.D"}
-    assert "appearance after the generator" in manifest["skipped"]["healthy.G"]
-    assert "not exported: healthy.G" in capsys.readouterr().out
+    assert set(manifest["networks"]) == {"all.D"}
+    assert "drawn per class" in manifest["skipped"]["all.G"]
+    assert "not exported: all.G" in capsys.readouterr().out
+    assert not (out / "appearance.py").exists()

@@ -32,10 +32,9 @@ import numpy as np
 
 from refgan.data.names import inside
 from refgan.errors import UserError
-from refgan.training.load import load_models
+from refgan.training.load import load_models, write_appearances
 from refgan.export import to_jax, to_variables
 from refgan.gans import MODEL_CLASSES
-from refgan.gans import appearance as appearance_module
 from refgan.training import checkpoint
 
 PLATFORMS = ("cpu", "cuda", "tpu")
@@ -73,13 +72,13 @@ def export_run(run_dir, out, batch: int = 64, which: str | None = None) -> Path:
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new --out folder")
     models, meta = load_models(run_dir, which)
-    appearances = {key: m.aux["appearance"] for key, m in models.items() if "appearance" in m.aux}
-    if any(models[key].conditional for key in appearances):
+    if any(m.conditional and "appearance" in m.aux for m in models.values()):
         raise UserError(f"{run_dir} is a conditional model trained with --appearance "
                         f"{meta['config']['appearance']}: its appearance is drawn per class after "
                         "the generator, which the export does not carry; use 'refgan generate' "
                         "for its samples")
     out.mkdir(parents=True, exist_ok=True)
+    appearance_files = write_appearances(models, out)
     manifest = {"run_dir": str(run_dir), "step": meta["step"], "checkpoint": meta["checkpoint"],
                 "checkpoint_why": meta["checkpoint_why"], "batch": batch,
                 "config": meta["config"], "models": {}}
@@ -104,12 +103,8 @@ def export_run(run_dir, out, batch: int = 64, which: str | None = None) -> Path:
                            for k, v in group.items()},
                 "input_shape": list(shape), "platforms": platforms,
                 "kind": "generator" if net_name.startswith("G") else "discriminator"}
-            if key in appearances and net_name.startswith("G"):
-                manifest["models"][name]["appearance"] = f"{key}.appearance.npz"
-        if key in appearances:
-            np.savez(inside(out, f"{key}.appearance.npz"), **appearances[key].state_dict())
-    if appearances:
-        shutil.copyfile(appearance_module.__file__, out / "appearance.py")
+            if key in appearance_files and net_name.startswith("G"):
+                manifest["models"][name]["appearance"] = appearance_files[key]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     shutil.copyfile(Path(__file__).with_name("loader_template.py"), out / "loader.py")
     return out

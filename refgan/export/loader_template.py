@@ -90,10 +90,7 @@ def _appearance(filename):
     spec = importlib.util.spec_from_file_location("refgan_export_appearance", HERE / "appearance.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    appearance = module.Appearance(MANIFEST["config"]["appearance"])
-    with np.load(HERE / filename) as f:
-        appearance.load_state_dict(dict(f))
-    return appearance
+    return module.Appearance.load(HERE / filename, MANIFEST["config"]["appearance"])
 
 
 if __name__ == "__main__":

@@ -165,3 +165,16 @@ class Appearance:
         self.table = np.asarray(state["table"], np.float64).reshape(-1, 6)
         self.labels = np.asarray(state["labels"], np.int64).reshape(-1)
         self.reference = np.asarray(state["reference"], np.float64).reshape(6)
+
+    # -- files (exports carry them with this module, which needs numpy only) ----------
+    def save(self, path) -> None:
+        """Write :meth:`state_dict` to ``path`` (``.npz``)."""
+        np.savez(path, **self.state_dict())
+
+    @classmethod
+    def load(cls, path, kind: str) -> "Appearance":
+        """The appearances of ``kind`` that :meth:`save` wrote to ``path``."""
+        appearance = cls(kind)
+        with np.load(path) as f:
+            appearance.load_state_dict(dict(f))
+        return appearance

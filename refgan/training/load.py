@@ -11,12 +11,15 @@ A run holds one model per key: a class name (one unconditional model per class) 
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import numpy as np
 
+from refgan.data.names import inside
 from refgan.errors import UserError
 from refgan.gans import MODEL_CLASSES
+from refgan.gans import appearance as appearance_module
 from refgan.gans.ali import TrainedALI
 from refgan.training import checkpoint
 from refgan.gans.base import GAN
@@ -72,6 +75,23 @@ def load_models(run_dir, which: str | None = None) -> tuple[dict[str, GAN], dict
     models = build_models(config)
     checkpoint.restore_models(models, arrays, run_dir / "checkpoints" / meta["file"])
     return models, meta
+
+
+def write_appearances(models: dict[str, GAN], out) -> dict[str, str]:
+    """The files an export of a ``--appearance white|stain`` run carries: each model's
+    measured appearances as ``<key>.appearance.npz`` (``Appearance.save``) and
+    ``refgan/gans/appearance.py`` copied beside them as ``appearance.py`` (numpy
+    only), which the exports' loaders import to put on each generated image the
+    appearance ``GAN.sample`` would. Returns ``{key: file name}``, empty (and nothing
+    written) for models without."""
+    files = {}
+    for key, m in models.items():
+        if "appearance" in m.aux:
+            files[key] = f"{key}.appearance.npz"
+            m.aux["appearance"].save(inside(out, files[key]))
+    if files:
+        shutil.copyfile(appearance_module.__file__, Path(out) / "appearance.py")
+    return files
 
 
 def sample_class(models: dict[str, GAN], class_names, name: str, n: int,
