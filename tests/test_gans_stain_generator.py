@@ -7,7 +7,9 @@ import pytest
 
 import refgan
 from refgan.errors import UserError
+from refgan import nn
 from refgan.gans.stain_generator import DENSITY_OFFSET, LIGHT_SCALE, StainGenerator
+from refgan.gans.styled import make_generator
 from refgan.gradcheck import check_backward
 from refgan.torch_export import export_run
 from refgan.training import presets
@@ -56,9 +58,10 @@ def test_saturated_pixels_are_white_and_pass_no_gradient(rng):
     assert np.any(g.absorb.grad.numpy())
 
 
-def test_gradients_match_finite_differences(rng):
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_gradients_match_finite_differences(upsample, rng):
     refgan.manual_seed(0)
-    g = StainGenerator(4, 8, 2, absorbers=2).astype(np.float64)
+    g = StainGenerator(4, 8, 2, absorbers=2, upsample=upsample).astype(np.float64)
     g.eval()                                                      # batch-norm running statistics
     check_backward(lambda t: g(t), [0.3 * rng.standard_normal((2, 4))], params=g.parameters())
 
@@ -81,6 +84,17 @@ def test_a_stain_run_trains_resumes_bit_identically_and_export_names_it(tmp_path
     manifest = export_run(tmp_path / "full", tmp_path / "torch")   # the critic goes, G is named
     assert "healthy.D" in manifest["networks"]
     assert "StainGenerator has no PyTorch twin" in manifest["skipped"]["healthy.G"]
+
+
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_upsample_option_reaches_the_maps(upsample):
+    """``--upsample`` sets how the density maps double (bilinear: no 2x2 blocks for the
+    exponential to turn into a grid-like mottling); the bilinear op itself is checked in
+    tests/test_gans_upsample.py."""
+    c = presets.resolve("wgan-gp", "smoke", size=32, generator="stain", upsample=upsample).validate()
+    g = make_generator(c, 8)
+    assert isinstance(g, StainGenerator)
+    assert [m.mode for m in g.maps.modules() if isinstance(m, nn.Upsample)] == [upsample] * 3
 
 
 def test_stain_generator_is_refused_where_it_cannot_go():

@@ -27,6 +27,10 @@ by s, so a fresh generator draws under even, neutral light; with the Linear's de
 initialisation every image starts with a colour cast of its own, and the critic wins
 on the casts (docs/toolkit.md).
 
+With nearest-neighbour upsampling (Gaur et al.'s) the maps carry the 2x2 blocks of
+each stage, which the exponential turns into a grid-like mottling of the densities;
+``upsample='bilinear'`` (``--upsample bilinear``) draws them smooth.
+
 The min at 1 is the camera's saturation, which real images have where the background
 is brightest (a tanh output reaches 1 only in the limit).
 Every part is differentiable where the min does not bind; where it binds the pixel
@@ -54,11 +58,12 @@ class StainGenerator(nn.Module):
     """z (N, in_dim) -> image (N, 3, size, size) in [-1, 1], drawn as K stain densities
     and a light field rendered by Beer-Lambert."""
 
-    def __init__(self, in_dim: int, size: int, width: int, absorbers: int = 4):
+    def __init__(self, in_dim: int, size: int, width: int, absorbers: int = 4,
+                 upsample: str = "nearest"):
         super().__init__()
         self.in_dim, self.size, self.absorbers = in_dim, size, absorbers
         self.maps = Generator(in_dim, size, width, style="upsample", channels=absorbers + 1,
-                              tanh=False)
+                              tanh=False, upsample=upsample)
         self.white = nn.Linear(in_dim, 3)
         nn.init.constant_(self.white.weight, 0.0)
         nn.init.constant_(self.white.bias, 0.0)

@@ -106,7 +106,7 @@ def make_generator(c, in_dim: int) -> nn.Module:
     if design == "fastgan":
         return FastGANGenerator(in_dim, c.size, c.width_g, upsample=upsample)
     if design == "stain":
-        return StainGenerator(in_dim, c.size, c.width_g)
+        return StainGenerator(in_dim, c.size, c.width_g, upsample=upsample)
     if design == "styled":
         return StyledGenerator(in_dim, c.size, c.width_g)
     if design == "upsample":

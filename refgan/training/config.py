@@ -267,8 +267,8 @@ class TrainConfig:
                                  "and adds its output to D's (multi-scale critics, Wang et al. "
                                  "2018; refgan/gans/multiscale.py; 0 = off)",
                                  checks=(at_least(0),))
-    upsample: str = option("nearest", "WGAN-GP: how the upsample and fastgan generators double "
-                           "their features, nearest (Gaur et al.) or bilinear",
+    upsample: str = option("nearest", "WGAN-GP: how the upsample, fastgan and stain generators "
+                           "double their features, nearest (Gaur et al.) or bilinear",
                            checks=(one_of("nearest", "bilinear"),))
     recon: float = option(0.0, "WGAN-GP, DCGAN: FastGAN's self-supervised critic (Liu et al. "
                           "2021): this weight times the error of two decoders redrawing each real "
@@ -364,9 +364,9 @@ class TrainConfig:
         if self.mode_seeking and self.batch % 2:
             raise UserError(f"--mode-seeking pairs the batch's halves: give an even --batch "
                             f"(got {self.batch})")
-        if self.upsample != "nearest" and self.generator not in ("upsample", "fastgan"):
-            raise UserError(f"--upsample applies to the upsample and fastgan generators; leave it "
-                            f"out for --generator {self.generator}")
+        if self.upsample != "nearest" and self.generator not in ("upsample", "fastgan", "stain"):
+            raise UserError(f"--upsample applies to the upsample, fastgan and stain generators; "
+                            f"leave it out for --generator {self.generator}")
         if self.upsample != "nearest" and self.progressive:
             raise UserError("--progressive grows the nearest-neighbour generator; leave out "
                             "--upsample or --progressive")
