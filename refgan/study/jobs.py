@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from joblib import effective_n_jobs
 
 from refgan import backend, progress
 from refgan import metrics as M
@@ -154,6 +155,20 @@ def _checked_generation(gan_step, gan_train, n_per_class, seed, workdir, job: Jo
     if job.val is not None and np.intersect1d(gen.sources(), job.val.origin).size:
         raise LeakError("the GAN trained on the CNN's early-stopping validation images")
     return g
+
+
+LOCAL_JOBLIB_BACKENDS = ("loky", "multiprocessing", "threading")
+
+
+def job_threads(cfg: StudyConfig) -> int:
+    """Kernel threads for one job's GAN: this machine's cores shared among the jobs
+    that run side by side on it (``cfg.n_jobs`` local workers), 1 where the workers
+    run elsewhere (dask, ray). A GAN on every core in each of n workers would run n
+    times as many threads as cores, and spin-waiting thread pools then slow each other
+    several-fold (:func:`refgan.backend.set_num_threads`)."""
+    if cfg.joblib_backend not in LOCAL_JOBLIB_BACKENDS:
+        return 1
+    return max(1, backend.available_cores() // effective_n_jobs(cfg.n_jobs))
 
 
 def run_job(cfg: StudyConfig, job: Job, gan_step, workdir: Path, policy: Policy,

@@ -27,7 +27,7 @@ from refgan.study import gan as G
 from refgan.study import resume
 from refgan.study.config import StudyConfig, positive_index
 from refgan.study.datasets import load_study_data, origins_seen_by, parent_runs, run_config
-from refgan.study.jobs import Job, run_jobs
+from refgan.study.jobs import Job, job_threads, run_jobs
 from refgan.study.report import write_report
 from refgan.study.results import DatasetInfo, Policy, StudyResults, write_results
 from refgan.study.splits import folds, val_split
@@ -113,7 +113,8 @@ def run_study(cfg: StudyConfig, out_dir, gan_step=None, dataset: Dataset | None 
     policy = resolve_policies(cfg, ds)
     if not from_run and gan_step is None:
         gan_step = G.refgan_gan_step(cfg.gan, cfg.gan_preset,
-                                     **{"grow": policy.gan_grow, **cfg.gan_options})
+                                     **{"grow": policy.gan_grow, "threads": job_threads(cfg),
+                                        **cfg.gan_options})
     if not from_run and cfg.gan_options.get("ali"):  # acgan-ali starts from an ALI run
         parents = [cfg.gan_options["ali"], *parent_runs(cfg.gan_options["ali"])]
     parent_origins = origins_seen_by(parents, ds)
