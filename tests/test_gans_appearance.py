@@ -72,6 +72,19 @@ def test_draws_are_fixed_by_z_and_keep_the_tables_mean_and_covariance(cells):
     assert np.allclose(a0.mean(0), other.mean(0), atol=0.1 * other.std(0).max())
 
 
+def test_saved_appearances_load_and_draw_the_same(cells, tmp_path):
+    """What exports carry (``save``) loads back (``load``) to the same table and draws."""
+    ap = Appearance("white")
+    ap.fit_normalise(cells.images, cells.labels)
+    ap.save(tmp_path / "a.npz")
+    back = Appearance.load(tmp_path / "a.npz", "white")
+    assert back.kind == "white"
+    for k, v in ap.state_dict().items():
+        assert np.array_equal(back.state_dict()[k], v), k
+    z = np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)
+    assert np.array_equal(back.draw(z, np.ones(5)), ap.draw(z, np.ones(5)))
+
+
 @pytest.mark.parametrize("kind", ["white", "stain"])
 def test_appearance_and_content_are_separable_on_the_cells(cells, kind):
     """The assumption behind the design: cells normalised and given another cell's

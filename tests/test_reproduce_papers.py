@@ -99,3 +99,38 @@ def test_reproduce_refuses_bad_input(tmp_path, capsys):
     assert main(["reproduce", "gaur", "--quick", "--out", str(tmp_path / "full")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "not an empty folder" in err
+
+
+class _Stop(Exception):
+    """Raised by a stand-in once it has seen what it was asked to train."""
+
+
+def test_gaur_keeps_the_papers_generator_under_the_cpu_preset(monkeypatch, tmp_path):
+    """The cpu preset measures each image's appearance (--appearance stain, refgan's main
+    job); Gaur et al.'s WGAN-GP draws it with G, and so do reproduce gaur's GANs and its
+    learning-rate trials at the default scale."""
+    from refgan.data import make_blood_cells
+    from refgan.reproduce import gaur
+    from refgan.training import presets
+
+    assert presets.resolve("wgan-gp", "cpu").appearance == "stain"
+    seen = {}
+
+    def gan_step(model, preset, **overrides):
+        seen["gan"] = presets.resolve(model, preset, **overrides)
+        raise _Stop
+
+    def sweep(model, preset, options, pairs, out_dir, **kw):
+        seen["lr search"] = presets.resolve(model, preset, **options)
+        raise _Stop
+
+    monkeypatch.setattr(gaur, "refgan_gan_step", gan_step)
+    monkeypatch.setattr(gaur.lr_sweep, "sweep", sweep)
+    plan = gaur.plan("default")
+    assert plan.options["preset"] == "cpu"
+    cells = make_blood_cells(n_per_class=4, size=16, seed=0)
+    with pytest.raises(_Stop):
+        gaur.training_sets(plan, cells, cells, 0, tmp_path)
+    with pytest.raises(_Stop):
+        gaur.extra(plan, {}, tmp_path, print)
+    assert {k: c.appearance for k, c in seen.items()} == {"gan": "generator", "lr search": "generator"}

@@ -20,12 +20,12 @@ from refgan.study.gan import refgan_gan_step
 from refgan.training import sweep as lr_sweep
 
 NAME = "gaur"
-# Gaur et al.'s generator draws whole images, appearance included; the cpu preset's
-# measured appearance (--appearance stain) is refgan's main-job design, not the paper's.
-PAPER_GENERATOR = dict(appearance="generator")
 TITLE = "Gaur et al.: WGAN-GP augmentation of leukemia cells, rerun by refgan"
 SOURCE = SOURCES[NAME]
 TABLE2 = ("real", "real+classic", "real+gen", "real+classic+gen")
+# Gaur et al.'s generator draws whole images, appearance included; the cpu preset's
+# measured appearance (--appearance stain) is refgan's main-job design, not the paper's.
+PAPER_GENERATOR = dict(appearance="generator")
 LABELS = {"real": "real", "real+classic": "real + aug.", "real+gen": "real + gen.",
           "real+classic+gen": "real + aug. + gen."}
 METRICS = ("accuracy", "precision", "recall", "f1", "specificity")
