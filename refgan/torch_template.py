@@ -176,7 +176,7 @@ class WithAppearance(nn.Module):
     (a fixed z gives a fixed image); G's output y in [-1, 1] is then mapped, per channel
     c, with the training images' geometric means (w_bar, s_bar) = exp(reference), to::
 
-        u = clip((y + 1) / 2, 1/255, 1)
+        u = clip((y + 1) / 2, floor, 1)          (floor = 1/255, appearance.FLOOR)
         x = 2 clip(w'_c (u / w_bar_c) ^ (s'_c / s_bar_c), 0, 1) - 1
 
     in float64, as refgan computes it, and in torch, so gradients reach G."""
@@ -192,7 +192,7 @@ class WithAppearance(nn.Module):
         ref = torch.from_numpy(np.asarray(self.appearance.reference)).to(y.device)
         w, s = a[:, :3].exp()[..., None, None], a[:, 3:].exp()[..., None, None]
         w_bar, s_bar = ref[:3].exp()[:, None, None], ref[3:].exp()[:, None, None]
-        u = ((y.double() + 1) / 2).clamp(1.0 / 255, 1.0)
+        u = ((y.double() + 1) / 2).clamp(self.appearance.floor, 1.0)
         x = (w * torch.exp(torch.log(u / w_bar) * s / s_bar)).clamp(0.0, 1.0)
         return (2 * x - 1).to(y.dtype)
 

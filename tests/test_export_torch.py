@@ -190,6 +190,10 @@ def test_an_appearance_runs_generator_draws_what_refgan_draws(kind, tmp_path):
     np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-5, atol=1e-5)
     got.square().sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+    # the appearance's map, in float64, against finite differences in G's output
+    y = torch.from_numpy(without[:2].astype(np.float64) * 0.9).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: type(G)(lambda _: v, G.appearance)(
+        torch.from_numpy(z[:2])), (y,))
 
 
 def test_a_conditional_appearance_runs_generator_is_named_not_exported(tmp_path, capsys):

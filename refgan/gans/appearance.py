@@ -89,6 +89,7 @@ class Appearance:
     geometric means ``(ln w_bar, ln s_bar)``."""
 
     sized_by_data = True   # the table has a row per distinct training image
+    floor = FLOOR          # the darkest value read (exports' twins of apply use it)
 
     def __init__(self, kind: str = "stain"):
         if kind not in KINDS:
