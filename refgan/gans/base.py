@@ -28,6 +28,7 @@ from refgan.gans.ada import ADA
 from refgan.gans.appearance import Appearance
 from refgan.gans.colour_critic import WithColourBranch
 from refgan.gans.multiscale import WithLowResCritic
+from refgan.gans.patch_critic import WithPatchHead
 from refgan.gans.diffaugment import diff_augment, parse_policy
 from refgan.gans.fastgan import SelfSupervisedCritic
 from refgan.gans.regularizers import LeCam, hinge_d_loss, mode_seeking, r1_penalty
@@ -118,6 +119,8 @@ class GAN:
                                       int(getattr(c, "minibatch_std", 0)))
         if int(getattr(c, "colour_critic", 0)):
             critic = WithColourBranch(critic, int(c.colour_critic))
+        if getattr(c, "patch_critic", False):
+            critic = WithPatchHead(critic)
         if self.recon_weight > 0:
             critic = SelfSupervisedCritic(critic, c.size)
         if getattr(c, "spectral_norm", False):

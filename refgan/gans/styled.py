@@ -35,6 +35,7 @@ import numpy as np
 
 from refgan import backend, nn, ops
 from refgan.gans.architectures import Generator, stages
+from refgan.gans.disc_generator import DiscGenerator
 from refgan.gans.fastgan import FastGANGenerator
 from refgan.gans.stain_generator import StainGenerator
 from refgan.nn.modulated import MappingNetwork, ModulatedConv2d, NoiseInput
@@ -43,7 +44,7 @@ __all__ = ["StyledGenerator", "GENERATORS", "make_generator"]
 
 
 # The generator designs an unconditional model can choose (``--generator``).
-GENERATORS = ("upsample", "styled", "stain", "fastgan")
+GENERATORS = ("upsample", "styled", "stain", "fastgan", "discs")
 
 
 class StyledBlock(nn.Module):
@@ -99,14 +100,17 @@ class StyledGenerator(nn.Module):
 def make_generator(c, in_dim: int) -> nn.Module:
     """The generator ``c.generator`` names (``'upsample'`` when the config has none),
     reading ``in_dim`` numbers: Gaur et al.'s upsample generator, the styled one, the
-    Beer-Lambert one (:mod:`refgan.gans.stain_generator`) or FastGAN's
-    (:mod:`refgan.gans.fastgan`)."""
+    Beer-Lambert one (:mod:`refgan.gans.stain_generator`), FastGAN's
+    (:mod:`refgan.gans.fastgan`) or the upsample one with discs
+    (:mod:`refgan.gans.disc_generator`)."""
     design = getattr(c, "generator", "upsample")
     upsample = getattr(c, "upsample", "nearest")
     if design == "fastgan":
         return FastGANGenerator(in_dim, c.size, c.width_g, upsample=upsample)
     if design == "stain":
         return StainGenerator(in_dim, c.size, c.width_g, upsample=upsample)
+    if design == "discs":
+        return DiscGenerator(in_dim, c.size, c.width_g, upsample=upsample)
     if design == "styled":
         return StyledGenerator(in_dim, c.size, c.width_g)
     if design == "upsample":

@@ -23,7 +23,8 @@ once in k updates (the saving, measured: docs/training.md).
 
 The limited-data toolkit (docs/toolkit.md) applies: ``--generator styled`` (the
 StyleGAN2 skip generator, :mod:`refgan.gans.styled`), ``--loss hinge``, ``--r1``,
-``--lecam``, ``--ada-target``, ``--spectral-norm``; ``--gp-lambda 0`` turns the
+``--lecam``, ``--ada-target``, ``--spectral-norm``, ``--vae`` (VAE-GAN's
+encoder and reconstruction term for G, :mod:`refgan.gans.vae`); ``--gp-lambda 0`` turns the
 gradient penalty off (with R1 in its place, say). ``--progressive P`` grows both networks
 from 16 x 16 to the full size, fading each doubling in over P steps (progressive
 growing, :mod:`refgan.gans.progressive`).
@@ -31,10 +32,11 @@ growing, :mod:`refgan.gans.progressive`).
 from __future__ import annotations
 
 from refgan import nn, no_grad, ops
-from refgan.gans.architectures import Trunk
+from refgan.gans.architectures import Encoder, Trunk
 from refgan.gans.base import GAN, mean_of
 from refgan.gans.progressive import ProgressiveGenerator, ProgressiveTrunk, at_level, growth
 from refgan.gans.styled import make_generator
+from refgan.gans.vae import vae_loss
 
 
 def add_penalty(d_loss, critic, real, fake, lam: float, every: int, updates: int):
@@ -69,6 +71,11 @@ class WGANGP(GAN):
         self.nets = {"G": G, "D": D}
         self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
                      "D": self._optimizer(D.parameters(), c.lr_d, c)}
+        self.vae_weight = float(getattr(c, "vae", 0.0))
+        if self.vae_weight > 0:            # VAE-GAN's encoder (refgan/gans/vae.py)
+            self.nets["E"] = Encoder(c.size, c.width_d, c.latent_dim, style="wgan")
+            self.opts["E"] = self._optimizer(self.nets["E"].parameters(), c.lr_g, c)
+            self.needs_real_in_g_step = True
         self.grow_to_step()
 
     def grow_to_step(self) -> float | None:
@@ -110,5 +117,14 @@ class WGANGP(GAN):
             z = self.z(self.batch_size)
             fake = G(z)
             g_loss = self.generator_loss(D(self.augment(fake)), lambda f: -f.mean(), fake, z)
-            self.update(self.opts["G"], g_loss, G)
-        return {"g_loss": mean_of(g_loss)}
+            logs = {"g_loss": mean_of(g_loss)}
+            if self.vae_weight > 0:
+                x, _ = batch
+                rec, more = vae_loss(G, self.nets["E"], x, self.z(len(x)))
+                g_loss = g_loss + self.vae_weight * rec
+                logs.update(more)
+                self.update(self.opts["E"], g_loss, G, self.nets["E"])   # backward once ...
+                self.opts["G"].step()                                     # ... both step
+            else:
+                self.update(self.opts["G"], g_loss, G)
+        return logs

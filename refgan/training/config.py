@@ -54,7 +54,8 @@ TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODEL
                appearance=("generator", _CRITIC_MODELS), progressive=(0, ("wgan-gp",)),
                colour_critic=(0, ("wgan-gp", "dcgan")), recon=(0.0, ("wgan-gp", "dcgan")),
                low_res_critic=(0, ("wgan-gp", "dcgan")),
-               upsample=("nearest", ("wgan-gp",)))
+               upsample=("nearest", ("wgan-gp",)), vae=(0.0, ("wgan-gp",)),
+               patch_critic=(False, ("wgan-gp", "dcgan")))
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -228,8 +229,10 @@ class TrainConfig:
     generator: str = option("upsample", "WGAN-GP generator: upsample (Gaur et al.), styled "
                             "(StyleGAN2 skip generator: mapping network, modulated convs, noise, "
                             "RGB from every resolution) or stain (the upsample generator drawing "
-                            "stain densities and a light field, rendered by Beer-Lambert) or "
-                            "fastgan (skip-layer excitation and GLU, Liu et al. 2021)",
+                            "stain densities and a light field, rendered by Beer-Lambert), "
+                            "fastgan (skip-layer excitation and GLU, Liu et al. 2021) or discs "
+                            "(the upsample generator seen through learnt soft absorbing discs, "
+                            "the red cells; refgan/gans/disc_generator.py)",
                             checks=(one_of(*GENERATORS),))
     loss: str = option("wgan", "WGAN-GP, DCGAN, CGAN: D's loss, the model's own (wgan: "
                        "Wasserstein for WGAN-GP, BCE for the others) or hinge (Lim & Ye 2017)",
@@ -267,13 +270,21 @@ class TrainConfig:
                                  "and adds its output to D's (multi-scale critics, Wang et al. "
                                  "2018; refgan/gans/multiscale.py; 0 = off)",
                                  checks=(at_least(0),))
-    upsample: str = option("nearest", "WGAN-GP: how the upsample, fastgan and stain generators "
+    patch_critic: bool = option(False, "WGAN-GP, DCGAN: a head on the critic's 16x16 features "
+                                "that scores every patch (13x13 pixels at 64x64); the mean "
+                                "score is added to D's output (PatchGAN, Isola et al. 2017; "
+                                "refgan/gans/patch_critic.py)", cli="on")
+    upsample: str = option("nearest", "WGAN-GP: how the upsample, fastgan, stain and discs generators "
                            "double their features, nearest (Gaur et al.) or bilinear",
                            checks=(one_of("nearest", "bilinear"),))
     recon: float = option(0.0, "WGAN-GP, DCGAN: FastGAN's self-supervised critic (Liu et al. "
                           "2021): this weight times the error of two decoders redrawing each real "
                           "image from D's 8x8 features (refgan/gans/fastgan.py; 0 = off)",
                           checks=(finite_at_least(0),))
+    vae: float = option(0.0, "WGAN-GP: VAE-GAN (Larsen et al. 2016): an encoder q(z|x), and G "
+                        "also redraws each real batch from codes drawn from it; this weight times "
+                        "mean|G(z_x) - x| + KL(q || N(0, I)) / (10 pixels) is added to G's loss "
+                        "(refgan/gans/vae.py; 0 = off)", checks=(finite_at_least(0),))
     critic: str = option("concat", "CGAN: how D reads the label, concat (a label plane, Mirza & "
                          "Osindero 2014) or projection (Miyato & Koyama 2018)",
                          checks=(one_of("concat", "projection"),))
@@ -364,8 +375,8 @@ class TrainConfig:
         if self.mode_seeking and self.batch % 2:
             raise UserError(f"--mode-seeking pairs the batch's halves: give an even --batch "
                             f"(got {self.batch})")
-        if self.upsample != "nearest" and self.generator not in ("upsample", "fastgan", "stain"):
-            raise UserError(f"--upsample applies to the upsample, fastgan and stain generators; "
+        if self.upsample != "nearest" and self.generator not in ("upsample", "fastgan", "stain", "discs"):
+            raise UserError(f"--upsample applies to the upsample, fastgan, stain and discs generators; "
                             f"leave it out for --generator {self.generator}")
         if self.upsample != "nearest" and self.progressive:
             raise UserError("--progressive grows the nearest-neighbour generator; leave out "
@@ -373,6 +384,9 @@ class TrainConfig:
         if self.progressive and self.generator != "upsample":
             raise UserError(f"--progressive grows Gaur et al.'s upsample generator; leave out "
                             f"--generator {self.generator} or --progressive")
+        if self.vae and self.progressive:
+            raise UserError("--vae encodes full-size images, which a growing generator does not "
+                            "draw until its last level; leave out --vae or --progressive")
         if self.recon and self.size < 16:
             raise UserError(f"--recon decodes the critic's 8x8 features: it needs --size 16 or "
                             f"more (got {self.size}); leave out --recon")
@@ -389,6 +403,14 @@ class TrainConfig:
             raise UserError("--low-res-critic adds a second fixed critic, which --recon and "
                             "--progressive do not read; leave out --low-res-critic or "
                             + ("--recon" if self.recon else "--progressive"))
+        if self.patch_critic and self.size < 32:
+            raise UserError(f"--patch-critic reads the critic's 16x16 features: it needs --size "
+                            f"32 or more (got {self.size}); leave out --patch-critic")
+        if self.patch_critic and (self.recon or self.low_res_critic or self.progressive):
+            other = ("--recon" if self.recon else "--low-res-critic" if self.low_res_critic
+                     else "--progressive")
+            raise UserError(f"--patch-critic reads one fixed critic's features, which {other} "
+                            f"changes; leave out --patch-critic or {other}")
         if self.progressive and self.size < 32:
             raise UserError(f"--progressive starts at 16x16 and doubles from there: it needs "
                             f"--size 32 or more (got {self.size}); leave out --progressive")
