@@ -105,12 +105,16 @@ def _exported(tmp_path, options):
 
 
 @pytest.mark.parametrize("options", [["--generator", "styled"], ["--generator", "fastgan", "--recon", "1"],
-                                     ["--upsample", "bilinear"]])
+                                     ["--upsample", "bilinear"],
+                                     ["--size", "32", "--generator", "discs", "--patch-critic", "--vae", "1"]])
 def test_export_of_the_toolkit_generators_matches_refgan(options, tmp_path):
     """The styled and fastgan generators (noise inputs: their fixed eval-mode planes are
-    buffers, JAX values in the export), bilinear upsampling and the self-supervised
-    critic (its D(x) without the decoders' loss) export and compute what refgan does."""
+    buffers, JAX values in the export), bilinear upsampling, the disc generator, the
+    self-supervised critic (its D(x) without the decoders' loss) and the patch head export
+    and compute what refgan does; the VAE's encoder is named as not exported."""
     run, out, loader = _exported(tmp_path, options)
+    skipped = json.loads((out / "manifest.json").read_text())["skipped"]
+    assert sorted(skipped) == (["blast.E", "healthy.E"] if "--vae" in options else [])
     reference = Trainer.resume(run, run_data(run))
     z = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
     expected = reference.models["healthy"].sample(4, z=z)
@@ -120,6 +124,24 @@ def test_export_of_the_toolkit_generators_matches_refgan(options, tmp_path):
         hlo.unlink()
     np.testing.assert_allclose(loader.load("healthy.G")(z), expected, rtol=1e-5, atol=1e-5)
     assert loader.load("healthy.D")(expected).shape == (4, 1)
+
+
+def test_export_of_an_ali_run_names_the_networks_it_leaves_out(tmp_path, capsys):
+    """ALI's encoder (two outputs) and joint critic (two inputs) do not fit the loader's
+    call: the export writes its generators and names the others, with why."""
+    import cli
+
+    run, out = tmp_path / "run", tmp_path / "exported"
+    assert cli.main(["-q", "train", "--model", "ali", "--preset", "smoke", "--steps", "2",
+                     "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert cli.main(["export", str(run), "--to", "jax", "--out", str(out), "--batch", "4"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["models"]) == ["blast.G", "healthy.G"]
+    assert "reads two inputs" in manifest["skipped"]["healthy.D"]
+    assert "returns two arrays" in manifest["skipped"]["healthy.E"]
+    assert "not exported: healthy.E (an encoder returns two arrays" in capsys.readouterr().out
+    assert not list(out.glob("*.E.*")) and not list(out.glob("*.D.*"))
 
 
 def test_export_of_the_low_res_critic_matches_refgan(tmp_path):

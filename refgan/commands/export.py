@@ -55,5 +55,7 @@ def run(args) -> int:
     meta = json.loads((out / "manifest.json").read_text())
     print(f"exported {args.run_dir} (step {meta['step']}: {meta['checkpoint_why']}) to {out}: " + ", ".join(
         sorted(p.name for p in out.iterdir())))
+    for name, why in meta["skipped"].items():
+        print(f"  not exported: {name} ({why})")
     print(f"use it with: cd {out} && python -c \"import loader; print(loader.names())\"")
     return 0

@@ -12,7 +12,11 @@ networks (``G``, ``D``, ``G_ema`` ...)::
                              appearances, which the loader draws from and puts on each
                              generated image (``refgan.gans.appearance``, copied beside
                              it as ``appearance.py``; numpy only)
-    manifest.json            names, shapes, the batch size, the run's config
+    manifest.json            names, shapes, the batch size, the run's config, and under
+                             ``skipped`` the networks not exported and why: encoders
+                             (ALI's, ``--vae``'s: two outputs, mu and logvar) and ALI's
+                             joint critic (two inputs), which the loader's one-input,
+                             one-output call does not fit
     loader.py                ``load(name) -> f(images_or_z)``: needs jax and numpy
                              only (no refgan) where the StableHLO files exist, else
                              it rebuilds the network with refgan (loader_template.py)
@@ -35,6 +39,8 @@ from refgan.errors import UserError
 from refgan.training.load import load_models, write_appearances
 from refgan.export import to_jax, to_variables
 from refgan.gans import MODEL_CLASSES
+from refgan.gans.ali import PairDiscriminator
+from refgan.gans.architectures import Encoder
 from refgan.training import checkpoint
 
 PLATFORMS = ("cpu", "cuda", "tpu")
@@ -63,6 +69,16 @@ def _serialise(module, variables, shape, dtype):
     return exp.serialize(), list(exp.platforms)
 
 
+def not_exported(module) -> str | None:
+    """Why a network of the zoo is left out of the bundle, or None: the bundle's loader
+    calls every network with one array and returns one."""
+    if isinstance(module, Encoder):
+        return "an encoder returns two arrays (mu, logvar); the loader returns one"
+    if isinstance(module, PairDiscriminator):
+        return "ALI's joint critic reads two inputs (x, z); the loader gives one"
+    return None
+
+
 def export_run(run_dir, out, batch: int = 64, which: str | None = None) -> Path:
     """Write the export of ``run_dir``'s checkpoint ``which`` (None: the one the run
     reported) into ``out`` (see the module docstring); ``manifest.json`` says which."""
@@ -81,10 +97,14 @@ def export_run(run_dir, out, batch: int = 64, which: str | None = None) -> Path:
     appearance_files = write_appearances(models, out)
     manifest = {"run_dir": str(run_dir), "step": meta["step"], "checkpoint": meta["checkpoint"],
                 "checkpoint_why": meta["checkpoint_why"], "batch": batch,
-                "config": meta["config"], "models": {}}
+                "config": meta["config"], "models": {}, "skipped": {}}
     for key, m in models.items():
         for net_name, module in m.nets.items():
             name = f"{key}.{net_name}"
+            why = not_exported(module)
+            if why:
+                manifest["skipped"][name] = why
+                continue
             state = module.state_dict()
             np.savez(inside(out, f"{name}.npz"), **state)
             variables = to_variables(state, module)
