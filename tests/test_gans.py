@@ -34,6 +34,23 @@ def trainer(c, run_dir, **kw):
     return Trainer(c, cached_prepare(c), run_dir, **kw)
 
 
+def resumes_bit_identically(c, tmp_path) -> tuple:
+    """Train config ``c`` (a smoke run of 4 steps) whole in ``tmp_path / 'full'`` and
+    interrupted after 2 steps and resumed in ``tmp_path / 'part'``; assert that both end
+    in the same state, array for array. Returns (the whole run's trainer, its state)."""
+    full = trainer(c, tmp_path / "full", log=lambda m: None).setup()
+    assert full.run() == 0
+    part = trainer(c, tmp_path / "part", log=lambda m: None).setup()
+    assert part.run(max_steps=2) == 130
+    resumed = Trainer.resume(tmp_path / "part", part.data, log=lambda m: None)
+    assert resumed.run() == 0
+    (a, _), (b, _) = full.state(), resumed.state()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    return full, a
+
+
 def trained_critic_part(c, run_dir, kind, part):
     """Train a run of config ``c`` and check that its healthy critic is a ``kind`` whose
     layer ``part(D)`` learnt (its weights moved); returns the finished trainer."""

@@ -73,7 +73,7 @@ def test_resume_with_styled_sn_ada_lecam_r1_is_bit_identical(tmp_path, numpy_bac
     (dict(critic="projection"), "wgan-gp does not use --critic"),
     (dict(model="dcgan", generator="styled"), "dcgan does not use --generator"),
     (dict(ada_target=1.0), "--ada-target must lie in"),
-    (dict(generator="big"), "--generator must be upsample, styled, stain or fastgan"),
+    (dict(generator="big"), "--generator must be upsample, styled, stain, fastgan or discs"),
     (dict(r1=-1.0), "--r1 must be a finite number"),
     (dict(mode_seeking=1.0, batch=7), "--mode-seeking pairs the batch's halves"),
     (dict(model="acgan", mode_seeking=1.0), "acgan does not use --mode-seeking"),
