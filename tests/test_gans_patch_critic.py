@@ -39,7 +39,8 @@ def test_output_is_the_critic_plus_the_mean_patch_score(rng):
         for j in range(3):
             h += np.einsum("oc,nchw->nohw", w3[:, :, i, j], fp[:, :, i:i + 16, j:j + 16])
     h = leaky(h + b3[None, :, None, None])
-    scores = np.einsum("oc,nchw->nohw", conv1.weight.numpy()[:, :, 0, 0], h) + conv1.bias.numpy()[None, :, None, None]
+    scores = (np.einsum("oc,nchw->nohw", conv1.weight.numpy()[:, :, 0, 0], h)
+              + conv1.bias.numpy()[None, :, None, None])
     expected = d.critic(refgan.tensor(x)).numpy() + scores.mean(axis=(2, 3))
     np.testing.assert_allclose(d(refgan.tensor(x)).numpy(), expected, rtol=1e-12, atol=1e-12)
 

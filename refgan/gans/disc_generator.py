@@ -25,11 +25,13 @@ This generator is given the shape and learns where, how big and how dark:
 tau = softplus(t) 2 / size (the edge's width in pixels, learnt), pallor = sigmoid(q).
 The density map is computed at half the side (from 32 px up) and doubled by bilinear
 interpolation (:func:`refgan.ops.upsample_bilinear`): a disc of the main job's 7 px
-radius keeps its shape, its edge softens by about a pixel (the real images' focus
-blur is 0-0.9 px), and the disc layer costs a quarter of a full-side rendering, which
-took half as long again as the rest of G's step.
-Densities start low (softplus(-4) = 0.02), so a fresh generator is Gaur et al.'s;
-the critic's gradients raise a disc's density where a red cell should be. Every part
+radius keeps its shape and its edge softens by about a pixel (the real images' focus
+blur is 0-0.9 px). Drawn at full side, the disc layer cost more than the rest of G's
+forward and backward pass; at half side about a third of it (docs/toolkit.md).
+Densities start at softplus(-1) = 0.31: a fresh generator draws faint discs everywhere,
+and the critic's gradients thin them out and darken the ones where red cells should
+be. (Started nearly invisible, at softplus(-4) = 0.02, they were still invisible
+after 400 steps of the main job: G's convolutions had drawn the red cells.) Every part
 is smooth (|p - c| is sqrt(dx^2 + dy^2 + EPS), so the centre's gradient is finite
 where it sits on a pixel centre); G's training needs the first-order derivatives
 only, the critic's double backward does not pass through G.
@@ -51,7 +53,7 @@ from refgan.gans.architectures import Generator, stages
 
 __all__ = ["DiscGenerator", "DiscLayer"]
 
-DENSITY_OFFSET = 1.0     # softplus(-1) = 0.31: a fresh G draws faint discs everywhere, to be sculpted
+DENSITY_OFFSET = 1.0     # softplus(-1) = 0.31: a fresh G draws faint discs everywhere
 RADIUS_RANGE = 0.5       # radii within r0 e^-0.5 .. r0 e^0.5
 PALLOR_WIDTH = 0.5       # the pale centre's width, relative to the radius
 EPS = 1e-6               # keeps |p - c| differentiable at 0
@@ -91,7 +93,8 @@ class DiscLayer(nn.Module):
         """features (N, C, g, g) -> (density, cx, cy, r), each (N, K, 1, 1), K = per_cell g^2."""
         n, k = features.shape[0], self.per_cell * self.grid * self.grid
         h = ops.reshape(self.head(features), (n, 4, k, 1, 1))
-        hd, hx, hy, hr = (ops.reshape(ops.getitem(h, (slice(None), i)), (n, k, 1, 1)) for i in range(4))
+        hd, hx, hy, hr = (ops.reshape(ops.getitem(h, (slice(None), i)), (n, k, 1, 1))
+                          for i in range(4))
         step = 2.0 / self.grid
         density = ops.softplus(hd - DENSITY_OFFSET)
         cx = ops.tanh(hx) * step + self._const(self._cx, hx)

@@ -24,8 +24,8 @@ once in k updates (the saving, measured: docs/training.md).
 The limited-data toolkit (docs/toolkit.md) applies: ``--generator styled`` (the
 StyleGAN2 skip generator, :mod:`refgan.gans.styled`), ``--loss hinge``, ``--r1``,
 ``--lecam``, ``--ada-target``, ``--spectral-norm``, ``--vae`` (VAE-GAN's
-encoder and reconstruction term for G, :mod:`refgan.gans.vae`); ``--gp-lambda 0`` turns the
-gradient penalty off (with R1 in its place, say). ``--progressive P`` grows both networks
+encoder and reconstruction term for G, :mod:`refgan.gans.vae`); ``--gp-lambda 0``
+turns the gradient penalty off (with R1 in its place, say). ``--progressive P`` grows both networks
 from 16 x 16 to the full size, fading each doubling in over P steps (progressive
 growing, :mod:`refgan.gans.progressive`).
 """
