@@ -34,20 +34,22 @@ def trainer(c, run_dir, **kw):
     return Trainer(c, cached_prepare(c), run_dir, **kw)
 
 
-def resumes_bit_identically(c, tmp_path) -> tuple:
-    """Train config ``c`` (a smoke run of 4 steps) whole in ``tmp_path / 'full'`` and
-    interrupted after 2 steps and resumed in ``tmp_path / 'part'``; assert that both end
-    in the same state, array for array. Returns (the whole run's trainer, its state)."""
+def resumes_bit_identically(c, tmp_path, interrupt_at: int = 2) -> tuple:
+    """Train config ``c`` whole in ``tmp_path / 'full'``, and interrupted after
+    ``interrupt_at`` steps and resumed in ``tmp_path / 'part'``; assert that both end in
+    the same state, array for array, random stream included. Returns (the whole run's
+    trainer, its state)."""
     full = trainer(c, tmp_path / "full", log=lambda m: None).setup()
     assert full.run() == 0
     part = trainer(c, tmp_path / "part", log=lambda m: None).setup()
-    assert part.run(max_steps=2) == 130
+    assert part.run(max_steps=interrupt_at) == 130
     resumed = Trainer.resume(tmp_path / "part", part.data, log=lambda m: None)
     assert resumed.run() == 0
-    (a, _), (b, _) = full.state(), resumed.state()
+    (a, meta_a), (b, meta_b) = full.state(), resumed.state()
     assert a.keys() == b.keys()
     for k in a:
         assert np.array_equal(a[k], b[k]), k
+    assert meta_a["refgan_rng"] == meta_b["refgan_rng"]
     return full, a
 
 

@@ -10,6 +10,7 @@ from refgan import nn, ops
 from refgan.errors import UserError
 from refgan.gans.disc_generator import (DENSITY_OFFSET, EPS, PALLOR_WIDTH, RADIUS_RANGE,
                                         DiscGenerator, DiscLayer)
+from refgan.gans.stain_generator import StainGenerator
 from refgan.gans.styled import make_generator
 from refgan.gradcheck import check_backward
 from refgan.torch_export import export_run
@@ -104,16 +105,22 @@ def test_gradients_match_finite_differences(rng):
     check_backward(lambda t: G(t), [0.3 * rng.standard_normal((2, 4))], params=G.parameters())
 
 
-def test_a_disc_run_trains_resumes_bit_identically_and_export_names_it(tmp_path, numpy_backend):
-    c = presets.resolve("wgan-gp", "smoke", steps=4, n_disc=2, generator="discs", use_best=False)
+@pytest.mark.parametrize("design,cls,learnt", [("discs", DiscGenerator, "log_radius"),
+                                               ("stain", StainGenerator, "absorb")])
+def test_an_output_stage_run_trains_resumes_bit_identically_and_export_names_it(
+        design, cls, learnt, tmp_path, numpy_backend):
+    """The two generators whose output stage is physics (the discs here, the Beer-Lambert
+    maps of refgan/gans/stain_generator.py): their learnt constants are checkpointed, a
+    resumed run is the whole one, and the torch export names G as one it cannot export."""
+    c = presets.resolve("wgan-gp", "smoke", steps=4, n_disc=2, generator=design, use_best=False)
     full, state = resumes_bit_identically(c, tmp_path)
-    assert isinstance(full.models["healthy"].nets["G"], DiscGenerator)
-    assert any(k.endswith("log_radius") for k in state)
+    assert isinstance(full.models["healthy"].nets["G"], cls)
+    assert any(k.endswith(learnt) for k in state)
     s = full.models["healthy"].sample(3)
     assert s.shape == (3, 3, c.size, c.size) and s.max() <= 1.0 and s.min() >= -1.0
     manifest = export_run(tmp_path / "full", tmp_path / "torch")   # the critic goes, G is named
     assert "healthy.D" in manifest["networks"]
-    assert "DiscGenerator has no PyTorch twin" in manifest["skipped"]["healthy.G"]
+    assert f"{cls.__name__} has no PyTorch twin" in manifest["skipped"]["healthy.G"]
 
 
 @pytest.mark.parametrize("upsample", ["nearest", "bilinear"])

@@ -1,7 +1,8 @@
 """The Beer-Lambert generator (refgan/gans/stain_generator.py, ``--generator stain``):
 its output stage against the formula in NumPy, the camera's saturation, first-order
-derivatives against float64 finite differences, and a run that trains, resumes
-bit-identically and that the exporter names as one it cannot export."""
+derivatives against float64 finite differences (a run that trains, resumes
+bit-identically and that the exporter names: tests/test_gans_disc_generator.py, for both
+output-stage generators)."""
 import numpy as np
 import pytest
 
@@ -11,10 +12,8 @@ from refgan import nn
 from refgan.gans.stain_generator import DENSITY_OFFSET, LIGHT_SCALE, StainGenerator
 from refgan.gans.styled import make_generator
 from refgan.gradcheck import check_backward
-from refgan.torch_export import export_run
 from refgan.training import presets
 
-from test_gans import resumes_bit_identically
 
 
 def softplus(v):
@@ -63,18 +62,6 @@ def test_gradients_match_finite_differences(upsample, rng):
     g = StainGenerator(4, 8, 2, absorbers=2, upsample=upsample).astype(np.float64)
     g.eval()                                                      # batch-norm running statistics
     check_backward(lambda t: g(t), [0.3 * rng.standard_normal((2, 4))], params=g.parameters())
-
-
-def test_a_stain_run_trains_resumes_bit_identically_and_export_names_it(tmp_path, numpy_backend):
-    c = presets.resolve("wgan-gp", "smoke", steps=4, n_disc=2, generator="stain", use_best=False)
-    full, state = resumes_bit_identically(c, tmp_path)
-    assert isinstance(full.models["healthy"].nets["G"], StainGenerator)
-    assert any(k.endswith("absorb") for k in state)
-    s = full.models["healthy"].sample(3)
-    assert s.shape == (3, 3, c.size, c.size) and s.max() <= 1.0 and s.min() >= -1.0
-    manifest = export_run(tmp_path / "full", tmp_path / "torch")   # the critic goes, G is named
-    assert "healthy.D" in manifest["networks"]
-    assert "StainGenerator has no PyTorch twin" in manifest["skipped"]["healthy.G"]
 
 
 @pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
