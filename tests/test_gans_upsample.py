@@ -43,7 +43,7 @@ def test_upsample_layer_refuses_what_it_does_not_implement():
 
 @pytest.mark.parametrize("kw,message", [
     (dict(model="dcgan", upsample="bilinear"), "dcgan does not use --upsample"),
-    (dict(generator="styled", upsample="bilinear"), "--upsample applies to the upsample, fastgan, stain and discs"),
+    (dict(generator="styled", upsample="bilinear"), "--upsample applies to the upsample, stain, fastgan and discs"),
     (dict(size=32, progressive=5, upsample="bilinear"), "--progressive grows the nearest-neighbour"),
     (dict(upsample="bicubic"), "--upsample must be nearest or bilinear"),
 ])

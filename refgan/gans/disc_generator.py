@@ -8,8 +8,8 @@ steps of critic gradients; a blood smear's red cells are that, by their biology.
 This generator is given the shape and learns where, how big and how dark:
 
     x_G     = Gaur et al.'s upsample generator (RGB, tanh): field, white cell, rest
-    h       = Conv1x1(f)          f: G's features on its first g x g grid (g = 8 at 16 px
-                                  and above), one candidate disc per grid cell
+    h       = Conv1x1(f)          f: G's projected features on its g x g start grid (g = 4
+                                  at 16 px and above), two candidate discs per grid cell
     c       = cell centre + tanh(h_xy) 2/g       centre (image spans [-1, 1]); a disc may
                                                  move one cell from its own
     r       = r0 exp(RADIUS_RANGE tanh(h_r))     radius, r0 = exp(rho) learnt
@@ -62,7 +62,8 @@ HALF_FROM = 32           # from this image side on, the density map is drawn at 
 
 class DiscLayer(nn.Module):
     """Grid features (N, C, g, g) and an image (N, 3, S, S) in [-1, 1] -> the image
-    seen through g*g soft absorbing discs, one per grid cell (module docstring)."""
+    seen through K = per_cell g^2 soft absorbing discs, ``per_cell`` per grid cell
+    (module docstring)."""
 
     def __init__(self, in_channels: int, grid: int, size: int, per_cell: int = 2,
                  radius: float = 0.2, edge_px: float = 1.0, pallor: float = 0.3,

@@ -1,4 +1,4 @@
-"""A critic head that judges each image as a set of local patches (``--patch-critic W``).
+"""A critic head that judges each image as a set of local patches (``--patch-critic``).
 
 What it is for. The main job's samples are told from real cells by texture a red cell
 wide: red cells drawn as mottled rings instead of evenly filled discs, blotches in the

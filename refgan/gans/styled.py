@@ -40,11 +40,13 @@ from refgan.gans.fastgan import FastGANGenerator
 from refgan.gans.stain_generator import StainGenerator
 from refgan.nn.modulated import MappingNetwork, ModulatedConv2d, NoiseInput
 
-__all__ = ["StyledGenerator", "GENERATORS", "make_generator"]
+__all__ = ["StyledGenerator", "GENERATORS", "UPSAMPLING_GENERATORS", "make_generator"]
 
 
 # The generator designs an unconditional model can choose (``--generator``).
 GENERATORS = ("upsample", "styled", "stain", "fastgan", "discs")
+# Those built on Gaur et al.'s upsampling stages, which ``--upsample`` sets.
+UPSAMPLING_GENERATORS = tuple(g for g in GENERATORS if g != "styled")
 
 
 class StyledBlock(nn.Module):

@@ -36,7 +36,7 @@ from refgan.gans.architectures import stages
 from refgan.gans.diffaugment import POLICIES
 from refgan.gans.multiscale import pools_to_a_critic
 from refgan.gans.regularizers import LOSSES
-from refgan.gans.styled import GENERATORS
+from refgan.gans.styled import GENERATORS, UPSAMPLING_GENERATORS
 
 Check = Callable[[Any], "str | None"]
 
@@ -274,7 +274,8 @@ class TrainConfig:
                                 "that scores every patch (13x13 pixels at 64x64); the mean "
                                 "score is added to D's output (PatchGAN, Isola et al. 2017; "
                                 "refgan/gans/patch_critic.py)", cli="on")
-    upsample: str = option("nearest", "WGAN-GP: how the upsample, fastgan, stain and discs generators "
+    upsample: str = option("nearest", "WGAN-GP: how the " + ", ".join(UPSAMPLING_GENERATORS[:-1])
+                           + f" and {UPSAMPLING_GENERATORS[-1]} generators "
                            "double their features, nearest (Gaur et al.) or bilinear",
                            checks=(one_of("nearest", "bilinear"),))
     recon: float = option(0.0, "WGAN-GP, DCGAN: FastGAN's self-supervised critic (Liu et al. "
@@ -375,8 +376,9 @@ class TrainConfig:
         if self.mode_seeking and self.batch % 2:
             raise UserError(f"--mode-seeking pairs the batch's halves: give an even --batch "
                             f"(got {self.batch})")
-        if self.upsample != "nearest" and self.generator not in ("upsample", "fastgan", "stain", "discs"):
-            raise UserError(f"--upsample applies to the upsample, fastgan, stain and discs generators; "
+        if self.upsample != "nearest" and self.generator not in UPSAMPLING_GENERATORS:
+            said = ", ".join(UPSAMPLING_GENERATORS[:-1]) + f" and {UPSAMPLING_GENERATORS[-1]}"
+            raise UserError(f"--upsample applies to the {said} generators; "
                             f"leave it out for --generator {self.generator}")
         if self.upsample != "nearest" and self.progressive:
             raise UserError("--progressive grows the nearest-neighbour generator; leave out "
