@@ -40,12 +40,13 @@ from refgan import nn
 from refgan.data.names import inside
 from refgan.errors import UserError
 from refgan.gans.architectures import Generator, Trunk
+from refgan.gans.latent import Autoencoder, LatentGenerator, critic_input
 from refgan.training.load import load_models, write_appearances
 from refgan.provenance import provenance
 from refgan.safetensors import write_safetensors
 
 #: Modules whose forward applies their children in order (torch: nn.Sequential).
-CHAINS = (nn.Sequential, Generator, Trunk)
+CHAINS = (nn.Sequential, Generator, Trunk, LatentGenerator, Autoencoder)
 #: refgan layer -> the constructor arguments its torch twin needs.
 LAYER_ARGS = {
     nn.Linear: ("in_features", "out_features"),
@@ -123,7 +124,8 @@ def export_models(models: dict, config: dict, out, source: dict | None = None) -
                 continue
             try:
                 arch = architecture(module)
-                shape = input_shape(arch, config["size"])
+                side = critic_input(config)[1] if net_name == "D" else config["size"]
+                shape = input_shape(arch, side)
             except TypeError as err:
                 manifest["skipped"][name] = str(err)
                 continue

@@ -126,6 +126,19 @@ def test_export_of_the_toolkit_generators_matches_refgan(options, tmp_path):
     assert loader.load("healthy.D")(expected).shape == (4, 1)
 
 
+def test_export_of_a_latent_run_matches_refgan(tmp_path):
+    """``--latent-ae``: G exports as G_lat then the decoder and draws what refgan draws;
+    the critic reads codes (C x S/8 x S/8), the autoencoder images."""
+    run, out, loader = _exported(tmp_path, ["--size", "64", "--steps", "4", "--latent-ae", "2"])
+    assert json.loads((out / "manifest.json").read_text())["skipped"] == {}
+    reference = Trainer.resume(run, run_data(run))
+    z = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    expected = reference.models["healthy"].sample(4, z=z)
+    np.testing.assert_allclose(loader.load("healthy.G")(z), expected, rtol=1e-5, atol=1e-5)
+    assert loader.load("healthy.D")(np.zeros((4, 8, 8, 8), np.float32)).shape == (4, 1)
+    assert loader.load("healthy.AE")(expected).shape == (4, 3, 64, 64)
+
+
 def test_export_of_an_ali_run_names_the_networks_it_leaves_out(tmp_path, capsys):
     """ALI's encoder (two outputs) and joint critic (two inputs) do not fit the loader's
     call: the export writes its generators and names the others, with why."""

@@ -142,6 +142,24 @@ def test_layers_with_torch_twins_match_refgan(option, net, layer, tmp_path):
     assert max(worst.values()) < 1e-5, worst
 
 
+def test_a_latent_runs_networks_export_and_match_refgan(tmp_path):
+    """A ``--latent-ae`` run: G (G_lat then the decoder) and the autoencoder are chains;
+    the critic reads codes, and the manifest says so."""
+    pytest.importorskip("torch")
+    run, out = tmp_path / "run", tmp_path / "torch"
+    assert main(["-q", "train", "--model", "wgan-gp", "--preset", "smoke", "--steps", "4",
+                 "--size", "64", "--latent-ae", "2", "--no-quality", "--run-dir", str(run)]) == 0
+    assert main(["export", str(run), "--to", "torch", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["networks"]["healthy.D"]["input_shape"] == [1, 8, 8, 8]
+    assert manifest["networks"]["healthy.AE"]["input_shape"] == [1, 3, 64, 64]
+    models, _ = load_models(run)
+    refgan_torch = _load_template(out)
+    assert refgan_torch.names(out) == [f"{k}.{n}" for k in ("blast", "healthy") for n in ("AE", "D", "G")]
+    worst = _max_relative_difference(models, out, refgan_torch)
+    assert max(worst.values()) < 1e-5, worst
+
+
 def test_symmetric_padding_would_be_caught(runs, tmp_path, monkeypatch):
     """torch's padding=2 for the critic's 5x5 stride-2 'same' convolutions is wrong."""
     pytest.importorskip("torch")

@@ -41,16 +41,19 @@ from refgan.export import to_jax, to_variables
 from refgan.gans import MODEL_CLASSES
 from refgan.gans.ali import PairDiscriminator
 from refgan.gans.architectures import Encoder
+from refgan.gans.latent import critic_input
 from refgan.training import checkpoint
 
 PLATFORMS = ("cpu", "cuda", "tpu")
 
 
 def _input_spec(name, module, config, batch):
-    """The input one network of the zoo reads: z for generators, images otherwise."""
+    """The input one network of the zoo reads: z for generators, the critic's input for
+    D (codes with --latent-ae), images otherwise."""
     if name.startswith("G"):
         return (batch, config["latent_dim"])
-    return (batch, 3, config["size"], config["size"])
+    channels, side = critic_input(config) if name == "D" else (3, config["size"])
+    return (batch, channels, side, side)
 
 
 def _serialise(module, variables, shape, dtype):

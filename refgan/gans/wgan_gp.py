@@ -27,13 +27,15 @@ StyleGAN2 skip generator, :mod:`refgan.gans.styled`), ``--loss hinge``, ``--r1``
 encoder and reconstruction term for G, :mod:`refgan.gans.vae`); ``--gp-lambda 0``
 turns the gradient penalty off (with R1 in its place, say). ``--progressive P`` grows both networks
 from 16 x 16 to the full size, fading each doubling in over P steps (progressive
-growing, :mod:`refgan.gans.progressive`).
+growing, :mod:`refgan.gans.progressive`). ``--latent-ae N`` trains an autoencoder for
+the first N steps and WGAN-GP on its codes after them (:mod:`refgan.gans.latent`).
 """
 from __future__ import annotations
 
-from refgan import nn, no_grad, ops
+from refgan import nn, no_grad, ops, optim
 from refgan.gans.architectures import Encoder, Trunk
 from refgan.gans.base import GAN, mean_of
+from refgan.gans.latent import AE_BETAS, AE_LR, latent_networks
 from refgan.gans.progressive import ProgressiveGenerator, ProgressiveTrunk, at_level, growth
 from refgan.gans.styled import make_generator
 from refgan.gans.vae import vae_loss
@@ -56,7 +58,11 @@ class WGANGP(GAN):
     def make(self, c):
         self.gp_lambda, self.gp_every = c.gp_lambda, c.gp_every
         self.grow_steps = int(getattr(c, "progressive", 0))
-        if self.grow_steps:
+        self.ae_steps = int(getattr(c, "latent_ae", 0))
+        if self.ae_steps:             # two stages (refgan/gans/latent.py)
+            ae, G, trunk = latent_networks(c)
+            self.growing = ()
+        elif self.grow_steps:
             G = ProgressiveGenerator(c.latent_dim, c.size, c.width_g)
             trunk = ProgressiveTrunk(c.size, c.width_d, dropout=c.dropout,
                                      minibatch_std=c.minibatch_std)
@@ -69,8 +75,13 @@ class WGANGP(GAN):
         D = nn.Sequential(trunk, nn.Linear(trunk.out_features, 1))
         D = self.make_toolkit(c, D)
         self.nets = {"G": G, "D": D}
-        self.opts = {"G": self._optimizer(G.parameters(), c.lr_g, c),
+        # with --latent-ae G's optimiser steps G_lat only: the decoder is the autoencoder's
+        trained_g = G.latent_g if self.ae_steps else G
+        self.opts = {"G": self._optimizer(trained_g.parameters(), c.lr_g, c),
                      "D": self._optimizer(D.parameters(), c.lr_d, c)}
+        if self.ae_steps:
+            self.nets["AE"] = ae
+            self.opts["AE"] = optim.Adam(ae.parameters(), lr=AE_LR, betas=AE_BETAS)
         self.vae_weight = float(getattr(c, "vae", 0.0))
         if self.vae_weight > 0:            # VAE-GAN's encoder (refgan/gans/vae.py)
             self.nets["E"] = Encoder(c.size, c.width_d, c.latent_dim, style="wgan")
@@ -88,15 +99,36 @@ class WGANGP(GAN):
             net.set_level(p)
         return p
 
+    def in_autoencoder_stage(self) -> bool:
+        """True while ``--latent-ae N`` trains the autoencoder (steps 0 .. N-1)."""
+        return self.step < self.ae_steps
+
+    def autoencoder_step(self, x) -> dict:
+        """One update of the autoencoder on the real batch ``x`` (the first stage)."""
+        ae = self.nets["AE"]
+        loss, logs = ae.loss(x)
+        self.update(self.opts["AE"], loss, ae)
+        return logs
+
     def discriminator_step(self, batch):
         G, D = self.nets["G"], self.nets["D"]
         x, _ = batch
+        if self.ae_steps:
+            if self.in_autoencoder_stage():
+                return self.autoencoder_step(x)
+            with no_grad():                  # the critic judges codes (refgan/gans/latent.py)
+                x, fake = self.nets["AE"].encoder(x), G.latent(self.z(len(x)))
+            return self.critic_update(D, x, fake, None)
         p = self.grow_to_step()
         if p is not None:
             x = at_level(x, p, self.config.size)
         with no_grad():
             fake = G(self.z(len(x)))
-        x, fake = self.augment(x), self.augment(fake)
+        return self.critic_update(D, self.augment(x), self.augment(fake), p)
+
+    def critic_update(self, D, x, fake, p) -> dict:
+        """One critic update on the real batch ``x`` and the generated ``fake`` (both as
+        the critic sees them); ``p`` the growth level, logged (None: not growing)."""
         (d_real, recon), d_fake = self.judge_real(D, x), D(fake)
         d_loss = self.critic_loss(d_real, d_fake, lambda r, f: f.mean() - r.mean())
         updates, logs = self.opts["D"].step_count, {}
@@ -112,10 +144,12 @@ class WGANGP(GAN):
 
     def generator_step(self, batch=None):
         G, D = self.nets["G"], self.nets["D"]
+        if self.in_autoencoder_stage():
+            return {}
         self.grow_to_step()
         with self.frozen(D):
             z = self.z(self.batch_size)
-            fake = G(z)
+            fake = G.latent(z) if self.ae_steps else G(z)
             g_loss = self.generator_loss(D(self.augment(fake)), lambda f: -f.mean(), fake, z)
             logs = {"g_loss": mean_of(g_loss)}
             if self.vae_weight > 0:
@@ -128,3 +162,12 @@ class WGANGP(GAN):
             else:
                 self.update(self.opts["G"], g_loss, G)
         return logs
+
+    def update_ema(self, decay: float, step: int, warmup: int = 10) -> float:
+        """The base EMA of G; with ``--latent-ae`` the EMA generator's decoder is then set
+        to the autoencoder's, which is trained, not averaged (refgan/gans/latent.py)."""
+        d = super().update_ema(decay, step, warmup)
+        if self.ae_steps:
+            for pe, p in zip(self.nets["G_ema"].decoder.parameters(), self.nets["G"].decoder.parameters()):
+                pe.data = p.data
+        return d

@@ -34,6 +34,7 @@ from refgan.data.names import check_class_names
 from refgan.errors import UserError
 from refgan.gans.architectures import stages
 from refgan.gans.diffaugment import POLICIES
+from refgan.gans.latent import FACTOR as LATENT_FACTOR
 from refgan.gans.multiscale import pools_to_a_critic
 from refgan.gans.regularizers import LOSSES
 from refgan.gans.styled import GENERATORS, UPSAMPLING_GENERATORS
@@ -55,7 +56,10 @@ TOOLKIT = dict(generator=("upsample", ("wgan-gp",)), loss=("wgan", _CRITIC_MODEL
                colour_critic=(0, ("wgan-gp", "dcgan")), recon=(0.0, ("wgan-gp", "dcgan")),
                low_res_critic=(0, ("wgan-gp", "dcgan")),
                upsample=("nearest", ("wgan-gp",)), vae=(0.0, ("wgan-gp",)),
-               patch_critic=(False, ("wgan-gp", "dcgan")))
+               patch_critic=(False, ("wgan-gp", "dcgan")), latent_ae=(0, ("wgan-gp",)))
+# What --latent-ae refuses: options that read the critic's input as an image, or change G.
+LATENT_CLASHES = ("diffaugment", "ada_target", "colour_critic", "low_res_critic",
+                  "patch_critic", "recon", "vae", "progressive")
 OLD_NAMES = {"n_critic": "n_disc", "gp_weight": "gp_lambda", "lam": "gp_lambda"}
 
 
@@ -286,6 +290,11 @@ class TrainConfig:
                         "also redraws each real batch from codes drawn from it; this weight times "
                         "mean|G(z_x) - x| + KL(q || N(0, I)) / (10 pixels) is added to G's loss "
                         "(refgan/gans/vae.py; 0 = off)", checks=(finite_at_least(0),))
+    latent_ae: int = option(0, "WGAN-GP: two stages in one run: the first N steps train an "
+                            "autoencoder on the real images, the rest WGAN-GP on its codes "
+                            "(S/8 x S/8 x 8); samples are the decoder's drawings of G's codes "
+                            "(l-GAN, Achlioptas et al. 2018; refgan/gans/latent.py; 0 = off)",
+                            checks=(at_least(0),))
     critic: str = option("concat", "CGAN: how D reads the label, concat (a label plane, Mirza & "
                          "Osindero 2014) or projection (Miyato & Koyama 2018)",
                          checks=(one_of("concat", "projection"),))
@@ -389,6 +398,8 @@ class TrainConfig:
         if self.vae and self.progressive:
             raise UserError("--vae encodes full-size images, which a growing generator does not "
                             "draw until its last level; leave out --vae or --progressive")
+        if self.latent_ae:
+            self._check_latent_ae()
         if self.recon and self.size < 16:
             raise UserError(f"--recon decodes the critic's 8x8 features: it needs --size 16 or "
                             f"more (got {self.size}); leave out --recon")
@@ -420,6 +431,26 @@ class TrainConfig:
                                                          or int(self.n_cont) < 1):
             raise UserError(f"{self.model} needs --n-cat >= 1 and --n-cont >= 1")
         return self
+
+    def _check_latent_ae(self) -> None:
+        """--latent-ae's critic reads codes and its G is the latent generator: refuse
+        the options that read the critic's input as an image or change G."""
+        if self.size // LATENT_FACTOR < 8:
+            raise UserError(f"--latent-ae trains on codes of side --size / {LATENT_FACTOR}, which "
+                            f"must be 8 or more: it needs --size {8 * LATENT_FACTOR} or more (got "
+                            f"{self.size}); leave out --latent-ae")
+        if self.latent_ae >= self.steps:
+            raise UserError(f"--latent-ae {self.latent_ae} leaves none of --steps {self.steps} to "
+                            "the GAN on its codes; give fewer autoencoder steps or more --steps")
+        off = {f.name: f.default for f in fields(self)}
+        clash = [f"--{name.replace('_', '-')}" for name in LATENT_CLASHES
+                 if getattr(self, name) != off[name]]
+        if self.generator != "upsample":
+            clash.append(f"--generator {self.generator}")
+        if clash:
+            raise UserError(f"--latent-ae trains its critic on codes and draws with its own "
+                            f"generator, which {', '.join(clash)} cannot act on; leave out "
+                            f"--latent-ae or {' and '.join(clash)}")
 
     # -- config.json ---------------------------------------------------------------
     def to_json(self) -> dict:

@@ -192,7 +192,8 @@ class Monitor:
 
     def check_convergence(self, key: str, step: int) -> None:
         """The non-convergence rules of the module docstring for model ``key``."""
-        h = self.history.get(key, [])
+        # the steps with a critic update (--latent-ae's autoencoder stage has none)
+        h = [r for r in self.history.get(key, []) if "d_loss" in r or "wasserstein" in r]
         w = max(10, self.config.steps // 10)
         if len(h) < w:
             return

@@ -1,0 +1,116 @@
+"""WGAN-GP in an autoencoder's latent space (refgan/gans/latent.py, ``--latent-ae N``):
+the autoencoder's shapes and loss against its formula in NumPy, its derivatives against
+float64 finite differences, and a run whose first N steps train the autoencoder alone,
+whose later steps train the latent networks alone, that samples images and resumes
+bit-identically across the change of stage."""
+import numpy as np
+import pytest
+
+import refgan
+from refgan.errors import UserError
+from refgan.gans.latent import (FACTOR, LATENT_CHANNELS, LATENT_L2, LATENT_NOISE, Autoencoder,
+                                LatentGenerator)
+from refgan.gradcheck import check_backward
+from refgan.training import presets
+from refgan.training.trainer import Trainer
+
+from test_gans import resumes_bit_identically, trainer
+
+
+def small_autoencoder():
+    refgan.manual_seed(0)
+    return Autoencoder(1).astype(np.float64)
+
+
+def test_the_codes_are_a_quarter_of_the_side_and_the_redrawing_an_image(rng):
+    ae = small_autoencoder()
+    x = refgan.tensor(rng.uniform(-1, 1, (3, 3, 32, 32)))
+    h = ae.encoder(x)
+    assert h.shape == (3, LATENT_CHANNELS, 32 // FACTOR, 32 // FACTOR)
+    out = ae(x).numpy()
+    assert out.shape == (3, 3, 32, 32) and np.abs(out).max() <= 1
+    np.testing.assert_array_equal(out, ae.decoder(h).numpy())
+
+
+def test_loss_is_l1_of_the_noisy_redrawing_plus_scaled_code_energy(rng):
+    ae = small_autoencoder()
+    x = rng.uniform(-1, 1, (3, 3, 16, 16))
+    eps = rng.standard_normal((3, LATENT_CHANNELS, 16 // FACTOR, 16 // FACTOR))
+    loss, logs = ae.loss(refgan.tensor(x), refgan.tensor(eps))
+    h = ae.encoder(refgan.tensor(x)).numpy()
+    rec = ae.decoder(refgan.tensor(h + LATENT_NOISE * eps)).numpy()
+    l1, l2 = np.abs(rec - x).mean(), (h ** 2).mean()
+    np.testing.assert_allclose(loss.numpy(), l1 + LATENT_L2 * l2, rtol=1e-12)
+    assert logs["ae_l1"] == pytest.approx(l1) and logs["ae_code_rms"] == pytest.approx(l2 ** 0.5)
+
+
+def test_loss_gradients_match_finite_differences(rng):
+    ae = small_autoencoder()
+    x = rng.uniform(-1, 1, (2, 3, 16, 16))
+    eps = rng.standard_normal((2, LATENT_CHANNELS, 16 // FACTOR, 16 // FACTOR))
+    check_backward(lambda t: ae.loss(t, refgan.tensor(eps))[0], [x], params=list(ae.parameters()))
+
+
+def latent_config(**changes):
+    options = dict(size=64, steps=6, latent_ae=3, ema=0.999, use_best=False)
+    return presets.resolve("wgan-gp", "smoke", **{**options, **changes})
+
+
+def weights(module) -> list:
+    return [p.numpy().copy() for p in module.parameters()]
+
+
+def moved(before, module) -> bool:
+    return any(not np.array_equal(a, p.numpy()) for a, p in zip(before, module.parameters()))
+
+
+def test_the_first_steps_train_the_autoencoder_and_the_rest_the_latent_networks(tmp_path, numpy_backend):
+    t = trainer(latent_config(), tmp_path, log=lambda m: None).setup()
+    m = t.models["healthy"]
+    ae, G, D = m.nets["AE"], m.nets["G"], m.nets["D"]
+    assert isinstance(G, LatentGenerator) and G.decoder is ae.decoder
+    g0, d0, ae0 = weights(G.latent_g), weights(D), weights(ae)
+    assert t.run(max_steps=3) == 130
+    assert moved(ae0, ae) and not moved(g0, G.latent_g) and not moved(d0, D)
+    ae1 = weights(ae)
+    second = Trainer.resume(tmp_path, t.data, log=lambda m: None)
+    assert second.run() == 0
+    resumed = second.models["healthy"]
+    assert not moved(ae1, resumed.nets["AE"])
+    assert moved(g0, resumed.nets["G"].latent_g) and moved(d0, resumed.nets["D"])
+    ema = resumed.nets["G_ema"]
+    for pe, p in zip(ema.decoder.parameters(), resumed.nets["AE"].decoder.parameters()):
+        np.testing.assert_array_equal(pe.numpy(), p.numpy())   # the decoder is copied, not averaged
+    images = resumed.sample(5)
+    assert images.shape == (5, 3, 64, 64) and np.isfinite(images).all()
+    assert np.abs(images).max() <= 1
+
+
+def test_a_latent_run_resumes_bit_identically_across_the_change_of_stage(tmp_path, numpy_backend):
+    resumes_bit_identically(latent_config(appearance="stain"), tmp_path, interrupt_at=2)
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(size=32), "it needs --size 64 or more"),
+    (dict(steps=3), "--latent-ae 3 leaves none of --steps 3 to the GAN"),
+    (dict(diffaugment="translation"), "--diffaugment cannot act on"),
+    (dict(vae=1.0), "--vae cannot act on"),
+    (dict(patch_critic=True, recon=1.0), "--patch-critic, --recon cannot act on"),
+    (dict(generator="styled"), "--generator styled cannot act on"),
+])
+def test_latent_ae_is_refused_with_what_reads_images_or_changes_g(changes, match):
+    with pytest.raises(UserError, match=match):
+        latent_config(**changes).validate()
+
+
+def test_latent_ae_is_a_wgan_gp_option():
+    with pytest.raises(UserError, match="dcgan does not use --latent-ae"):
+        presets.resolve("dcgan", "smoke", strict=True, latent_ae=5)
+
+
+def test_the_health_checks_read_the_latent_stage_only(tmp_path, numpy_backend):
+    """The non-convergence rules average the critic's logs over the run; the autoencoder's
+    steps have none (a run of this length stopped with a KeyError before the rules
+    skipped them)."""
+    t = trainer(latent_config(steps=30, latent_ae=10), tmp_path, log=lambda m: None).setup()
+    assert t.run() == 0
