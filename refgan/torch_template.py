@@ -13,7 +13,7 @@ Use::
     images = G(torch.randn(16, G.in_dim))     # (16, 3, S, S) in [-1, 1]
     score = refgan_torch.load("healthy.D")(images)
 
-A generator of a run trained with ``--appearance white|stain`` draws cells with their
+A generator of a run trained with ``--appearance white|stain|stain-noise`` draws cells with their
 appearance (white point, stain strength) taken off; ``load`` returns it followed by
 ``WithAppearance``, which puts on each image the appearance refgan draws for its row of
 z (``appearance.py`` beside this file, numpy), so ``G(z)`` is what ``refgan generate``
@@ -179,7 +179,9 @@ class WithAppearance(nn.Module):
         u = clip((y + 1) / 2, floor, 1)          (floor = 1/255, appearance.FLOOR)
         x = 2 clip(w'_c (u / w_bar_c) ^ (s'_c / s_bar_c), 0, 1) - 1
 
-    in float64, as refgan computes it, and in torch, so gradients reach G."""
+    in float64, as refgan computes it, and in torch, so gradients reach G. A run of
+    ``--appearance stain-noise`` also draws each row's sensor noise (``appearance.noise``,
+    numpy, seeded by z's row) and adds it inside the outer clip."""
 
     def __init__(self, generator: nn.Module, appearance):
         super().__init__()
@@ -187,14 +189,18 @@ class WithAppearance(nn.Module):
 
     def forward(self, z):
         y = self.generator(z)
-        drawn = self.appearance.draw(z.detach().cpu().numpy().astype(np.float32))
-        a = torch.from_numpy(drawn).to(y.device)                             # (N, 6) float64
+        z_rows = z.detach().cpu().numpy().astype(np.float32)
+        drawn = self.appearance.draw(z_rows)
+        a = torch.from_numpy(drawn).to(y.device)                             # (N, d) float64
         ref = torch.from_numpy(np.asarray(self.appearance.reference)).to(y.device)
-        w, s = a[:, :3].exp()[..., None, None], a[:, 3:].exp()[..., None, None]
-        w_bar, s_bar = ref[:3].exp()[:, None, None], ref[3:].exp()[:, None, None]
+        w, s = a[:, :3].exp()[..., None, None], a[:, 3:6].exp()[..., None, None]
+        w_bar, s_bar = ref[:3].exp()[:, None, None], ref[3:6].exp()[:, None, None]
         u = ((y.double() + 1) / 2).clamp(self.appearance.floor, 1.0)
-        x = (w * torch.exp(torch.log(u / w_bar) * s / s_bar)).clamp(0.0, 1.0)
-        return (2 * x - 1).to(y.dtype)
+        x = w * torch.exp(torch.log(u / w_bar) * s / s_bar)
+        noise = self.appearance.noise(z_rows, drawn, tuple(y.shape))
+        if noise is not None:
+            x = x + torch.from_numpy(noise).to(y.device)
+        return (2 * x.clamp(0.0, 1.0) - 1).to(y.dtype)
 
 
 def build(spec: dict) -> nn.Module:

@@ -168,7 +168,7 @@ def test_export_of_the_low_res_critic_matches_refgan(tmp_path):
     np.testing.assert_allclose(loader.load("healthy.D")(x), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["stain", "white"])
+@pytest.mark.parametrize("kind", ["stain", "white", "stain-noise"])
 def test_export_of_an_appearance_run_draws_what_refgan_draws(kind, tmp_path):
     """A run of --appearance: the export carries the measured appearances, and the
     loader's generator puts on each image the appearance refgan draws for its z."""

@@ -186,7 +186,7 @@ def test_a_model_with_no_exportable_network_is_a_clear_error(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("kind", ["stain", "white"])
+@pytest.mark.parametrize("kind", ["stain", "white", "stain-noise"])
 def test_an_appearance_runs_generator_draws_what_refgan_draws(kind, tmp_path):
     """A run of --appearance: the torch generator puts on each image the appearance
     refgan draws for its z (what ``refgan generate`` writes), and gradients pass the

@@ -1,5 +1,6 @@
-"""--appearance white|stain (refgan/gans/appearance.py): the normalise / apply maps, the
-smoothed bootstrap, the independence assumption it rests on, and the option wired
+"""--appearance white|stain|stain-noise (refgan/gans/appearance.py): the normalise / apply
+maps, the smoothed bootstrap, the noise estimate and the noise drawn on samples, the
+independence assumption it rests on, and the option wired
 through training, sampling, checkpoints, generate and export's refusal of conditional runs."""
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from refgan.data import make_blood_cells
 from refgan.errors import UserError
 from refgan.export.bundle import export_run
-from refgan.gans.appearance import Appearance, measure
+from refgan.gans.appearance import Appearance, measure, noise_sigma
 from refgan.training import presets
 from refgan.training.load import load_models
 from refgan.training.quality import two_sample_test
@@ -72,17 +73,71 @@ def test_draws_are_fixed_by_z_and_keep_the_tables_mean_and_covariance(cells):
     assert np.allclose(a0.mean(0), other.mean(0), atol=0.1 * other.std(0).max())
 
 
-def test_saved_appearances_load_and_draw_the_same(cells, tmp_path):
+@pytest.mark.parametrize("kind", ["white", "stain-noise"])
+def test_saved_appearances_load_and_draw_the_same(cells, tmp_path, kind):
     """What exports carry (``save``) loads back (``load``) to the same table and draws."""
-    ap = Appearance("white")
-    ap.fit_normalise(cells.images, cells.labels)
+    ap = Appearance(kind)
+    norm = ap.fit_normalise(cells.images, cells.labels)
     ap.save(tmp_path / "a.npz")
-    back = Appearance.load(tmp_path / "a.npz", "white")
-    assert back.kind == "white"
+    back = Appearance.load(tmp_path / "a.npz", kind)
+    assert back.kind == kind
     for k, v in ap.state_dict().items():
         assert np.array_equal(back.state_dict()[k], v), k
     z = np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)
     assert np.array_equal(back.draw(z, np.ones(5)), ap.draw(z, np.ones(5)))
+    assert np.array_equal(back.sample(norm[:5], z, np.ones(5)), ap.sample(norm[:5], z, np.ones(5)))
+
+
+def _shaded_planes(n=6, size=64, seed=0):
+    """(n, 3, size, size) unit-space planes a + b u + c v (slow shading, no noise)."""
+    rng = np.random.default_rng(seed)
+    u, v = np.meshgrid(np.linspace(0, 1, size), np.linspace(0, 1, size), indexing="ij")
+    abc = rng.uniform([0.4, -0.2, -0.2], [0.6, 0.2, 0.2], (n, 3, 3))
+    return abc[..., 0, None, None] + abc[..., 1, None, None] * u + abc[..., 2, None, None] * v
+
+
+@pytest.mark.parametrize("sigma", [0.005, 0.02])
+def test_noise_sigma_reads_a_known_noise_level_and_not_the_shading(sigma):
+    planes = _shaded_planes()
+    assert noise_sigma(2 * planes - 1).max() < 1e-12            # M cancels planes
+    rng = np.random.default_rng(1)
+    noisy = planes + sigma * rng.standard_normal(planes.shape)
+    np.testing.assert_allclose(noise_sigma(2 * noisy - 1), sigma, rtol=0.06)
+
+
+def test_noise_sigma_on_the_cells_adds_up_with_known_noise(cells):
+    """On rendered cells (edges, their own sensor noise s0), noise of a known sigma
+    added to the images raises the estimate to about sqrt(s0^2 + sigma^2): what the
+    estimate reads on cells is mostly noise, not edges."""
+    images = cells.images[:40].astype(np.float64)
+    s0 = noise_sigma(images)
+    noisy = images + 2 * 0.02 * np.random.default_rng(2).standard_normal(images.shape)
+    np.testing.assert_allclose(np.median(noise_sigma(noisy) / np.hypot(s0, 0.02)), 1, atol=0.05)
+    assert 0.002 < np.median(s0) < 0.03      # the renderer's sensor noise: 0.004-0.02
+
+
+def test_stain_noise_draws_the_measured_noise_on_the_samples(cells):
+    a = measure(cells.images, "stain-noise")
+    assert a.shape == (len(cells.images), 9)
+    assert np.array_equal(a[:, :6], measure(cells.images, "stain"))
+    assert np.array_equal(a[:, 6:], np.log(noise_sigma(cells.images)))
+    ap = Appearance("stain-noise")
+    ap.fit_normalise(cells.images, cells.labels)
+    flat = np.zeros((300, 3, 32, 32), np.float32)          # a generator drawing no noise
+    z = np.random.default_rng(3).standard_normal((300, 8)).astype(np.float32)
+    x = ap.sample(flat, z, np.ones(300))
+    assert np.array_equal(x[:5], ap.sample(flat[:5], z[:5], np.ones(5)))  # fixed z, fixed image
+    drawn = ap.draw(z, np.ones(300))
+    plain = ap.apply(flat, drawn)
+    assert np.allclose((x - plain).mean((2, 3)), 0, atol=0.01)          # zero-mean noise
+    ratio = noise_sigma(x) / np.exp(drawn[:, 6:])      # the estimate's own error: ~5% at 32x32
+    assert abs(np.median(ratio) - 1) < 0.02 and np.abs(ratio - 1).max() < 0.3
+    # its levels spread as the training images' do
+    rows = ap.table[ap.labels == 1][:, 6:]
+    np.testing.assert_allclose(np.log(noise_sigma(x)).std(0), rows.std(0), rtol=0.25)
+    stain = Appearance("stain")
+    stain.fit_normalise(cells.images, cells.labels)
+    assert stain.noise(z, stain.draw(z), flat.shape) is None
 
 
 @pytest.mark.parametrize("kind", ["white", "stain"])

@@ -33,7 +33,7 @@ images from its latent, and the main job's generators draw about half of it
 
 ``a'`` is a smoothed bootstrap draw from the training images' appearances (Silverman
 1986, section 6.4.1): a row ``a_i`` picked at random plus Gaussian noise with the
-rows' covariance scaled by Scott's factor ``h = M^(-1/10)`` (d = 6), shrunk towards
+rows' covariance scaled by Scott's factor ``h = M^(-1/10)`` (d = 6 numbers), shrunk towards
 the mean so that the draws keep the rows' mean and covariance::
 
     a' = mean + (a_i - mean + h L e) / sqrt(1 + h^2),   L L^T = cov(a),  e ~ N(0, I)
@@ -45,6 +45,26 @@ models keep one table per class and draw within the class asked for.
 The assumption is that appearance and content are independent given the class: the
 module's test renders cells, normalises them, swaps their appearances and asks the
 two-sample test whether the result is still told from fresh cells.
+
+``--appearance stain-noise`` also measures each image's sensor noise and draws it on
+the samples. A camera adds noise to every pixel; a generator that learns the mean
+image given its code (an autoencoder's decoder trained with L1, ``--latent-ae``) draws
+it without, and the colour statistics (spreads, channel correlations) give the samples
+away. Per channel, the noise's standard deviation in [0, 1] units is Immerkaer's
+estimate (Immerkaer 1996, "Fast noise variance estimation")::
+
+    r = x * M,   M = [1 -2 1]^T [1 -2 1] = [[1, -2, 1], [-2, 4, -2], [1, -2, 1]]
+    sigma_c = sqrt(pi / 2) * mean |r| / 6      (over the (H-2)(W-2) valid pixels)
+
+M is the difference of two Laplacians: it cancels every plane a + b u + c v (slow
+shading), and white noise of standard deviation sigma gives r a standard deviation of
+sigma * |M| = 6 sigma, whose mean absolute value is sqrt(2 / pi) 6 sigma for a
+Gaussian. Edges add to mean |r|, so the estimate is high on images with much detail;
+the module's test measures noise of a known level on rendered cells. ``ln sigma`` (3
+numbers) joins the appearance, ``a = (ln w, ln s, ln sigma)`` (9), drawn by the same
+smoothed bootstrap (Scott's factor ``h = M^(-1/(d + 4))`` for d numbers: 1/10 for 6, 1/13
+for 9), and Gaussian noise of the drawn sigma, seeded by z's row as the draw is, is
+added before the final clip to [0, 1].
 """
 from __future__ import annotations
 
@@ -52,11 +72,13 @@ import zlib
 
 import numpy as np
 
-__all__ = ["Appearance", "KINDS", "measure", "WHITE_PERCENTILE"]
+__all__ = ["Appearance", "KINDS", "measure", "noise_sigma", "WHITE_PERCENTILE"]
 
 WHITE_PERCENTILE = 97
 FLOOR = 1.0 / 255  # darkest value read: 8-bit images hold no less light than this
-KINDS = ("white", "stain")
+KINDS = ("white", "stain", "stain-noise")
+#: How many numbers each kind measures per image (ln w, ln s [, ln sigma]: 3 per channel).
+WIDTH = {"white": 6, "stain": 6, "stain-noise": 9}
 
 
 def _unit(images) -> np.ndarray:
@@ -64,16 +86,28 @@ def _unit(images) -> np.ndarray:
     return np.clip((np.asarray(images, np.float64) + 1) / 2, FLOOR, 1.0)
 
 
+def noise_sigma(images) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> (N, C): Immerkaer's estimate of the standard deviation
+    of each channel's white noise, in [0, 1] units (module docstring)."""
+    x = (np.asarray(images, np.float64) + 1) / 2
+    rows = x[..., :-2, :] - 2 * x[..., 1:-1, :] + x[..., 2:, :]      # [1 -2 1] down
+    r = rows[..., :-2] - 2 * rows[..., 1:-1] + rows[..., 2:]         # and across
+    return np.sqrt(np.pi / 2) * np.abs(r).mean(axis=(-2, -1)) / 6
+
+
 def measure(images, kind: str = "stain") -> np.ndarray:
-    """(N, 3, H, W) in [-1, 1] -> (N, 6): each image's (ln w, ln s) (module docstring;
-    ``kind`` 'white': ln s = 0)."""
+    """(N, 3, H, W) in [-1, 1] -> (N, WIDTH[kind]): each image's (ln w, ln s) and, for
+    'stain-noise', ln sigma (module docstring; ``kind`` 'white': ln s = 0)."""
     x = _unit(images).reshape(len(images), 3, -1)
     w = np.percentile(x, WHITE_PERCENTILE, axis=2)
     if kind == "white":
         return np.concatenate([np.log(w), np.zeros_like(w)], axis=1)
     od = -np.log(x / w[..., None])
     s = np.maximum(od, 0).mean(axis=2)
-    return np.concatenate([np.log(w), np.log(np.maximum(s, 1e-6))], axis=1)
+    a = np.concatenate([np.log(w), np.log(np.maximum(s, 1e-6))], axis=1)
+    if kind == "stain-noise":
+        a = np.concatenate([a, np.log(np.maximum(noise_sigma(images), 1e-6))], axis=1)
+    return a
 
 
 def _seeds(z) -> np.ndarray:
@@ -84,9 +118,10 @@ def _seeds(z) -> np.ndarray:
 
 class Appearance:
     """The training images' appearances and the normalise / apply maps (module
-    docstring). State (checkpointed under ``aux.appearance.``): ``table`` (M, 6) of
-    distinct appearances, ``labels`` (M,) their classes, ``reference`` (6,) the
-    geometric means ``(ln w_bar, ln s_bar)``."""
+    docstring). State (checkpointed under ``aux.appearance.``): ``table`` (M, d) of
+    distinct appearances (d = ``WIDTH[kind]``), ``labels`` (M,) their classes,
+    ``reference`` (d,) their mean, whose first 6 are the geometric means
+    ``(ln w_bar, ln s_bar)``."""
 
     sized_by_data = True   # the table has a row per distinct training image
     floor = FLOOR          # the darkest value read (exports' twins of apply use it)
@@ -94,10 +129,10 @@ class Appearance:
     def __init__(self, kind: str = "stain"):
         if kind not in KINDS:
             raise ValueError(f"appearance kind must be one of {KINDS}, got {kind!r}")
-        self.kind = kind
-        self.table = np.zeros((0, 6))
+        self.kind, self.width = kind, WIDTH[kind]
+        self.table = np.zeros((0, self.width))
         self.labels = np.zeros(0, np.int64)
-        self.reference = np.zeros(6)
+        self.reference = np.zeros(self.width)
 
     # -- fitting ----------------------------------------------------------------
     def fit_normalise(self, images, labels) -> np.ndarray:
@@ -115,47 +150,70 @@ class Appearance:
         return self.normalise(images, a)
 
     def normalise(self, images, a) -> np.ndarray:
-        """Images with appearances ``a`` (N, 6) -> normalised to ``reference``, clipped
+        """Images with appearances ``a`` (N, d) -> normalised to ``reference``, clipped
         to [-1, 1] as G's tanh output is (a pixel brighter than its image's white point
         in a faintly stained image can map above 1: about 1 in 1,000 on the cells)."""
         x = _unit(images)
-        w, s = np.exp(a[:, :3])[..., None, None], np.exp(a[:, 3:])[..., None, None]
-        w_bar, s_bar = np.exp(self.reference[:3])[:, None, None], np.exp(self.reference[3:])[:, None, None]
+        w, s, w_bar, s_bar = self._maps(a)
         y = np.minimum(w_bar * np.exp(np.log(x / w) * s_bar / s), 1.0)
         return (2 * y - 1).astype(np.float32)
 
-    def apply(self, normalised, a) -> np.ndarray:
-        """G's normalised images (N, 3, H, W) in [-1, 1] given appearances ``a``."""
+    def _maps(self, a):
+        """w, s (N, 3, 1, 1) of appearances ``a`` and w_bar, s_bar (3, 1, 1) of the reference."""
+        w, s = np.exp(a[:, :3])[..., None, None], np.exp(a[:, 3:6])[..., None, None]
+        w_bar = np.exp(self.reference[:3])[:, None, None]
+        s_bar = np.exp(self.reference[3:6])[:, None, None]
+        return w, s, w_bar, s_bar
+
+    def apply(self, normalised, a, noise=None) -> np.ndarray:
+        """G's normalised images (N, 3, H, W) in [-1, 1] given appearances ``a``, with
+        ``noise`` (N, 3, H, W, [0, 1] units; :meth:`noise`) added before the clip."""
         y = _unit(normalised)
-        w, s = np.exp(a[:, :3])[..., None, None], np.exp(a[:, 3:])[..., None, None]
-        w_bar, s_bar = np.exp(self.reference[:3])[:, None, None], np.exp(self.reference[3:])[:, None, None]
-        x = np.clip(w * np.exp(np.log(y / w_bar) * s / s_bar), 0.0, 1.0)
+        w, s, w_bar, s_bar = self._maps(a)
+        x = w * np.exp(np.log(y / w_bar) * s / s_bar)
+        x = np.clip(x if noise is None else x + noise, 0.0, 1.0)
         return (2 * x - 1).astype(np.float32)
 
     # -- drawing ------------------------------------------------------------------
     def draw(self, z, labels=None) -> np.ndarray:
-        """(N, 6) appearances for the latent rows ``z`` (N, ...) of classes ``labels``
+        """(N, d) appearances for the latent rows ``z`` (N, ...) of classes ``labels``
         (None: class 0, a per-class model): the smoothed bootstrap of the docstring."""
-        n = len(z)
+        n, d = len(z), self.width
         labels = np.zeros(n, np.int64) if labels is None else np.asarray(labels, np.int64)
-        out = np.empty((n, 6))
+        out = np.empty((n, d))
         for k in np.unique(labels):
             rows = self.table[self.labels == k]
             if not len(rows):
                 raise ValueError(f"no training appearance of class {k}")
             mean = rows.mean(axis=0)
-            cov = np.cov(rows, rowvar=False) if len(rows) > 1 else np.zeros((6, 6))
-            chol = np.linalg.cholesky(cov + 1e-12 * np.eye(6))
-            h = len(rows) ** (-1 / 10)
+            cov = np.cov(rows, rowvar=False) if len(rows) > 1 else np.zeros((d, d))
+            chol = np.linalg.cholesky(cov + 1e-12 * np.eye(d))
+            h = len(rows) ** (-1 / (d + 4))
             for j in np.flatnonzero(labels == k):
                 rng = np.random.default_rng(_seeds(z[j:j + 1])[0])
-                i, e = rng.integers(len(rows)), rng.standard_normal(6)
+                i, e = rng.integers(len(rows)), rng.standard_normal(d)
                 out[j] = mean + (rows[i] - mean + h * chol @ e) / np.sqrt(1 + h * h)
         return out
 
+    def noise(self, z, a, shape):
+        """The sensor noise (N, 3, H, W) in [0, 1] units for the latent rows ``z`` with
+        drawn appearances ``a`` (``shape`` (N, 3, H, W)): Gaussian, channel c of row j
+        with standard deviation exp(a[j, 6 + c]), from a stream seeded by z's row (apart
+        from the draw's); None for the kinds that measure no noise."""
+        if self.width < 9:
+            return None
+        out = np.empty(shape)
+        for j, seed in enumerate(_seeds(z)):
+            rng = np.random.default_rng([int(seed), 1])
+            out[j] = rng.standard_normal(shape[1:]) * np.exp(a[j, 6:9])[:, None, None]
+        return out
+
     def sample(self, normalised, z, labels=None) -> np.ndarray:
-        """G's output with an appearance drawn for each latent row."""
-        return self.apply(normalised, self.draw(np.asarray(z), labels))
+        """G's output with an appearance (and, for 'stain-noise', sensor noise) drawn for
+        each latent row."""
+        z = np.asarray(z)
+        a = self.draw(z, labels)
+        return self.apply(normalised, a, self.noise(z, a, np.shape(normalised)))
 
     # -- state (aux.appearance.* in checkpoints) ----------------------------------------
     def state_dict(self) -> dict:
@@ -163,9 +221,9 @@ class Appearance:
                 "reference": self.reference.copy()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.table = np.asarray(state["table"], np.float64).reshape(-1, 6)
+        self.table = np.asarray(state["table"], np.float64).reshape(-1, self.width)
         self.labels = np.asarray(state["labels"], np.int64).reshape(-1)
-        self.reference = np.asarray(state["reference"], np.float64).reshape(6)
+        self.reference = np.asarray(state["reference"], np.float64).reshape(self.width)
 
     # -- files (exports carry them with this module, which needs numpy only) ----------
     def save(self, path) -> None:

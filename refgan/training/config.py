@@ -32,6 +32,7 @@ from refgan.backend import available_cores
 from refgan.data.loaders import NPZ_SPLITS
 from refgan.data.names import check_class_names
 from refgan.errors import UserError
+from refgan.gans import appearance as appearance_module
 from refgan.gans.architectures import stages
 from refgan.gans.diffaugment import POLICIES
 from refgan.gans.latent import FACTOR as LATENT_FACTOR
@@ -258,9 +259,11 @@ class TrainConfig:
     appearance: str = option("generator", "WGAN-GP, DCGAN, CGAN: where a sample's global appearance "
                              "comes from: generator (learnt from z), white (each training image's "
                              "white point measured and removed before training, drawn from the "
-                             "training images' when sampling) or stain (white point and per-channel "
-                             "stain strength; refgan/gans/appearance.py)",
-                             checks=(one_of("generator", "white", "stain"),))
+                             "training images' when sampling), stain (white point and per-channel "
+                             "stain strength) or stain-noise (and each image's sensor noise, "
+                             "drawn on the samples; for --latent-ae, whose decoder draws none; "
+                             "refgan/gans/appearance.py)",
+                             checks=(one_of("generator", *appearance_module.KINDS),))
     progressive: int = option(0, "WGAN-GP: progressive growing (Karras et al. 2018): train from "
                               "16x16 up, holding each resolution PROGRESSIVE steps and fading the "
                               "next one in over as many (refgan/gans/progressive.py; 0 = off)",
