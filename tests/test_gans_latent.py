@@ -114,3 +114,19 @@ def test_the_health_checks_read_the_latent_stage_only(tmp_path, numpy_backend):
     skipped them)."""
     t = trainer(latent_config(steps=30, latent_ae=10), tmp_path, log=lambda m: None).setup()
     assert t.run() == 0
+
+
+def test_a_budget_spent_inside_the_autoencoder_stage_is_flagged(tmp_path, numpy_backend):
+    """A slow machine whose time budget ends before the latent GAN's first step is told
+    so (the summary's flags), not shown the decoder's drawings of untrained codes as if
+    the run had trained."""
+    logged = []
+    t = trainer(latent_config(steps=40, latent_ae=20, time_budget=1e-6), tmp_path,
+                log=logged.append).setup()
+    assert t.run() == 0 and t.step == 1
+    assert ("autoencoder_stage", "healthy") in t.monitor.flagged
+    assert any("inside --latent-ae's autoencoder stage (steps 0-19)" in m for m in logged)
+    # past the first stage, the budget is not flagged
+    t = trainer(latent_config(steps=6, latent_ae=2, time_budget=1e3), tmp_path / "b",
+                log=lambda m: None).setup()
+    assert t.run() == 0 and not any(kind == "autoencoder_stage" for kind, _ in t.monitor.flagged)

@@ -337,6 +337,7 @@ class Trainer:
                                         "message": f"--time-budget {c.time_budget:g} s reached"})
                     self.log(f"time budget of {c.time_budget:g} s reached at step "
                              f"{self.step}/{c.steps}; finishing the run")
+                    self._flag_a_budget_spent_on_the_autoencoder()
                     break
             if self.step < c.steps and not budget_hit:  # interrupted: keep everything done so far
                 if self.last_ckpt_step != self.step:
@@ -354,6 +355,19 @@ class Trainer:
         return 0
 
     # -- where the models are read (the JAX engine syncs its state first) -----------
+    def _flag_a_budget_spent_on_the_autoencoder(self) -> None:
+        """A time budget that ends inside ``--latent-ae``'s first stage leaves the latent
+        GAN untrained: its samples are the decoder's drawings of an untrained G's codes,
+        which the closing figures would otherwise report as if it had trained."""
+        ae_steps = int(getattr(self.config, "latent_ae", 0))
+        if ae_steps and self.step <= ae_steps:
+            for key in self.keys:
+                self.monitor.flag(
+                    "autoencoder_stage", key, f"the time budget ended at step {self.step}, "
+                    f"inside --latent-ae's autoencoder stage (steps 0-{ae_steps - 1}): the "
+                    "latent GAN never trained; lower --latent-ae or raise --time-budget",
+                    self.step)
+
     def samples_grid(self) -> dict:
         self.standing_statistics()
         return self.monitor.sample_grid(self.models, self.step)
