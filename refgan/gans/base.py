@@ -259,7 +259,8 @@ class GAN:
     def sample(self, n: int, labels=None, z=None) -> np.ndarray:
         """n images (n, 3, S, S) in [-1, 1]; G in eval mode (batch-norm running
         statistics), so a fixed z always gives the same image. With
-        ``--appearance white|stain|stain-noise`` each image gets an appearance drawn from z's row."""
+        ``--appearance white|stain|stain-noise`` each image gets an appearance drawn from
+        z's row."""
         G = self.generator()
         if z is None:
             z = random.generator().standard_normal((n, self.latent_dim)).astype(np.float32)

@@ -41,6 +41,11 @@ What the critic reads are codes, not images, so the options that augment or insp
 its input as an image (DiffAugment, ADA, the colour, low-resolution and patch critics,
 FastGAN's decoders) and those that change G (``--generator``, ``--progressive``,
 ``--vae``) are refused with it (refgan/training/config.py).
+
+The decoder, trained by L1, draws the median image of a code, without the camera's
+noise that every real image carries, and the colour statistics give its samples away
+by that; ``--appearance stain-noise`` (:mod:`refgan.gans.appearance`) measures the
+noise on the training images and draws it on the samples.
 """
 from __future__ import annotations
 

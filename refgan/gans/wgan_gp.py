@@ -168,6 +168,7 @@ class WGANGP(GAN):
         to the autoencoder's, which is trained, not averaged (refgan/gans/latent.py)."""
         d = super().update_ema(decay, step, warmup)
         if self.ae_steps:
-            for pe, p in zip(self.nets["G_ema"].decoder.parameters(), self.nets["G"].decoder.parameters()):
+            trained = self.nets["G"].decoder.parameters()
+            for pe, p in zip(self.nets["G_ema"].decoder.parameters(), trained):
                 pe.data = p.data
         return d
