@@ -48,8 +48,10 @@ def test_normalising_then_applying_an_images_own_appearance_gives_it_back(cells)
     assert (norm.mean((2, 3)).std(0) < 0.5 * images.mean((2, 3)).std(0)).all()
 
 
-def test_grown_copies_count_once_and_classes_keep_their_own_table(cells):
-    ap = Appearance()
+@pytest.mark.parametrize("kind", ["stain", "stain-noise"])
+def test_grown_copies_count_once_and_classes_keep_their_own_table(cells, kind):
+    """Rotations keep the percentiles, and the noise estimate (its mask is symmetric)."""
+    ap = Appearance(kind)
     rotated = np.concatenate([cells.images, np.rot90(cells.images, 1, (2, 3))])
     ap.fit_normalise(rotated, np.r_[cells.labels, cells.labels])
     assert len(ap.table) == len(cells.images)
