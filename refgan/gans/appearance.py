@@ -200,7 +200,7 @@ class Appearance:
         drawn appearances ``a`` (``shape`` (N, 3, H, W)): Gaussian, channel c of row j
         with standard deviation exp(a[j, 6 + c]), from a stream seeded by z's row (apart
         from the draw's); None for the kinds that measure no noise."""
-        if self.width < 9:
+        if self.kind != "stain-noise":
             return None
         out = np.empty(shape)
         for j, seed in enumerate(_seeds(z)):

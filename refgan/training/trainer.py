@@ -354,7 +354,6 @@ class Trainer:
         self.finish()
         return 0
 
-    # -- where the models are read (the JAX engine syncs its state first) -----------
     def _flag_a_budget_spent_on_the_autoencoder(self) -> None:
         """A time budget that ends inside ``--latent-ae``'s first stage leaves the latent
         GAN untrained: its samples are the decoder's drawings of an untrained G's codes,
@@ -368,6 +367,7 @@ class Trainer:
                     "latent GAN never trained; lower --latent-ae or raise --time-budget",
                     self.step)
 
+    # -- where the models are read (the JAX engine syncs its state first) -----------
     def samples_grid(self) -> dict:
         self.standing_statistics()
         return self.monitor.sample_grid(self.models, self.step)
