@@ -54,7 +54,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ROWS = {
     "paper": dict(preset="paper", batch=64, size=64, n_disc=5),
     "small": dict(preset="paper", batch=16, size=32, n_disc=5),
-    "main": dict(preset="cpu"),
+    # the cpu preset's pixel design (the preset's WGAN-GP until 2026-12-07): the PyTorch
+    # and JAX peers build image networks, not the latent design's autoencoder and codes
+    "main": dict(preset="cpu", latent_ae=0),
 }
 # Pause before each timed iteration: idle BLAS/OpenMP threads of the engine that ran
 # last spin for a while before they sleep, and must not steal the next one's cores.

@@ -149,6 +149,7 @@ def test_a_latent_runs_networks_export_and_match_refgan(tmp_path):
     run, out = tmp_path / "run", tmp_path / "torch"
     assert main(["-q", "train", "--model", "wgan-gp", "--preset", "smoke", "--steps", "4",
                  "--size", "64", "--latent-ae", "2", "--no-quality", "--run-dir", str(run)]) == 0
+    assert json.loads((run / "summary.json").read_text())["latent_ae_steps"] == 2
     assert main(["export", str(run), "--to", "torch", "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["networks"]["healthy.D"]["input_shape"] == [1, 8, 8, 8]

@@ -3,6 +3,8 @@ the autoencoder's shapes and loss against its formula in NumPy, its derivatives 
 float64 finite differences, and a run whose first N steps train the autoencoder alone,
 whose later steps train the latent networks alone, that samples images and resumes
 bit-identically across the change of stage."""
+import json
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from refgan.gans.latent import (FACTOR, LATENT_CHANNELS, LATENT_L2, LATENT_NOISE
                                 LatentGenerator)
 from refgan.gradcheck import check_backward
 from refgan.training import presets
+from refgan.training import trainer as trainer_module
 from refgan.training.trainer import Trainer
 
 from test_gans import resumes_bit_identically, trainer
@@ -125,8 +128,30 @@ def test_a_budget_spent_inside_the_autoencoder_stage_is_flagged(tmp_path, numpy_
                 log=logged.append).setup()
     assert t.run() == 0 and t.step == 1
     assert ("autoencoder_stage", "healthy") in t.monitor.flagged
-    assert any("inside --latent-ae's autoencoder stage (steps 0-19)" in m for m in logged)
+    assert any("before the latent GAN's first step" in m for m in logged)
     # past the first stage, the budget is not flagged
     t = trainer(latent_config(steps=6, latent_ae=2, time_budget=1e3), tmp_path / "b",
                 log=lambda m: None).setup()
     assert t.run() == 0 and not any(kind == "autoencoder_stage" for kind, _ in t.monitor.flagged)
+
+
+def test_a_time_budget_ends_the_autoencoder_stage_at_its_share_and_resume_keeps_it(
+        tmp_path, numpy_backend, monkeypatch):
+    """With a time budget the first stage ends once it has spent AE_BUDGET_SHARE of it
+    (here made ~0: the first step spends it), the models train the latent GAN from the
+    next step, and a resumed run ends its first stage where the checkpoint says."""
+    monkeypatch.setattr(trainer_module, "AE_BUDGET_SHARE", 1e-12)
+    logged = []
+    t = trainer(latent_config(steps=6, latent_ae=4, time_budget=1e3), tmp_path,
+                log=logged.append).setup()
+    assert t.run(max_steps=3) == 130 and t.ae_end == 1
+    assert all(m.ae_steps == 1 for m in t.models.values())
+    assert any("the autoencoder stage ended at step 1 of the 4 asked for" in m for m in logged)
+    events = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any(e.get("event") == "latent_ae_end" and e["step"] == 1 for e in events)
+    g = weights(t.models["healthy"].nets["G"].latent_g)
+    monkeypatch.setattr(trainer_module, "AE_BUDGET_SHARE", 0.25)   # not what decides now
+    second = Trainer.resume(tmp_path, t.data, log=lambda m: None)
+    assert second.ae_end == 1 and all(m.ae_steps == 1 for m in second.models.values())
+    assert second.run() == 0
+    assert moved(g, second.models["healthy"].nets["G"].latent_g)

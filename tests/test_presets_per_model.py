@@ -49,6 +49,47 @@ def test_every_model_accepts_its_own_options():
     assert presets.resolve("acgan", "cpu", True, real_fraction="v2").real_fraction == "v2"
 
 
+def test_the_cpu_preset_trains_the_latent_design_where_it_fits_and_the_pixel_one_elsewhere():
+    """The main job (64 x 64, the refgan engine) trains WGAN-GP on an autoencoder's codes;
+    a run that cannot (the study's 32 x 32 GANs, the JAX engine, an option that reads the
+    critic's input as an image, too few steps) trains the pixel generator, and says why;
+    options given still win, and --latent-ae given is checked, never replaced."""
+    main_job = presets.resolve("wgan-gp", "cpu")
+    assert {k: getattr(main_job, k) for k in presets.LATENT_DESIGN} == presets.LATENT_DESIGN
+    assert presets.pixel_design_note(main_job, {}) is None
+    for given, reason in [(dict(size=32), "it needs --size 64 or more"),
+                          (dict(engine="jax"), "the JAX engine does not train --latent-ae"),
+                          (dict(diffaugment="translation"), "--diffaugment cannot act on"),
+                          (dict(steps=1000), "leaves none of --steps 1000")]:
+        c = presets.resolve("wgan-gp", "cpu", **given)
+        pixel = {**presets.PIXEL_DESIGN, **{k: v for k, v in given.items()
+                                             if k in presets.PIXEL_DESIGN}}
+        assert {k: getattr(c, k) for k in presets.PIXEL_DESIGN} == pixel, given
+        note = presets.pixel_design_note(c, {k: v for k, v in given.items() if k != "engine"})
+        assert note.startswith("note: the cpu preset trains WGAN-GP on an autoencoder's codes")
+        assert reason in note and "--latent-ae 0 --appearance stain)" in note
+    assert presets.resolve("wgan-gp", "cpu", size=32, appearance="white").appearance == "white"
+    with pytest.raises(UserError, match="it needs --size 64 or more"):
+        presets.resolve("wgan-gp", "cpu", size=32, latent_ae=600)
+    pixel = presets.resolve("wgan-gp", "cpu", latent_ae=0)   # the preset up to 2026-12-07
+    assert {k: getattr(pixel, k) for k in presets.PIXEL_DESIGN} == presets.PIXEL_DESIGN
+    other = presets.resolve("wgan-gp", "cpu", latent_ae=600)
+    assert other.latent_ae == 600 and presets.pixel_design_note(other, {"latent_ae": 600}) is None
+    assert presets.resolve("wgan-gp", "paper").latent_ae == 0
+
+
+def test_train_says_when_the_cpu_preset_trains_the_pixel_design(tmp_path, capsys, numpy_backend):
+    code = main(["train", "--size", "16", "--steps", "1", "--width-g", "4", "--width-d", "4",
+                 "--latent-dim", "8", "--batch", "8", "--n-per-class", "12", "--grow", "none",
+                 "--no-quality", "--no-progress", "--run-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "note: the cpu preset trains WGAN-GP on an autoencoder's codes (--latent-ae 1200), " \
+           "which this run cannot (--latent-ae trains on codes of side --size / 8" in err
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (config["latent_ae"], config["appearance"]) == (0, "stain")
+
+
 def test_cpu_preset_keeps_the_wgan_gp_extras_to_wgan_gp():
     w = presets.resolve("wgan-gp", "cpu")
     assert (w.ema, w.best_metric, w.use_best, w.time_budget, w.width_g, w.minibatch_std) == \

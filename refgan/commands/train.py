@@ -152,7 +152,9 @@ def _train(args, hold: contextlib.ExitStack) -> int:
               file=sys.stderr)
     else:
         c = restart or presets.resolve(args.model or "wgan-gp", args.preset or "cpu", strict=True,
-                                              **given)
+                                       engine=args.engine, **given)
+        if restart is None and (note := presets.pixel_design_note(c, given)):
+            print(note, file=sys.stderr)
         _check_data_options(given, c)
         c.engine = args.engine
         if c.engine == "jax" and (why := train_config.jax_engine_refusal(c)):
@@ -184,6 +186,8 @@ def _train(args, hold: contextlib.ExitStack) -> int:
         return code
     c, data, flagged = trainer.config, trainer.data, trainer.monitor.flagged
     result = {"run_dir": str(trainer.run_dir), "steps": trainer.step}
+    if getattr(trainer, "ae_end", None) is not None:   # --latent-ae: the autoencoder's share
+        result["latent_ae_steps"] = trainer.ae_end
     if c.quality:
         try:
             gen = {name: trainer.sample_class(name, c.quality_n, seed=c.seed + 1000 + i)

@@ -8,7 +8,8 @@ hard to tell from them by the colour test after a minute or two of training. So 
 run is split in two (l-GAN, Achlioptas et al. 2018; a spatial latent as in latent
 diffusion, Rombach et al. 2022):
 
-1. steps 0 .. N-1 train the autoencoder on the real training images,
+1. steps 0 .. N-1 train the autoencoder on the real training images (with a time
+   budget, fewer when they would spend more than AE_BUDGET_SHARE of it),
 
        h = enc(x)                    (N, C, S/f, S/f): f = FACTOR = 8, three stride-2 convs
        L_AE = mean |dec(h + sigma eps) - x| + beta mean(h^2),   eps ~ N(0, I)
@@ -55,14 +56,18 @@ from refgan import nn, ops, random
 from refgan.gans.architectures import Generator, Trunk
 from refgan.gans.base import mean_of
 
-__all__ = ["Autoencoder", "LatentGenerator", "LATENT_CHANNELS", "FACTOR", "latent_networks",
-           "critic_input"]
+__all__ = ["Autoencoder", "LatentGenerator", "LATENT_CHANNELS", "FACTOR", "AE_BUDGET_SHARE",
+           "latent_networks", "critic_input"]
 
 LATENT_CHANNELS = 8     # C: a 64 x 64 x 3 image becomes 8 x 8 x 8 codes (a 24th of the numbers)
 FACTOR = 8              # f: the codes' side is S / f (log2 f stride-2 stages)
 LATENT_NOISE = 0.1      # sigma: the noise on the codes the decoder learns from
 LATENT_L2 = 0.01        # beta: the weight of mean(h^2), which fixes the codes' scale
 AE_LR, AE_BETAS = 1e-3, (0.9, 0.99)   # Adam for the autoencoder
+# The first stage ends after N steps or, with a time budget, once it has spent this share
+# of the budget, whichever comes first: on a slow machine N fixed steps would take the
+# whole budget and leave the latent GAN untrained (the trainer ends it, Trainer.ae_end).
+AE_BUDGET_SHARE = 0.25
 
 
 class Autoencoder(nn.Module):

@@ -438,22 +438,31 @@ class TrainConfig:
     def _check_latent_ae(self) -> None:
         """--latent-ae's critic reads codes and its G is the latent generator: refuse
         the options that read the critic's input as an image or change G."""
+        misfit = self.latent_ae_misfit()
+        if misfit:
+            raise UserError("; ".join(misfit))
+
+    def latent_ae_misfit(self) -> tuple[str, str] | None:
+        """``(problem, fix)`` when this config cannot train ``--latent-ae``: images too
+        small for its codes, no steps left after its first stage, or options that read
+        the critic's input as an image or change G; None when it can."""
         if self.size // LATENT_FACTOR < 8:
-            raise UserError(f"--latent-ae trains on codes of side --size / {LATENT_FACTOR}, which "
-                            f"must be 8 or more: it needs --size {8 * LATENT_FACTOR} or more (got "
-                            f"{self.size}); leave out --latent-ae")
+            return (f"--latent-ae trains on codes of side --size / {LATENT_FACTOR}, which must "
+                    f"be 8 or more: it needs --size {8 * LATENT_FACTOR} or more (got "
+                    f"{self.size})", "leave out --latent-ae")
         if self.latent_ae >= self.steps:
-            raise UserError(f"--latent-ae {self.latent_ae} leaves none of --steps {self.steps} to "
-                            "the GAN on its codes; give fewer autoencoder steps or more --steps")
+            return (f"--latent-ae {self.latent_ae} leaves none of --steps {self.steps} to the GAN "
+                    "on its codes", "give fewer autoencoder steps or more --steps")
         off = {f.name: f.default for f in fields(self)}
         clash = [f"--{name.replace('_', '-')}" for name in LATENT_CLASHES
                  if getattr(self, name) != off[name]]
         if self.generator != "upsample":
             clash.append(f"--generator {self.generator}")
         if clash:
-            raise UserError(f"--latent-ae trains its critic on codes and draws with its own "
-                            f"generator, which {', '.join(clash)} cannot act on; leave out "
-                            f"--latent-ae or {' and '.join(clash)}")
+            return (f"--latent-ae trains its critic on codes and draws with its own generator, "
+                    f"which {', '.join(clash)} cannot act on",
+                    f"leave out --latent-ae or {' and '.join(clash)}")
+        return None
 
     # -- config.json ---------------------------------------------------------------
     def to_json(self) -> dict:

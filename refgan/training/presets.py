@@ -14,19 +14,30 @@ Presets
 that ``python cli.py train --model wgan-gp`` trains both per-class generators and
 computes the quality figures in under 10 minutes on 2 CPU cores (numba backend, the
 two classes' models side by side, one core each): training stops after
-``time_budget`` = 540 s (at most 6,000 steps), the rest is data, checkpoints and the
-closing figures. Deviations from Gaur et al., all for the time budget: narrow
-networks (critic 16-32-64-128, generator 128-64-32-16), batch 16, 1 critic step per
-generator step instead of 5 with the critic's learning rate 5x the generator's
-(TTUR, Heusel et al. 2017: lr_G 2e-4 as the paper, lr_D 1e-3), no critic dropout and
-no DiffAugment (Zhao et al. 2020): in so short a run the critic does not yet memorise
-the grown training set, the failure both exist to prevent, and they slowed G instead.
+``time_budget`` = 540 s, the rest is data, checkpoints and the closing figures.
+
+The design is two-stage (``LATENT_DESIGN``, refgan/gans/latent.py): the first 1,200
+steps (at most a quarter of the budget) train an autoencoder on the real cells, the
+rest WGAN-GP on its 8 x 8 x 8 codes; samples are the decoder's drawings of G's codes.
+Each training image's white point, stain strength and sensor noise are measured and
+taken off before training, and a training image's, drawn for each z, put back on the
+samples (``--appearance stain-noise``, refgan/gans/appearance.py): G learns the cells,
+not the spread of slides. Where a run cannot train on codes (images under 64 x 64,
+the JAX engine, an option that reads the critic's input as an image, too few steps)
+or ``--latent-ae 0`` is given, the preset trains the pixel generator that the latent
+design replaced on 2026-12-07 (``PIXEL_DESIGN``: ``--appearance stain``, at most 6,000
+steps, a checkpoint every 100), and ``train`` says so.
+
+Deviations from Gaur et al., all for the time budget: narrow networks (critic
+16-32-64-128, generator 128-64-32-16; on codes, 8 times as wide at their 8 x 8 side),
+batch 16, 1 critic step per generator step instead of 5 with the critic's learning
+rate 5x the generator's (TTUR, Heusel et al. 2017: lr_G 2e-4 as the paper, lr_D
+1e-3), no critic dropout and no DiffAugment (Zhao et al. 2020): in so short a run the
+critic does not yet memorise the grown training set, the failure both exist to
+prevent, and they slowed G instead.
 The critic reads a minibatch-standard-deviation feature map before its last conv
 (groups of 4, Karras et al. 2018): a critic that judges one image at a time cannot
-object to a generator that draws every cell at the average stain. Each training
-image's white point and stain strength are measured and taken off before training and
-a training image's, drawn for each z, put back on the samples (``--appearance stain``,
-refgan/gans/appearance.py): G learns the cells, not the spread of slides. Samples come from
+object to a generator that draws every cell at the average stain. Samples come from
 an EMA of G (0.999 with warm-up; within the budget the warm-up alone sets the
 average, ``GAN.update_ema``) whose batch-norm statistics are recomputed for the
 averaged weights at each sample grid and checkpoint (copied from G they belong to
@@ -34,9 +45,9 @@ other weights). The run ends with the checkpoint that the classifier two-sample
 test tells least well from freshly rendered cells (``best_metric`` c2st,
 ``use_best``): KID on simple features reaches its noise floor early in the run and
 then ties, while the two-sample test keeps falling. The runs behind each choice and
-their figures: docs/main-job.md and the records in docs/log/. These extras (EMA,
-minibatch-std, the measured appearance, the two-sample checkpoint choice, the time
-budget, TTUR) belong to
+their figures: docs/main-job.md and the records in docs/log/. These extras (the
+latent design, EMA, minibatch-std, the measured appearance, the two-sample checkpoint
+choice, the time budget, TTUR) belong to
 WGAN-GP's main job only. The other models keep their papers' plain setting under
 ``cpu``: no EMA, no time budget, the last checkpoint (the collapse Nizam and Md Ali
 studied stays visible), 1,500 steps at width 16 (the width is for CPU time; the
@@ -85,11 +96,22 @@ PRESET_MODEL_KEYS = {"n_disc", "beta1", "beta2", "lr_g", "lr_d"}
 # The cpu preset per model: WGAN-GP's main job, and the plain setting of the others.
 _CPU_PLAIN = dict(width_g=16, width_d=16, steps=1500, time_budget=0.0, ema=0.0,
                   best_metric="kid_simple", use_best=False)
+# The main job's two designs (docs/main-job.md). The cpu preset trains WGAN-GP on an
+# autoencoder's codes, with each training image's appearance and sensor noise drawn on
+# the samples (refgan/gans/latent.py, --appearance stain-noise); the steps are a cap for
+# the time budget, and a checkpoint every 200 steps leaves more of it to training (each
+# is scored). Where a run cannot train that (TrainConfig.latent_ae_misfit: images under
+# 64 x 64, as the study's and reproduce gaur's GANs; too few steps; an option that reads
+# the critic's input as an image) or on the JAX engine, it trains the pixel generator
+# that the latent design replaced (:func:`pixel_design_reason`), as it does when
+# --latent-ae 0 is given: the preset of the records up to 2026-12-07.
+LATENT_DESIGN = dict(latent_ae=1200, appearance="stain-noise", steps=20000, ckpt_every=200)
+PIXEL_DESIGN = dict(latent_ae=0, appearance="stain", steps=6000, ckpt_every=100)
 PRESET_MODELS = {
-    "cpu": {"wgan-gp": dict(width_g=16, width_d=16, steps=6000, time_budget=540.0, n_disc=1,
+    "cpu": {"wgan-gp": dict(width_g=16, width_d=16, time_budget=540.0, n_disc=1,
                             lr_g=2e-4, lr_d=1e-3, dropout=0.0, diffaugment="", ema=0.999,
-                            minibatch_std=4, appearance="stain", best_metric="c2st",
-                            use_best=True),
+                            minibatch_std=4, best_metric="c2st", use_best=True,
+                            **LATENT_DESIGN),
             **{m: dict(_CPU_PLAIN) for m in MODEL_DEFAULTS if m != "wgan-gp"}},
 }
 
@@ -153,8 +175,13 @@ def resolve(model: str = "wgan-gp", preset: str = "cpu", strict: bool = False,
         if given.get("epochs") and "steps" in given:
             raise UserError("give --steps or --epochs, not both (--epochs sets the steps from the data)")
     given = {k: v for k, v in given.items() if k not in MODEL_OPTIONS or model in MODEL_OPTIONS[k]}
-    cfg = TrainConfig().replace(**{**MODEL_DEFAULTS[model], **tuned, **given,
-                                   "model": model, "preset": preset})
+    def config(tuned):
+        return TrainConfig().replace(**{**MODEL_DEFAULTS[model], **tuned, **given,
+                                        "model": model, "preset": preset})
+    cfg = config(tuned)
+    if tuned.get("latent_ae") and (given.get("latent_ae") == 0 or (
+            "latent_ae" not in given and pixel_design_reason(cfg))):
+        cfg = config({**tuned, **PIXEL_DESIGN})   # what the options given still change
     conditional = MODEL_CLASSES[model].conditional
     if cfg.per_class is None:
         cfg.per_class = not conditional
@@ -162,3 +189,26 @@ def resolve(model: str = "wgan-gp", preset: str = "cpu", strict: bool = False,
         raise UserError(f"{model} is a conditional model (one model for all classes); "
                         "drop --per-class")
     return cfg.validate()
+
+
+def pixel_design_reason(c: TrainConfig) -> str | None:
+    """Why the config ``c`` cannot train WGAN-GP on an autoencoder's codes (the cpu
+    preset's ``LATENT_DESIGN``), or None when it can."""
+    if c.engine == "jax":
+        return "the JAX engine does not train --latent-ae"
+    misfit = c.latent_ae_misfit()
+    return misfit[0] if misfit else None
+
+
+def pixel_design_note(c: TrainConfig, given: dict) -> str | None:
+    """The line that tells a run of the cpu preset's WGAN-GP that it trains the pixel
+    generator, not the preset's latent design, and why; None otherwise."""
+    if c.preset != "cpu" or c.model != "wgan-gp" or c.latent_ae or "latent_ae" in given:
+        return None
+    reason = pixel_design_reason(c.replace(**{k: v for k, v in LATENT_DESIGN.items()
+                                               if k not in given}))
+    if reason is None:
+        return None
+    return (f"note: the cpu preset trains WGAN-GP on an autoencoder's codes (--latent-ae "
+            f"{LATENT_DESIGN['latent_ae']}), which this run cannot ({reason}); it trains the "
+            f"pixel generator (--latent-ae 0 --appearance {PIXEL_DESIGN['appearance']})")

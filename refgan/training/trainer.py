@@ -45,6 +45,7 @@ import numpy as np
 import refgan
 from refgan import backend, optim, progress, random
 from refgan.errors import UserError
+from refgan.gans.latent import AE_BUDGET_SHARE
 from refgan.training import checkpoint, run_folder
 from refgan.training.config import TrainConfig
 from refgan.training.data import GanData
@@ -95,6 +96,7 @@ class Trainer:
         self._standing_step = None     # step whose EMA batch-norm statistics are computed
         self._pool = None              # the model threads while run() trains in parallel
         self._budget_step0 = 0         # the step this session started from (the time budget's pace)
+        self.ae_end = None             # --latent-ae: the step its autoencoder stage ends at
 
     # -- construction ------------------------------------------------------------
     def setup(self):
@@ -114,6 +116,8 @@ class Trainer:
             c.steps = max(1, math.ceil(c.epochs * max(len(v) for v in self.images.values()) / c.batch))
         refgan.manual_seed(c.seed)
         self.models = build_models(c)
+        if getattr(c, "latent_ae", 0):
+            self.ae_end = int(c.latent_ae)
         # what each model learns from (its images with their appearance removed, for
         # --appearance stain); deterministic, so a resumed run gets the same
         self.images = {k: m.prepare(self.images[k], self.labels[k]) for k, m in self.models.items()}
@@ -144,6 +148,8 @@ class Trainer:
                                for k, v in self.schedules.items()},
                     flagged=sorted(self.monitor.flagged), saved_at=datetime.now().isoformat(),
                     elapsed_s=round(self.elapsed(), 3))
+        if self.ae_end is not None:
+            meta["latent_ae_end"] = self.ae_end
         return arrays, meta
 
     def elapsed(self) -> float:
@@ -187,6 +193,8 @@ class Trainer:
             raise UserError(f"the run is already at step {t.step}; --steps must be at least that")
         t.monitor.flagged = {tuple(f) for f in meta.get("flagged", [])}
         t.elapsed_before = float(meta.get("elapsed_s", 0.0))
+        if t.ae_end is not None:    # where a time budget ended the first stage
+            t.set_autoencoder_end(int(meta.get("latent_ae_end", t.ae_end)))
         t.best = checkpoint.read_best(run_dir)
         return t
 
@@ -308,6 +316,7 @@ class Trainer:
             budget_hit = False
             while self.step < c.steps and not self._stop:
                 metrics = self.train_step()
+                self._end_the_autoencoder_stage_on_its_share_of_the_budget()
                 self.monitor.check_finite(metrics, self.step, self.last_ckpt_step)
                 self.monitor.record(metrics)
                 budget_hit = bool(c.time_budget) and time.perf_counter() - self._t0 > c.time_budget
@@ -354,18 +363,40 @@ class Trainer:
         self.finish()
         return 0
 
+    def set_autoencoder_end(self, step: int) -> None:
+        """``--latent-ae``'s first stage ends at ``step``: the steps from there train the
+        latent GAN (every model's ``ae_steps``; recorded in each checkpoint's meta)."""
+        self.ae_end = int(step)
+        for m in self.models.values():
+            m.ae_steps = self.ae_end
+
+    def _end_the_autoencoder_stage_on_its_share_of_the_budget(self) -> None:
+        """With a time budget, the autoencoder stage ends once it has spent
+        AE_BUDGET_SHARE of it, if its N steps have not ended it before
+        (refgan/gans/latent.py): on a slow machine N steps could spend all of it."""
+        c = self.config
+        if (self.ae_end is None or self.step >= self.ae_end or not c.time_budget
+                or time.perf_counter() - self._t0 < AE_BUDGET_SHARE * c.time_budget):
+            return
+        asked = self.ae_end
+        self.set_autoencoder_end(self.step)
+        message = (f"the autoencoder stage ended at step {self.step} of the {asked} asked for "
+                   f"(--latent-ae), having spent {AE_BUDGET_SHARE:.0%} of --time-budget "
+                   f"{c.time_budget:g} s; the latent GAN trains from here")
+        self.monitor.write({"event": "latent_ae_end", "step": self.step, "message": message})
+        self.log(message)
+
     def _flag_a_budget_spent_on_the_autoencoder(self) -> None:
         """A time budget that ends inside ``--latent-ae``'s first stage leaves the latent
         GAN untrained: its samples are the decoder's drawings of an untrained G's codes,
         which the closing figures would otherwise report as if it had trained."""
-        ae_steps = int(getattr(self.config, "latent_ae", 0))
-        if ae_steps and self.step <= ae_steps:
+        if self.ae_end is not None and self.step <= self.ae_end:
             for key in self.keys:
                 self.monitor.flag(
                     "autoencoder_stage", key, f"the time budget ended at step {self.step}, "
-                    f"inside --latent-ae's autoencoder stage (steps 0-{ae_steps - 1}): the "
-                    "latent GAN never trained; lower --latent-ae or raise --time-budget",
-                    self.step)
+                    f"before the latent GAN's first step (the autoencoder stage ends at step "
+                    f"{self.ae_end}, --latent-ae): the latent GAN never trained; lower "
+                    "--latent-ae or raise --time-budget", self.step)
 
     # -- where the models are read (the JAX engine syncs its state first) -----------
     def samples_grid(self) -> dict:
