@@ -155,3 +155,18 @@ def test_a_time_budget_ends_the_autoencoder_stage_at_its_share_and_resume_keeps_
     assert second.ae_end == 1 and all(m.ae_steps == 1 for m in second.models.values())
     assert second.run() == 0
     assert moved(g, second.models["healthy"].nets["G"].latent_g)
+
+
+def test_a_checkpoint_without_a_recorded_end_resumes_at_the_asked_for_steps(tmp_path,
+                                                                         numpy_backend):
+    """A checkpoint written before the end of the first stage was recorded (its meta
+    lacks ``latent_ae_end``) resumes with --latent-ae's N steps as the end."""
+    t = trainer(latent_config(steps=6, latent_ae=3), tmp_path, log=lambda m: None).setup()
+    assert t.run(max_steps=2) == 130 and t.ae_end == 3
+    record_path = tmp_path / "checkpoints" / "latest.json"
+    record = json.loads(record_path.read_text())
+    assert record.pop("latent_ae_end") == 3
+    record_path.write_text(json.dumps(record))
+    second = Trainer.resume(tmp_path, t.data, log=lambda m: None)
+    assert second.ae_end == 3 and all(m.ae_steps == 3 for m in second.models.values())
+    assert second.run() == 0

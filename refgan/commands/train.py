@@ -186,7 +186,7 @@ def _train(args, hold: contextlib.ExitStack) -> int:
         return code
     c, data, flagged = trainer.config, trainer.data, trainer.monitor.flagged
     result = {"run_dir": str(trainer.run_dir), "steps": trainer.step}
-    if getattr(trainer, "ae_end", None) is not None:   # --latent-ae: the autoencoder's share
+    if trainer.ae_end is not None:   # --latent-ae: the autoencoder's share
         result["latent_ae_steps"] = trainer.ae_end
     if c.quality:
         try:

@@ -58,8 +58,11 @@ class WGANGP(GAN):
     def make(self, c):
         self.gp_lambda, self.gp_every = c.gp_lambda, c.gp_every
         self.grow_steps = int(getattr(c, "progressive", 0))
+        # two stages (refgan/gans/latent.py): ``latent`` says the run trains on codes,
+        # ``ae_steps`` where its first stage ends (the trainer may end it earlier)
         self.ae_steps = int(getattr(c, "latent_ae", 0))
-        if self.ae_steps:             # two stages (refgan/gans/latent.py)
+        self.latent = self.ae_steps > 0
+        if self.latent:
             ae, G, trunk = latent_networks(c)
             self.growing = ()
         elif self.grow_steps:
@@ -76,10 +79,10 @@ class WGANGP(GAN):
         D = self.make_toolkit(c, D)
         self.nets = {"G": G, "D": D}
         # with --latent-ae G's optimiser steps G_lat only: the decoder is the autoencoder's
-        trained_g = G.latent_g if self.ae_steps else G
+        trained_g = G.latent_g if self.latent else G
         self.opts = {"G": self._optimizer(trained_g.parameters(), c.lr_g, c),
                      "D": self._optimizer(D.parameters(), c.lr_d, c)}
-        if self.ae_steps:
+        if self.latent:
             self.nets["AE"] = ae
             self.opts["AE"] = optim.Adam(ae.parameters(), lr=AE_LR, betas=AE_BETAS)
         self.vae_weight = float(getattr(c, "vae", 0.0))
@@ -113,7 +116,7 @@ class WGANGP(GAN):
     def discriminator_step(self, batch):
         G, D = self.nets["G"], self.nets["D"]
         x, _ = batch
-        if self.ae_steps:
+        if self.latent:
             if self.in_autoencoder_stage():
                 return self.autoencoder_step(x)
             with no_grad():                  # the critic judges codes (refgan/gans/latent.py)
@@ -149,7 +152,7 @@ class WGANGP(GAN):
         self.grow_to_step()
         with self.frozen(D):
             z = self.z(self.batch_size)
-            fake = G.latent(z) if self.ae_steps else G(z)
+            fake = G.latent(z) if self.latent else G(z)
             g_loss = self.generator_loss(D(self.augment(fake)), lambda f: -f.mean(), fake, z)
             logs = {"g_loss": mean_of(g_loss)}
             if self.vae_weight > 0:
@@ -167,7 +170,7 @@ class WGANGP(GAN):
         """The base EMA of G; with ``--latent-ae`` the EMA generator's decoder is then set
         to the autoencoder's, which is trained, not averaged (refgan/gans/latent.py)."""
         d = super().update_ema(decay, step, warmup)
-        if self.ae_steps:
+        if self.latent:
             trained = self.nets["G"].decoder.parameters()
             for pe, p in zip(self.nets["G_ema"].decoder.parameters(), trained):
                 pe.data = p.data

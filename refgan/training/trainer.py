@@ -96,7 +96,6 @@ class Trainer:
         self._standing_step = None     # step whose EMA batch-norm statistics are computed
         self._pool = None              # the model threads while run() trains in parallel
         self._budget_step0 = 0         # the step this session started from (the time budget's pace)
-        self.ae_end = None             # --latent-ae: the step its autoencoder stage ends at
 
     # -- construction ------------------------------------------------------------
     def setup(self):
@@ -116,8 +115,6 @@ class Trainer:
             c.steps = max(1, math.ceil(c.epochs * max(len(v) for v in self.images.values()) / c.batch))
         refgan.manual_seed(c.seed)
         self.models = build_models(c)
-        if getattr(c, "latent_ae", 0):
-            self.ae_end = int(c.latent_ae)
         # what each model learns from (its images with their appearance removed, for
         # --appearance stain); deterministic, so a resumed run gets the same
         self.images = {k: m.prepare(self.images[k], self.labels[k]) for k, m in self.models.items()}
@@ -363,12 +360,18 @@ class Trainer:
         self.finish()
         return 0
 
+    @property
+    def ae_end(self) -> int | None:
+        """The step ``--latent-ae``'s first stage ends at (the models' ``ae_steps``,
+        recorded in each checkpoint's meta); None for a run without it."""
+        m = next(iter(self.models.values()))
+        return m.ae_steps if getattr(m, "latent", False) else None
+
     def set_autoencoder_end(self, step: int) -> None:
         """``--latent-ae``'s first stage ends at ``step``: the steps from there train the
-        latent GAN (every model's ``ae_steps``; recorded in each checkpoint's meta)."""
-        self.ae_end = int(step)
+        latent GAN."""
         for m in self.models.values():
-            m.ae_steps = self.ae_end
+            m.ae_steps = int(step)
 
     def _end_the_autoencoder_stage_on_its_share_of_the_budget(self) -> None:
         """With a time budget, the autoencoder stage ends once it has spent
