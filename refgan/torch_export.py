@@ -12,7 +12,7 @@ name for per-class runs, else ``all``; ``<net>`` is ``G``, ``D``, ``G_ema`` ...)
     refgan_torch.py            a standalone module (torch only) that builds each
                                architecture from the manifest and loads its weights
                                (``refgan/torch_template.py``)
-    <model>.appearance.npz     runs of ``--appearance white|stain|stain-noise``: the
+    <model>.appearance.npz     runs of ``--appearance white|stain[-peak][-noise]``: the
     appearance.py              training images' appearances and
                                ``refgan.gans.appearance`` (numpy only);
                                ``refgan_torch.load`` puts one on each generated image,

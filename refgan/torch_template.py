@@ -13,7 +13,7 @@ Use::
     images = G(torch.randn(16, G.in_dim))     # (16, 3, S, S) in [-1, 1]
     score = refgan_torch.load("healthy.D")(images)
 
-A generator of a run trained with ``--appearance white|stain|stain-noise`` draws cells with their
+A generator of a run trained with ``--appearance white|stain[-peak][-noise]`` draws cells with their
 appearance (white point, stain strength) taken off; ``load`` returns it followed by
 ``WithAppearance``, which puts on each image the appearance refgan draws for its row of
 z (``appearance.py`` beside this file, numpy), so ``G(z)`` is what ``refgan generate``

@@ -1,4 +1,4 @@
-"""--appearance white|stain|stain-noise (refgan/gans/appearance.py): the normalise / apply
+"""--appearance white|stain[-peak][-noise] (refgan/gans/appearance.py): the normalise / apply
 maps, the smoothed bootstrap, the noise estimate and the noise drawn on samples, the
 independence assumption it rests on, and the option wired
 through training, sampling, checkpoints, generate and export's refusal of conditional runs."""
@@ -34,21 +34,24 @@ def test_measure_reads_a_known_white_point_and_stain(cells):
     assert np.allclose(a[:, 3:], a0[:, 3:] + np.log(2), atol=1e-3)   # clipping at 1/255 aside
 
 
-def test_normalising_then_applying_an_images_own_appearance_gives_it_back(cells):
-    ap = Appearance()
+@pytest.mark.parametrize("kind", ["stain", "stain-peak"])
+def test_normalising_then_applying_an_images_own_appearance_gives_it_back(cells, kind):
+    ap = Appearance(kind)
     images = cells.images[cells.labels == 0]
     norm = ap.fit_normalise(images, np.zeros(len(images)))
-    back = ap.apply(norm, measure(images))
+    back = ap.apply(norm, measure(images, kind))
     kept = norm < 1          # normalising clips the few pixels it maps above white
     assert kept.mean() > 0.99
     assert np.abs(back - np.clip(images, 2 / 255 - 1, 1))[kept].max() < 1e-4
     # every normalised image has the reference appearance (the maps are monotone)
-    assert np.allclose(measure(norm), ap.reference, atol=2e-3)
-    # the spread of each image's mean colour shrinks to a fraction
-    assert (norm.mean((2, 3)).std(0) < 0.5 * images.mean((2, 3)).std(0)).all()
+    assert np.allclose(measure(norm, kind), ap.reference, atol=2e-3)
+    # the spread of each image's mean colour shrinks to a fraction; not with the peak,
+    # which leaves in the image how much of it is stained (content, not appearance)
+    shrink = norm.mean((2, 3)).std(0) / images.mean((2, 3)).std(0)
+    assert (shrink < 0.5).all() if kind == "stain" else (shrink < 1).all()
 
 
-@pytest.mark.parametrize("kind", ["stain", "stain-noise"])
+@pytest.mark.parametrize("kind", ["stain", "stain-noise", "stain-peak-noise"])
 def test_grown_copies_count_once_and_classes_keep_their_own_table(cells, kind):
     """Rotations keep the percentiles, and the noise estimate (its mask is symmetric)."""
     ap = Appearance(kind)
@@ -75,7 +78,7 @@ def test_draws_are_fixed_by_z_and_keep_the_tables_mean_and_covariance(cells):
     assert np.allclose(a0.mean(0), other.mean(0), atol=0.1 * other.std(0).max())
 
 
-@pytest.mark.parametrize("kind", ["white", "stain-noise"])
+@pytest.mark.parametrize("kind", ["white", "stain-noise", "stain-peak-noise"])
 def test_saved_appearances_load_and_draw_the_same(cells, tmp_path, kind):
     """What exports carry (``save``) loads back (``load``) to the same table and draws."""
     ap = Appearance(kind)
@@ -88,6 +91,40 @@ def test_saved_appearances_load_and_draw_the_same(cells, tmp_path, kind):
     z = np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)
     assert np.array_equal(back.draw(z, np.ones(5)), ap.draw(z, np.ones(5)))
     assert np.array_equal(back.sample(norm[:5], z, np.ones(5)), ap.sample(norm[:5], z, np.ones(5)))
+
+
+def test_peak_stain_reads_how_strongly_a_field_is_stained_not_how_much_of_it(cells):
+    """A red cell added to the background raises the mean optical density that 'stain'
+    reads by far more than the densest stain that 'stain-peak' reads; a stronger stain
+    (the optical density times 1.5) raises both alike."""
+    x = np.clip((cells.images[:20].astype(np.float64) + 1) / 2, 1 / 255, 1)
+    size = x.shape[-1]
+    u, v = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    corner = ((u - 5) ** 2 + (v - 5) ** 2 <= 16)           # a disc of radius 4 px
+    pale_cell = np.exp(-0.5 * np.array([0.4, 1.0, 0.8]))[:, None, None] ** corner
+    crowded = 2 * (x * pale_cell) - 1
+    a = {kind: measure(cells.images[:20], kind) for kind in ("stain", "stain-peak")}
+    more = {kind: measure(crowded, kind)[:, 3:] - a[kind][:, 3:] for kind in a}
+    assert np.median(more["stain"]) > 0.05
+    assert np.abs(np.median(more["stain-peak"], 0)).max() < 0.1 * np.median(more["stain"])
+    np.testing.assert_array_equal(a["stain-peak"][:, :3], a["stain"][:, :3])   # one white point
+    w = np.exp(a["stain"][:, :3])[..., None, None]
+    stronger = 2 * w * (x / w) ** 1.5 - 1                   # OD x 1.5, white point kept
+    for kind in a:
+        np.testing.assert_allclose(measure(stronger, kind)[:, 3:], a[kind][:, 3:] + np.log(1.5),
+                                   atol=0.01)     # clipping at 1/255 aside
+
+
+def test_peak_noise_kind_adds_the_noise_to_the_peak_stain(cells):
+    a = measure(cells.images, "stain-peak-noise")
+    assert a.shape == (len(cells.images), 9)
+    assert np.array_equal(a[:, :6], measure(cells.images, "stain-peak"))
+    assert np.array_equal(a[:, 6:], measure(cells.images, "stain-noise")[:, 6:])
+    z = np.random.default_rng(3).standard_normal((4, 8)).astype(np.float32)
+    for kind, draws_noise in (("stain-peak", False), ("stain-peak-noise", True)):
+        ap = Appearance(kind)
+        ap.fit_normalise(cells.images, cells.labels)
+        assert (ap.noise(z, ap.draw(z), (4, 3, 32, 32)) is not None) == draws_noise
 
 
 def _shaded_planes(n=6, size=64, seed=0):
@@ -142,7 +179,7 @@ def test_stain_noise_draws_the_measured_noise_on_the_samples(cells):
     assert stain.noise(z, stain.draw(z), flat.shape) is None
 
 
-@pytest.mark.parametrize("kind", ["white", "stain"])
+@pytest.mark.parametrize("kind", ["white", "stain", "stain-peak"])
 def test_appearance_and_content_are_separable_on_the_cells(cells, kind):
     """The assumption behind the design: cells normalised and given another cell's
     appearance are told from fresh cells not much better than the cells themselves."""

@@ -80,7 +80,7 @@ def test_resume_with_styled_sn_ada_lecam_r1_is_bit_identical(tmp_path, numpy_bac
     (dict(model="infogan", appearance="stain"), "infogan does not use --appearance"),
     (dict(model="cgan", colour_critic=8), "cgan does not use --colour-critic"),
     (dict(colour_critic=-1), "--colour-critic must be >= 0"),
-    (dict(appearance="measured"), "--appearance must be generator, white, stain or stain-noise"),
+    (dict(appearance="measured"), "--appearance must be generator, white, stain, stain-noise, stain-peak or stain-peak-noise"),
 ])
 def test_bad_toolkit_options_are_refused_by_name(kw, message):
     model = kw.pop("model", "wgan-gp")

@@ -8,7 +8,7 @@ networks (``G``, ``D``, ``G_ema`` ...)::
     <model>.<net>.stablehlo  the network in eval mode, serialised with jax.export
                              (StableHLO, for CPU / CUDA / TPU), batch fixed; written
                              when jax.export's serialiser (flatbuffers) is installed
-    <model>.appearance.npz   runs of ``--appearance white|stain|stain-noise``: the training images'
+    <model>.appearance.npz   runs of ``--appearance white|stain[-peak][-noise]``: the training images'
                              appearances, which the loader draws from and puts on each
                              generated image (``refgan.gans.appearance``, copied beside
                              it as ``appearance.py``; numpy only)

@@ -12,7 +12,7 @@ Each network was traced once, in eval mode (batch-norm running statistics, no
 dropout), and saved as StableHLO for a fixed batch; ``load`` feeds any number of
 rows through it in batches, padding the last one.
 
-A generator of a run trained with ``--appearance white|stain|stain-noise`` draws images with their
+A generator of a run trained with ``--appearance white|stain[-peak][-noise]`` draws images with their
 appearance removed; ``load`` puts one back, drawn from the training images' for each
 row of z (``appearance.py``, copied from refgan: a fixed z gives a fixed image, the
 same as ``refgan generate``'s).

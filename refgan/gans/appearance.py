@@ -1,5 +1,5 @@
 """Per-image appearance measured on the training images instead of learnt by G
-(``--appearance white`` or ``--appearance stain``).
+(``--appearance white``, ``stain`` or ``stain-peak``; the last two with a ``-noise`` twin).
 
 A bright-field micrograph is light through an absorbing stain (Beer-Lambert): pixel
 p of channel c is ``x_c(p) = w_c exp(-OD_c(p))``, with ``w`` the white point (lamp,
@@ -21,6 +21,17 @@ images from its latent, and the main job's generators draw about half of it
    ``--appearance white`` measures the white point only (s = 1): it reads the
    background alone, while s also counts how much of the image is stained (a field
    with more red cells has a larger s), which mixes content into "appearance".
+
+   ``--appearance stain-peak`` (and ``stain-peak-noise``) reads the stain where it is
+   densest instead, a percentile of the optical density (STAIN_PEAK_PERCENTILE = 99)::
+
+       s_c = 99th percentile over the pixels of max(OD_c, 0)   (how strongly stained)
+
+   On a white-cell field that is the nucleus, which every image has, so s no longer
+   grows with the stained area. With the mean, normalising a crowded field to s_bar
+   pales its cells and a drawn s' that does not fit them gives a field unlike real
+   ones: the colour test tells the autoencoder's redrawings apart more often with
+   drawn appearances than with their own (docs/log/2026-12-07-1700-main-job-peak-stain.md).
 
 2. Normalise every training image to the geometric means ``w_bar``, ``s_bar`` of the
    training images: ``y_c = min(w_bar_c exp(-OD_c s_bar_c / s_c), 1)``. G is trained
@@ -46,12 +57,12 @@ The assumption is that appearance and content are independent given the class: t
 module's test renders cells, normalises them, swaps their appearances and asks the
 two-sample test whether the result is still told from fresh cells.
 
-``--appearance stain-noise`` also measures each image's sensor noise and draws it on
-the samples. A camera adds noise to every pixel; a generator that learns the mean
-image given its code (an autoencoder's decoder trained with L1, ``--latent-ae``) draws
-it without, and the colour statistics (spreads, channel correlations) give the samples
-away. Per channel, the noise's standard deviation in [0, 1] units is Immerkaer's
-estimate (Immerkaer 1996, "Fast noise variance estimation")::
+``--appearance stain-noise`` (and ``stain-peak-noise``) also measures each image's
+sensor noise and draws it on the samples. A camera adds noise to every pixel; a
+generator that learns the mean image given its code (an autoencoder's decoder trained
+with L1, ``--latent-ae``) draws it without, and the colour statistics (spreads, channel
+correlations) give the samples away. Per channel, the noise's standard deviation in
+[0, 1] units is Immerkaer's estimate (Immerkaer 1996, "Fast noise variance estimation")::
 
     r = x * M,   M = [1 -2 1]^T [1 -2 1] = [[1, -2, 1], [-2, 4, -2], [1, -2, 1]]
     sigma_c = sqrt(pi / 2) * mean |r| / 6      (over the (H-2)(W-2) valid pixels)
@@ -76,9 +87,11 @@ __all__ = ["Appearance", "KINDS", "measure", "noise_sigma", "WHITE_PERCENTILE"]
 
 WHITE_PERCENTILE = 97
 FLOOR = 1.0 / 255  # darkest value read: 8-bit images hold no less light than this
-KINDS = ("white", "stain", "stain-noise")
+KINDS = ("white", "stain", "stain-noise", "stain-peak", "stain-peak-noise")
 #: How many numbers each kind measures per image (ln w, ln s [, ln sigma]: 3 per channel).
-WIDTH = {"white": 6, "stain": 6, "stain-noise": 9}
+WIDTH = {kind: 9 if kind.endswith("-noise") else 6 for kind in KINDS}
+#: The '-peak' kinds' stain strength: this percentile of each channel's optical density.
+STAIN_PEAK_PERCENTILE = 99
 
 
 def _unit(images) -> np.ndarray:
@@ -97,15 +110,16 @@ def noise_sigma(images) -> np.ndarray:
 
 def measure(images, kind: str = "stain") -> np.ndarray:
     """(N, 3, H, W) in [-1, 1] -> (N, WIDTH[kind]): each image's (ln w, ln s) and, for
-    'stain-noise', ln sigma (module docstring; ``kind`` 'white': ln s = 0)."""
+    the '-noise' kinds, ln sigma (module docstring; ``kind`` 'white': ln s = 0; the
+    '-peak' kinds: s the STAIN_PEAK_PERCENTILE of max(OD, 0), not its mean)."""
     x = _unit(images).reshape(len(images), 3, -1)
     w = np.percentile(x, WHITE_PERCENTILE, axis=2)
     if kind == "white":
         return np.concatenate([np.log(w), np.zeros_like(w)], axis=1)
-    od = -np.log(x / w[..., None])
-    s = np.maximum(od, 0).mean(axis=2)
+    od = np.maximum(-np.log(x / w[..., None]), 0)
+    s = np.percentile(od, STAIN_PEAK_PERCENTILE, axis=2) if "-peak" in kind else od.mean(axis=2)
     a = np.concatenate([np.log(w), np.log(np.maximum(s, 1e-6))], axis=1)
-    if kind == "stain-noise":
+    if kind.endswith("-noise"):
         a = np.concatenate([a, np.log(np.maximum(noise_sigma(images), 1e-6))], axis=1)
     return a
 
@@ -200,7 +214,7 @@ class Appearance:
         drawn appearances ``a`` (``shape`` (N, 3, H, W)): Gaussian, channel c of row j
         with standard deviation exp(a[j, 6 + c]), from a stream seeded by z's row (apart
         from the draw's); None for the kinds that measure no noise."""
-        if self.kind != "stain-noise":
+        if not self.kind.endswith("-noise"):
             return None
         out = np.empty(shape)
         for j, seed in enumerate(_seeds(z)):
@@ -209,7 +223,7 @@ class Appearance:
         return out
 
     def sample(self, normalised, z, labels=None) -> np.ndarray:
-        """G's output with an appearance (and, for 'stain-noise', sensor noise) drawn for
+        """G's output with an appearance (and, for the '-noise' kinds, sensor noise) drawn for
         each latent row."""
         z = np.asarray(z)
         a = self.draw(z, labels)

@@ -135,7 +135,7 @@ class GAN:
 
     def prepare(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """The training images as this model learns them: as given, or with their
-        measured appearance removed (``--appearance white|stain|stain-noise``,
+        measured appearance removed (``--appearance white|stain[-peak][-noise]``,
         :mod:`refgan.gans.appearance`; :meth:`sample` puts one back)."""
         if "appearance" in self.aux:
             return self.aux["appearance"].fit_normalise(images, labels)
@@ -259,7 +259,7 @@ class GAN:
     def sample(self, n: int, labels=None, z=None) -> np.ndarray:
         """n images (n, 3, S, S) in [-1, 1]; G in eval mode (batch-norm running
         statistics), so a fixed z always gives the same image. With
-        ``--appearance white|stain|stain-noise`` each image gets an appearance drawn from
+        ``--appearance white|stain[-peak][-noise]`` each image gets an appearance drawn from
         z's row."""
         G = self.generator()
         if z is None:

@@ -45,8 +45,9 @@ FastGAN's decoders) and those that change G (``--generator``, ``--progressive``,
 
 The decoder, trained by L1, draws the median image of a code, without the camera's
 noise that every real image carries, and the colour statistics give its samples away
-by that; ``--appearance stain-noise`` (:mod:`refgan.gans.appearance`) measures the
-noise on the training images and draws it on the samples.
+by that; ``--appearance stain-noise`` or ``stain-peak-noise`` (the preset's;
+:mod:`refgan.gans.appearance`) measures the noise on the training images and draws it
+on the samples.
 """
 from __future__ import annotations
 

@@ -260,8 +260,10 @@ class TrainConfig:
                              "comes from: generator (learnt from z), white (each training image's "
                              "white point measured and removed before training, drawn from the "
                              "training images' when sampling), stain (white point and per-channel "
-                             "stain strength) or stain-noise (and each image's sensor noise, "
-                             "drawn on the samples; for --latent-ae, whose decoder draws none; "
+                             "stain strength, the mean optical density), stain-peak (the same, "
+                             "the strength read where the stain is densest), stain-noise or "
+                             "stain-peak-noise (and each image's sensor noise, drawn on the "
+                             "samples; for --latent-ae, whose decoder draws none; "
                              "refgan/gans/appearance.py)",
                              checks=(one_of("generator", *appearance_module.KINDS),))
     progressive: int = option(0, "WGAN-GP: progressive growing (Karras et al. 2018): train from "

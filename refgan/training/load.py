@@ -78,7 +78,7 @@ def load_models(run_dir, which: str | None = None) -> tuple[dict[str, GAN], dict
 
 
 def write_appearances(models: dict[str, GAN], out) -> dict[str, str]:
-    """The files an export of a ``--appearance white|stain|stain-noise`` run carries: each model's
+    """The files an export of a ``--appearance white|stain[-peak][-noise]`` run carries: each model's
     measured appearances as ``<key>.appearance.npz`` (``Appearance.save``) and
     ``refgan/gans/appearance.py`` copied beside them as ``appearance.py`` (numpy
     only), which the exports' loaders import to put on each generated image the

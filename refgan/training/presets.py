@@ -19,14 +19,15 @@ two classes' models side by side, one core each): training stops after
 The design is two-stage (``LATENT_DESIGN``, refgan/gans/latent.py): the first 1,200
 steps (at most a quarter of the budget) train an autoencoder on the real cells, the
 rest WGAN-GP on its 8 x 8 x 8 codes; samples are the decoder's drawings of G's codes.
-Each training image's white point, stain strength and sensor noise are measured and
-taken off before training, and a training image's, drawn for each z, put back on the
-samples (``--appearance stain-noise``, refgan/gans/appearance.py): G learns the cells,
-not the spread of slides. Where a run cannot train on codes (images under 64 x 64,
-the JAX engine, an option that reads the critic's input as an image, too few steps)
-or ``--latent-ae 0`` is given, the preset trains the pixel generator that the latent
-design replaced on 2026-12-07 (``PIXEL_DESIGN``: ``--appearance stain``, at most 6,000
-steps, a checkpoint every 100), and ``train`` says so.
+Each training image's white point, stain strength (read where the stain is densest)
+and sensor noise are measured and taken off before training, and a training image's,
+drawn for each z, put back on the samples (``--appearance stain-peak-noise``,
+refgan/gans/appearance.py): G learns the cells, not the spread of slides. Where a
+run cannot train on codes (images under 64 x 64, the JAX engine, an option that reads
+the critic's input as an image, too few steps) or ``--latent-ae 0`` is given, the
+preset trains the pixel generator that the latent design replaced on 2026-12-07
+(``PIXEL_DESIGN``: ``--appearance stain``, at most 6,000 steps, a checkpoint every
+100), and ``train`` says so.
 
 Deviations from Gaur et al., all for the time budget: narrow networks (critic
 16-32-64-128, generator 128-64-32-16; on codes, 8 times as wide at their 8 x 8 side),
@@ -98,14 +99,14 @@ _CPU_PLAIN = dict(width_g=16, width_d=16, steps=1500, time_budget=0.0, ema=0.0,
                   best_metric="kid_simple", use_best=False)
 # The main job's two designs (docs/main-job.md). The cpu preset trains WGAN-GP on an
 # autoencoder's codes, with each training image's appearance and sensor noise drawn on
-# the samples (refgan/gans/latent.py, --appearance stain-noise); the steps are a cap for
+# the samples (refgan/gans/latent.py, --appearance stain-peak-noise); the steps are a cap for
 # the time budget, and a checkpoint every 200 steps leaves more of it to training (each
 # is scored). Where a run cannot train that (TrainConfig.latent_ae_misfit: images under
 # 64 x 64, as the study's and reproduce gaur's GANs; too few steps; an option that reads
 # the critic's input as an image) or on the JAX engine, it trains the pixel generator
 # that the latent design replaced (:func:`pixel_design_reason`), as it does when
 # --latent-ae 0 is given: the preset of the records up to 2026-12-07.
-LATENT_DESIGN = dict(latent_ae=1200, appearance="stain-noise", steps=20000, ckpt_every=200)
+LATENT_DESIGN = dict(latent_ae=1200, appearance="stain-peak-noise", steps=20000, ckpt_every=200)
 PIXEL_DESIGN = dict(latent_ae=0, appearance="stain", steps=6000, ckpt_every=100)
 PRESET_MODELS = {
     "cpu": {"wgan-gp": dict(width_g=16, width_d=16, time_budget=540.0, n_disc=1,
