@@ -10,6 +10,7 @@ import pytest
 
 import refgan
 from refgan.errors import UserError
+from refgan.gans import MODEL_CLASSES, base, regularizers
 from refgan.gans.latent import (FACTOR, LATENT_CHANNELS, LATENT_L2, LATENT_NOISE, Autoencoder,
                                 LatentGenerator)
 from refgan.gradcheck import check_backward
@@ -87,6 +88,25 @@ def test_the_first_steps_train_the_autoencoder_and_the_rest_the_latent_networks(
     images = resumed.sample(5)
     assert images.shape == (5, 3, 64, 64) and np.isfinite(images).all()
     assert np.abs(images).max() <= 1
+
+
+def test_the_mode_seeking_term_reads_the_latent_gans_codes(monkeypatch):
+    """With --latent-ae, G's mode-seeking term (the preset's) compares the latent GAN's
+    codes (N, C, S/f, S/f) of the batch's two halves, not decoded images; the second
+    stage's G loss carries it (its value differs from the loss without it)."""
+    terms = []
+    monkeypatch.setattr(base, "mode_seeking", lambda fake, z: terms.append(
+        (fake.shape, z.shape)) or regularizers.mode_seeking(fake, z))
+    losses = {}
+    for weight in (0.0, 1.0):
+        c = latent_config(mode_seeking=weight)
+        refgan.manual_seed(0)
+        m = MODEL_CLASSES["wgan-gp"](1).build(c)
+        m.step = c.latent_ae                       # the second stage
+        losses[weight] = m.generator_step()["g_loss"]
+    side = 64 // FACTOR
+    assert terms == [((c.batch, LATENT_CHANNELS, side, side), (c.batch, c.latent_dim))]
+    assert losses[1.0] != losses[0.0]
 
 
 def test_a_latent_run_resumes_bit_identically_across_the_change_of_stage(tmp_path, numpy_backend):

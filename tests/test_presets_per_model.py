@@ -192,3 +192,13 @@ def test_the_manuals_table_of_who_reads_what_is_model_options():
         for opt in re.findall(r"`--([a-z0-9-]+)`", options):
             documented[opt.replace("-", "_")] = tuple(re.findall(r"`([a-z0-9-]+)`", models))
     assert documented == presets.MODEL_OPTIONS
+
+
+def test_the_main_job_with_an_odd_batch_names_both_fixes():
+    """The preset's latent design carries --mode-seeking 1, which pairs the batch's halves:
+    an odd --batch given alone is refused with the two ways out, and either works."""
+    with pytest.raises(UserError, match=r"--mode-seeking 1 pairs the batch's halves: give an "
+                                        r"even --batch \(got 15\) or --mode-seeking 0"):
+        presets.resolve("wgan-gp", "cpu", batch=15)
+    assert presets.resolve("wgan-gp", "cpu", batch=15, mode_seeking=0.0).mode_seeking == 0
+    assert presets.resolve("wgan-gp", "cpu", batch=14).mode_seeking == 1

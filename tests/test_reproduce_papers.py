@@ -108,7 +108,7 @@ class _Stop(Exception):
 def test_gaur_keeps_the_papers_generator_under_the_cpu_preset(monkeypatch, tmp_path):
     """The cpu preset measures each image's appearance (--appearance stain, refgan's main
     job); Gaur et al.'s WGAN-GP draws it with G, and so do reproduce gaur's GANs and its
-    learning-rate trials at the default scale."""
+    learning-rate trials at the default scale, without the main job's mode-seeking term."""
     from refgan.data import make_blood_cells
     from refgan.reproduce import gaur
     from refgan.training import presets
@@ -134,3 +134,4 @@ def test_gaur_keeps_the_papers_generator_under_the_cpu_preset(monkeypatch, tmp_p
     with pytest.raises(_Stop):
         gaur.extra(plan, {}, tmp_path, print)
     assert {k: c.appearance for k, c in seen.items()} == {"gan": "generator", "lr search": "generator"}
+    assert {k: c.mode_seeking for k, c in seen.items()} == {"gan": 0, "lr search": 0}

@@ -38,6 +38,11 @@ et al.'s upsample generator for a side of S/f with f times the channel width, th
 critic the 'wgan' trunk of the same side, f times as wide. The EMA generator averages
 G_lat and copies the decoder, which no longer changes after the first stage.
 
+G's options that act on its output act on the codes: ``--mode-seeking W`` (the preset's,
+W = 1; :func:`refgan.gans.regularizers.mode_seeking`) divides W by how far apart the
+codes of the batch's two halves are per unit of latent distance, which widens the
+per-image variety the latent GAN draws (docs/main-job.md).
+
 What the critic reads are codes, not images, so the options that augment or inspect
 its input as an image (DiffAugment, ADA, the colour, low-resolution and patch critics,
 FastGAN's decoders) and those that change G (``--generator``, ``--progressive``,

@@ -254,7 +254,8 @@ class TrainConfig:
                                  "layer of D (Miyato et al. 2018)", cli="on")
     mode_seeking: float = option(0.0, "WGAN-GP, DCGAN, CGAN: mode-seeking weight, lambda / "
                                  "(mean|G(z1) - G(z2)| / mean|z1 - z2|) added to G's loss (Mao "
-                                 "et al. 2019; CGAN: each pair of one class; needs an even "
+                                 "et al. 2019; CGAN: each pair of one class; with --latent-ae: "
+                                 "on G's codes, 1 in the cpu preset's main job; needs an even "
                                  "--batch; 0 = off)", checks=(finite_at_least(0),))
     appearance: str = option("generator", "WGAN-GP, DCGAN, CGAN: where a sample's global appearance "
                              "comes from: generator (learnt from z), white (each training image's "
@@ -388,8 +389,8 @@ class TrainConfig:
         if self.crop and self.data == "synthetic":
             raise UserError("--crop crops images of a dataset on disk; leave it out for the embedded cells")
         if self.mode_seeking and self.batch % 2:
-            raise UserError(f"--mode-seeking pairs the batch's halves: give an even --batch "
-                            f"(got {self.batch})")
+            raise UserError(f"--mode-seeking {self.mode_seeking:g} pairs the batch's halves: give "
+                            f"an even --batch (got {self.batch}) or --mode-seeking 0")
         if self.upsample != "nearest" and self.generator not in UPSAMPLING_GENERATORS:
             said = ", ".join(UPSAMPLING_GENERATORS[:-1]) + f" and {UPSAMPLING_GENERATORS[-1]}"
             raise UserError(f"--upsample applies to the {said} generators; "

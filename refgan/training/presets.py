@@ -22,7 +22,10 @@ rest WGAN-GP on its 8 x 8 x 8 codes; samples are the decoder's drawings of G's c
 Each training image's white point, stain strength (read where the stain is densest)
 and sensor noise are measured and taken off before training, and a training image's,
 drawn for each z, put back on the samples (``--appearance stain-peak-noise``,
-refgan/gans/appearance.py): G learns the cells, not the spread of slides. Where a
+refgan/gans/appearance.py): G learns the cells, not the spread of slides. G's loss
+carries the mode-seeking term on its codes (``--mode-seeking 1``, Mao et al. 2019): two
+latents far apart must give codes far apart, which widens the variety of the cells it
+draws (docs/main-job.md). Where a
 run cannot train on codes (images under 64 x 64, the JAX engine, an option that reads
 the critic's input as an image, too few steps) or ``--latent-ae 0`` is given, the
 preset trains the pixel generator that the latent design replaced on 2026-12-07
@@ -101,13 +104,15 @@ _CPU_PLAIN = dict(width_g=16, width_d=16, steps=1500, time_budget=0.0, ema=0.0,
 # autoencoder's codes, with each training image's appearance and sensor noise drawn on
 # the samples (refgan/gans/latent.py, --appearance stain-peak-noise); the steps are a cap for
 # the time budget, and a checkpoint every 200 steps leaves more of it to training (each
-# is scored). Where a run cannot train that (TrainConfig.latent_ae_misfit: images under
-# 64 x 64, as the study's and reproduce gaur's GANs; too few steps; an option that reads
-# the critic's input as an image) or on the JAX engine, it trains the pixel generator
-# that the latent design replaced (:func:`pixel_design_reason`), as it does when
-# --latent-ae 0 is given: the preset of the records up to 2026-12-07.
-LATENT_DESIGN = dict(latent_ae=1200, appearance="stain-peak-noise", steps=20000, ckpt_every=200)
-PIXEL_DESIGN = dict(latent_ae=0, appearance="stain", steps=6000, ckpt_every=100)
+# is scored); the mode-seeking term acts on the latent GAN's codes. Where a run cannot
+# train that (TrainConfig.latent_ae_misfit: images under 64 x 64, as the study's and
+# reproduce gaur's GANs; too few steps; an option that reads the critic's input as an
+# image) or on the JAX engine, it trains the pixel generator that the latent design
+# replaced (:func:`pixel_design_reason`), as it does when --latent-ae 0 is given: the
+# preset of the records up to 2026-12-07.
+LATENT_DESIGN = dict(latent_ae=1200, appearance="stain-peak-noise", mode_seeking=1.0, steps=20000,
+                     ckpt_every=200)
+PIXEL_DESIGN = dict(latent_ae=0, appearance="stain", mode_seeking=0.0, steps=6000, ckpt_every=100)
 PRESET_MODELS = {
     "cpu": {"wgan-gp": dict(width_g=16, width_d=16, time_budget=540.0, n_disc=1,
                             lr_g=2e-4, lr_d=1e-3, dropout=0.0, diffaugment="", ema=0.999,
