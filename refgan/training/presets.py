@@ -25,12 +25,11 @@ drawn for each z, put back on the samples (``--appearance stain-peak-noise``,
 refgan/gans/appearance.py): G learns the cells, not the spread of slides. G's loss
 carries the mode-seeking term on its codes (``--mode-seeking 1``, Mao et al. 2019): two
 latents far apart must give codes far apart, which widens the variety of the cells it
-draws (docs/main-job.md). Where a
-run cannot train on codes (images under 64 x 64, the JAX engine, an option that reads
-the critic's input as an image, too few steps) or ``--latent-ae 0`` is given, the
-preset trains the pixel generator that the latent design replaced on 2026-12-07
-(``PIXEL_DESIGN``: ``--appearance stain``, at most 6,000 steps, a checkpoint every
-100), and ``train`` says so.
+draws (docs/main-job.md). Where a run cannot train on codes (images under 64 x 64, the
+JAX engine, an option that reads the critic's input as an image, too few steps) or
+``--latent-ae 0`` is given, the preset trains the pixel generator that the latent
+design replaced on 2026-12-07 (``PIXEL_DESIGN``: ``--appearance stain``, no mode-seeking
+term, at most 6,000 steps, a checkpoint every 100), and ``train`` says so.
 
 Deviations from Gaur et al., all for the time budget: narrow networks (critic
 16-32-64-128, generator 128-64-32-16; on codes, 8 times as wide at their 8 x 8 side),
