@@ -38,8 +38,9 @@ et al.'s upsample generator for a side of S/f with f times the channel width, th
 critic the 'wgan' trunk of the same side, f times as wide. The EMA generator averages
 G_lat and copies the decoder, which no longer changes after the first stage.
 
-G's options that act on its output act on the codes: ``--mode-seeking W`` (the preset's,
-W = 1; :func:`refgan.gans.regularizers.mode_seeking`) divides W by how far apart the
+G's options that act on its output act on the codes: ``--mode-seeking W`` (the preset's
+weight is in ``LATENT_DESIGN``, refgan/training/presets.py;
+:func:`refgan.gans.regularizers.mode_seeking`) divides W by how far apart the
 codes of the batch's two halves are per unit of latent distance, which widens the
 per-image variety the latent GAN draws (docs/main-job.md).
 

@@ -255,7 +255,7 @@ class TrainConfig:
     mode_seeking: float = option(0.0, "WGAN-GP, DCGAN, CGAN: mode-seeking weight, lambda / "
                                  "(mean|G(z1) - G(z2)| / mean|z1 - z2|) added to G's loss (Mao "
                                  "et al. 2019; CGAN: each pair of one class; with --latent-ae: "
-                                 "on G's codes, 1 in the cpu preset's main job; needs an even "
+                                 "on G's codes, as in the cpu preset's main job; needs an even "
                                  "--batch; 0 = off)", checks=(finite_at_least(0),))
     appearance: str = option("generator", "WGAN-GP, DCGAN, CGAN: where a sample's global appearance "
                              "comes from: generator (learnt from z), white (each training image's "
